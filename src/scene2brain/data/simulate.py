@@ -1,0 +1,322 @@
+"""A simulated fMRI experiment built from photographs that ship with installed packages.
+
+Two steps, both seeded:
+
+1. :func:`make_stimuli` cuts crops at several positions and scales out of the
+   photographs bundled with scikit-image and scikit-learn, adds the face and
+   non-face images of scikit-image's LFW subset (for a category), resizes all to a
+   common size and draws the train/test split.
+2. :func:`simulate_responses` creates a subject whose voxels have known tuning,
+   given the *drivers* of that tuning as arrays (this layer knows no models):
+
+   - ``EV`` (early visual): Gabor-energy population receptive fields, each with a
+     position, size, preferred orientation and spatial frequency, and a compressive
+     output exponent;
+   - ``HV`` (higher visual): nonlinear mixtures of deep-network features;
+   - ``FACE``: category-selective voxels (faces vs everything else);
+   - ``CAL`` (calibration): responses exactly linear in a given feature space.
+
+   Trials carry Gaussian noise with a per-voxel SNR drawn from a log-normal law
+   (many weak voxels, a few strong ones). Test stimuli are shown ``test_repeats``
+   times and training stimuli ``train_repeats`` times, so the noise ceiling is both
+   known (stored in the voxel table) and estimable from the repeats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from scene2brain.data.containers import Experiment, Responses, Stimuli
+
+ROIS = ("EV", "HV", "FACE", "CAL")
+
+
+def photographs() -> dict[str, np.ndarray]:
+    """The natural photographs bundled with scikit-image and scikit-learn, as uint8 RGB."""
+    from skimage import data
+    from sklearn.datasets import load_sample_images
+
+    names = [
+        "astronaut", "camera", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry",
+        "retina", "moon", "brick", "grass", "gravel", "coins", "clock", "page", "text",
+    ]  # fmt: skip
+    photos = {name: getattr(data, name)() for name in names}
+    photos["motorcycle"] = data.stereo_motorcycle()[0]
+    sample = load_sample_images()
+    for fname, img in zip(sample.filenames, sample.images, strict=True):
+        photos[fname.rsplit("/", 1)[-1].split(".")[0]] = img
+    out = {}
+    for name, img in photos.items():
+        img = np.asarray(img)
+        if img.ndim == 2:
+            img = np.repeat(img[..., None], 3, axis=2)
+        out[name] = np.ascontiguousarray(img[..., :3]).astype(np.uint8)
+    return out
+
+
+def make_stimuli(
+    n_stimuli: int = 1200,
+    n_test: int | None = None,
+    image_size: int = 128,
+    n_faces: int | None = None,
+    seed: int = 0,
+) -> tuple[Stimuli, dict[str, np.ndarray]]:
+    """Build the stimulus set and its train/test split.
+
+    Parameters
+    ----------
+    n_stimuli : int
+        Total number of stimuli (crops + LFW images).
+    n_test : int, optional
+        Test stimuli; default one sixth of ``n_stimuli``.
+    image_size : int
+        Side of the square RGB images.
+    n_faces : int, optional
+        LFW images used (half faces, half non-faces); default ``min(200, n_stimuli // 6)``.
+    seed : int
+
+    Returns
+    -------
+    stimuli : Stimuli
+        Table columns: stimulus_id, source, category ("face", "nonface", "photo"),
+        is_face, crop_x, crop_y, crop_size (in source pixels; -1 for LFW), split.
+    splits : dict
+        ``{"train": ..., "test": ...}`` stimulus positions.
+    """
+    from PIL import Image
+    from skimage.data import lfw_subset
+
+    rng = np.random.default_rng(seed)
+    n_faces = min(200, n_stimuli // 6) if n_faces is None else n_faces
+    n_faces -= n_faces % 2
+    n_crops = n_stimuli - n_faces
+    if n_crops < 1 or n_faces < 0 or n_faces > 200:
+        raise ValueError(f"n_stimuli={n_stimuli}, n_faces={n_faces}: need 0 <= n_faces <= 200 and at least one crop")
+    n_test = n_stimuli // 6 if n_test is None else n_test
+    if not 1 <= n_test < n_stimuli:
+        raise ValueError(f"n_test: expected between 1 and n_stimuli - 1 = {n_stimuli - 1}, got {n_test}")
+
+    photos = photographs()
+    names = sorted(photos)
+    images = np.empty((n_stimuli, image_size, image_size, 3), dtype=np.uint8)
+    rows = []
+    scales = (0.25, 0.4, 0.6, 0.85)
+    for i in range(n_crops):
+        name = names[i % len(names)]
+        photo = photos[name]
+        h, w = photo.shape[:2]
+        side = round(float(scales[rng.integers(len(scales))]) * min(h, w))
+        x0, y0 = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
+        pil = Image.fromarray(photo).resize(
+            (image_size, image_size), Image.Resampling.LANCZOS, box=(x0, y0, x0 + side, y0 + side)
+        )
+        images[i] = np.asarray(pil)
+        rows.append((name, "photo", False, x0, y0, side))
+    if n_faces:
+        lfw = lfw_subset()  # 100 faces then 100 non-faces, 25 x 25, float in [0, 1]
+        picks = np.concatenate(
+            [rng.choice(100, n_faces // 2, replace=False), 100 + rng.choice(100, n_faces // 2, replace=False)]
+        )
+        for j, k in enumerate(picks):
+            gray = Image.fromarray(np.round(lfw[k] * 255).astype(np.uint8))
+            gray = gray.resize((image_size, image_size), Image.Resampling.BICUBIC)
+            images[n_crops + j] = np.repeat(np.asarray(gray)[..., None], 3, axis=2)
+            face = bool(k < 100)
+            rows.append(("lfw", "face" if face else "nonface", face, -1, -1, -1))
+    table = pd.DataFrame(rows, columns=["source", "category", "is_face", "crop_x", "crop_y", "crop_size"])
+    table.insert(0, "stimulus_id", [f"sim-{i:05d}" for i in range(n_stimuli)])
+    test = np.sort(rng.choice(n_stimuli, n_test, replace=False))
+    train = np.setdiff1d(np.arange(n_stimuli), test)
+    table["split"] = "train"
+    table.loc[test, "split"] = "test"
+    return Stimuli(table, images), {"train": train, "test": test}
+
+
+@dataclass
+class SimulationDrivers:
+    """What drives each simulated ROI, as arrays over the stimuli (same order).
+
+    Attributes
+    ----------
+    gabor_energy : ndarray (n_stimuli, n_channels)
+        Gabor contrast energies.
+    gabor_channels : DataFrame
+        Channel table (kind, frequency, orientation, x, y) of ``gabor_energy``.
+    deep : ndarray (n_stimuli, n_deep)
+        Deep-network features driving the HV and FACE voxels.
+    calibration : ndarray (n_stimuli, n_cal)
+        Feature space in which the CAL voxels are exactly linear.
+    is_face : ndarray (n_stimuli,) of bool
+    names : dict
+        Names of the feature spaces behind ``deep`` and ``calibration`` (recorded
+        in the voxel table's ``driver`` column).
+    """
+
+    gabor_energy: np.ndarray
+    gabor_channels: pd.DataFrame
+    deep: np.ndarray
+    calibration: np.ndarray
+    is_face: np.ndarray
+    names: dict[str, str] = field(default_factory=lambda: {"deep": "deep", "calibration": "calibration"})
+
+
+@dataclass
+class SubjectConfig:
+    """Voxel counts per ROI and SNR laws (median ncsnr, log-SD) per ROI."""
+
+    n_voxels: dict[str, int] = field(default_factory=lambda: {"EV": 800, "HV": 600, "FACE": 300, "CAL": 300})
+    ncsnr_median: dict[str, float] = field(default_factory=lambda: {"EV": 0.6, "HV": 0.5, "FACE": 0.6, "CAL": 1.2})
+    ncsnr_log_sd: float = 0.5
+    train_repeats: int = 1
+    test_repeats: int = 3
+
+    @classmethod
+    def scaled(cls, n_voxels: int) -> SubjectConfig:
+        """Default proportions (8:6:3:3) scaled to about ``n_voxels`` voxels in total."""
+        base = cls()
+        total = sum(base.n_voxels.values())
+        base.n_voxels = {roi: max(1, round(k * n_voxels / total)) for roi, k in base.n_voxels.items()}
+        return base
+
+
+def _standardise(signal: np.ndarray) -> np.ndarray:
+    signal = signal - signal.mean(axis=0)
+    sd = signal.std(axis=0)
+    sd[sd == 0] = 1.0
+    return signal / sd
+
+
+def _ev_voxels(drivers: SimulationDrivers, n: int, rng: np.random.Generator) -> tuple[np.ndarray, pd.DataFrame]:
+    ch = drivers.gabor_channels
+    gabor = (ch["kind"] == "gabor").to_numpy()
+    energy = drivers.gabor_energy[:, gabor].astype(np.float64)
+    energy = energy / energy.mean(axis=0).clip(1e-12)
+    cx, cy = ch["x"].to_numpy()[gabor], ch["y"].to_numpy()[gabor]
+    cf, co = ch["frequency"].to_numpy()[gabor], ch["orientation"].to_numpy()[gabor]
+    freqs = np.unique(cf)
+    params = pd.DataFrame(
+        {
+            "prf_x": rng.uniform(0.2, 0.8, n),
+            "prf_y": rng.uniform(0.2, 0.8, n),
+            "prf_size": rng.uniform(0.05, 0.2, n),
+            "pref_orientation": rng.uniform(0, np.pi, n),
+            "pref_frequency": 2.0 ** rng.uniform(np.log2(freqs[min(1, len(freqs) - 1)]), np.log2(freqs[-1]), n),
+            "exponent": rng.uniform(0.3, 0.7, n),
+        }
+    )
+    p = {k: v.to_numpy()[None, :] for k, v in params.items()}
+    spatial = np.exp(-((cx[:, None] - p["prf_x"]) ** 2 + (cy[:, None] - p["prf_y"]) ** 2) / (2 * p["prf_size"] ** 2))
+    orient = np.exp(2.0 * (np.cos(2 * (co[:, None] - p["pref_orientation"])) - 1))
+    freq = np.exp(-((np.log2(cf[:, None]) - np.log2(p["pref_frequency"])) ** 2) / (2 * 0.5**2))
+    weights = spatial * orient * freq
+    weights /= weights.sum(axis=0, keepdims=True)
+    drive = energy @ weights
+    return drive ** p["exponent"], params
+
+
+def _mixture(z: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Nonlinear mixtures of standardised features: softplus of one projection plus a squared second one."""
+    d = z.shape[1]
+    a = rng.standard_normal((d, n)) / np.sqrt(d)
+    b = rng.standard_normal((d, n)) / np.sqrt(d)
+    u, v = _standardise(z @ a), _standardise(z @ b)
+    return np.logaddexp(0, 2 * u) + 0.3 * v**2
+
+
+def simulate_responses(
+    stimuli: Stimuli,
+    splits: dict[str, np.ndarray],
+    drivers: SimulationDrivers,
+    config: SubjectConfig | None = None,
+    seed: int = 0,
+    subject: str = "sim01",
+) -> Experiment:
+    """Simulate a subject's single-trial responses to ``stimuli``.
+
+    Parameters
+    ----------
+    stimuli : Stimuli
+    splits : dict
+        Must hold "train" and "test" stimulus positions.
+    drivers : SimulationDrivers
+        Arrays over all stimuli that define the voxels' tuning.
+    config : SubjectConfig, optional
+    seed : int
+    subject : str
+
+    Returns
+    -------
+    Experiment
+        Its voxel table holds the ground truth: ``roi``, ``hemisphere``, ``driver``
+        (the feature space behind the voxel), ``true_ncsnr``, ``true_noise_ceiling``
+        (for the test split's repeats) and, for EV voxels, the pRF parameters.
+        ``metadata["simulation"]`` records the settings.
+    """
+    config = config or SubjectConfig()
+    rng = np.random.default_rng(seed)
+    n_stim = len(stimuli)
+    for name, arr in (
+        ("gabor_energy", drivers.gabor_energy),
+        ("deep", drivers.deep),
+        ("calibration", drivers.calibration),
+    ):
+        if len(arr) != n_stim:
+            raise ValueError(f"drivers.{name}: expected {n_stim} rows (one per stimulus), got {len(arr)}")
+    if len(drivers.is_face) != n_stim:
+        raise ValueError(f"drivers.is_face: expected {n_stim} entries, got {len(drivers.is_face)}")
+    missing = {"train", "test"} - set(splits)
+    if missing:
+        raise ValueError(f"splits: missing {sorted(missing)}")
+
+    signals, tables = [], []
+    counts = config.n_voxels
+    if counts.get("EV", 0):
+        sig, params = _ev_voxels(drivers, counts["EV"], rng)
+        signals.append(sig)
+        tables.append(params.assign(roi="EV", driver="gabor"))
+    deep_z = _standardise(drivers.deep.astype(np.float64))
+    if counts.get("HV", 0):
+        signals.append(_mixture(deep_z, counts["HV"], rng))
+        tables.append(pd.DataFrame({"roi": ["HV"] * counts["HV"], "driver": drivers.names["deep"]}))
+    if counts.get("FACE", 0):
+        face = drivers.is_face.astype(np.float64)[:, None]
+        signals.append(2.0 * face + 0.5 * _standardise(_mixture(deep_z, counts["FACE"], rng)))
+        tables.append(pd.DataFrame({"roi": ["FACE"] * counts["FACE"], "driver": "category:face"}))
+    if counts.get("CAL", 0):
+        cal = drivers.calibration.astype(np.float64)
+        signals.append(cal @ rng.standard_normal((cal.shape[1], counts["CAL"])))
+        tables.append(pd.DataFrame({"roi": ["CAL"] * counts["CAL"], "driver": drivers.names["calibration"]}))
+    signal = _standardise(np.concatenate(signals, axis=1))
+    voxels = pd.concat(tables, ignore_index=True)
+    n_vox = signal.shape[1]
+
+    median = voxels["roi"].map(config.ncsnr_median).to_numpy(dtype=np.float64)
+    ncsnr = median * np.exp(config.ncsnr_log_sd * rng.standard_normal(n_vox))
+    voxels.insert(1, "hemisphere", np.where(rng.random(n_vox) < 0.5, "lh", "rh"))
+    voxels["true_ncsnr"] = ncsnr
+    voxels["true_noise_ceiling"] = ncsnr**2 / (ncsnr**2 + 1.0 / config.test_repeats)
+    front = ["roi", "hemisphere", "driver", "true_ncsnr", "true_noise_ceiling"]
+    voxels = voxels[front + [c for c in voxels.columns if c not in front]]
+
+    trial_stimulus = np.concatenate(
+        [np.repeat(splits["train"], config.train_repeats), np.repeat(splits["test"], config.test_repeats)]
+    )
+    trial_stimulus = trial_stimulus[rng.permutation(len(trial_stimulus))]
+    noise = rng.standard_normal((len(trial_stimulus), n_vox)) / ncsnr
+    data = (signal[trial_stimulus] + noise).astype(np.float32)
+    metadata = {
+        "dataset": "simulated",
+        "seed": seed,
+        "simulation": {
+            "n_voxels": dict(counts),
+            "ncsnr_median": dict(config.ncsnr_median),
+            "ncsnr_log_sd": config.ncsnr_log_sd,
+            "train_repeats": config.train_repeats,
+            "test_repeats": config.test_repeats,
+            "drivers": dict(drivers.names),
+        },
+    }
+    return Experiment(subject, stimuli, Responses(data, trial_stimulus, voxels), splits, metadata)

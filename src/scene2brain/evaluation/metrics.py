@@ -1,0 +1,59 @@
+"""Per-target (per-voxel) scores, vectorised over columns with float64 accumulation.
+
+A column whose true or predicted values are constant has no defined correlation:
+its Pearson r is NaN. Its R^2 is NaN when the true values are constant.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _check_pair(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred: shapes differ, {y_true.shape} vs {y_pred.shape}")
+    if y_true.ndim == 1:
+        y_true, y_pred = y_true[:, None], y_pred[:, None]
+    if y_true.shape[0] < 2:
+        raise ValueError(f"y_true: need at least 2 samples, got {y_true.shape[0]}")
+    return y_true, y_pred
+
+
+def pearson_r(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Pearson correlation between matching columns.
+
+    Parameters
+    ----------
+    y_true, y_pred : ndarray of shape (n_samples, n_targets) or (n_samples,)
+
+    Returns
+    -------
+    ndarray of shape (n_targets,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pearson_r(np.array([[1., 2.], [2., 1.], [3., 3.]]), np.array([[1., 1.], [2., 2.], [3., 3.]]))
+    array([1. , 0.5])
+    """
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    a = y_true - y_true.mean(axis=0)
+    b = y_pred - y_pred.mean(axis=0)
+    denom = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (a * b).sum(axis=0) / denom
+    r[denom == 0] = np.nan
+    return np.clip(r, -1.0, 1.0)
+
+
+def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Coefficient of determination 1 - SS_res / SS_tot per column (can be negative)."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    ss_res = ((y_true - y_pred) ** 2).sum(axis=0)
+    ss_tot = ((y_true - y_true.mean(axis=0)) ** 2).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r2 = 1.0 - ss_res / ss_tot
+    r2[ss_tot == 0] = np.nan
+    return r2

@@ -1,0 +1,1 @@
+"""Wiring of stages: the demo run."""
