@@ -1,0 +1,31 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from scene2brain.data import Experiment, Responses, Stimuli
+
+
+@pytest.fixture
+def small_experiment() -> Experiment:
+    """6 stimuli (4 train shown once, 2 test shown 3 times), 5 voxels, images attached."""
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(
+        {
+            "stimulus_id": [f"s{i}" for i in range(6)],
+            "category": ["a", "b", "a", "b", "a", "b"],
+            "nsd_id": np.arange(6, dtype=np.int64) * 10,
+        }
+    )
+    images = rng.integers(0, 255, (6, 8, 8, 3), dtype=np.uint8)
+    trial_stimulus = np.array([0, 1, 2, 3, 4, 5, 4, 5, 4, 5])
+    data = rng.standard_normal((10, 5)).astype(np.float32)
+    voxels = pd.DataFrame(
+        {"roi": ["EV", "EV", "HV", "HV", "CAL"], "hemisphere": ["lh", "rh", "lh", "rh", "lh"], "vertex": np.arange(5)}
+    )
+    return Experiment(
+        "sub01",
+        Stimuli(table, images),
+        Responses(data, trial_stimulus, voxels),
+        {"train": [0, 1, 2, 3], "test": [4, 5]},
+        {"dataset": "fixture", "nested": {"k": [1, 2]}},
+    )

@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn.metrics import r2_score as sk_r2
+
+from scene2brain.evaluation import (
+    ncsnr_from_repeats,
+    noise_ceiling_from_ncsnr,
+    noise_normalised_accuracy,
+    pearson_r,
+    r2_score,
+)
+
+
+def test_pearson_matches_scipy_per_column():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((50, 7)), rng.standard_normal((50, 7))
+    b[:, 0] += 3 * a[:, 0]
+    expected = [stats.pearsonr(a[:, j], b[:, j])[0] for j in range(7)]
+    np.testing.assert_allclose(pearson_r(a, b), expected, rtol=1e-12)
+    assert pearson_r(a[:, 0], b[:, 0]).shape == (1,)
+
+
+def test_pearson_constant_column_is_nan():
+    a = np.column_stack([np.arange(5.0), np.ones(5)])
+    r = pearson_r(a, np.column_stack([np.arange(5.0), np.arange(5.0)]))
+    assert r[0] == pytest.approx(1.0) and np.isnan(r[1])
+
+
+def test_r2_matches_sklearn_and_can_be_negative():
+    rng = np.random.default_rng(1)
+    y, p = rng.standard_normal((40, 4)), rng.standard_normal((40, 4))
+    np.testing.assert_allclose(r2_score(y, p), sk_r2(y, p, multioutput="raw_values"), rtol=1e-12)
+    assert (r2_score(y, p) < 0).all()
+    assert np.isnan(r2_score(np.ones((5, 1)), np.arange(5.0)[:, None]))[0]
+
+
+def test_shape_mismatch_is_an_error():
+    with pytest.raises(ValueError, match="shapes differ"):
+        pearson_r(np.zeros((4, 2)), np.zeros((4, 3)))
+
+
+def test_noise_ceiling_formula_hand_case():
+    # ncsnr = 1, 3 trials: 1 / (1 + 1/3) = 0.75
+    assert noise_ceiling_from_ncsnr(np.array([1.0]), 3)[0] == pytest.approx(0.75)
+    # Algonauts repeat-weighted: counts (3, 3, 2, 1) -> norm = (1/3 + 1/3 + 1/2 + 1) / 4
+    norm = (1 / 3 + 1 / 3 + 1 / 2 + 1) / 4
+    assert noise_ceiling_from_ncsnr(np.array([2.0]), np.array([3, 3, 2, 1]))[0] == pytest.approx(4 / (4 + norm))
+
+
+def test_ncsnr_from_repeats_recovers_known_snr():
+    rng = np.random.default_rng(2)
+    n_stim, reps = 3000, 3
+    true = np.array([0.2, 0.5, 1.0, 2.0])
+    signal = rng.standard_normal((n_stim, 4))
+    trial_stimulus = np.repeat(np.arange(n_stim), reps)
+    y = signal[trial_stimulus] + rng.standard_normal((n_stim * reps, 4)) / true
+    est = ncsnr_from_repeats(y, trial_stimulus)
+    np.testing.assert_allclose(est, true * signal.std(axis=0, ddof=1), rtol=0.1)
+
+
+def test_ncsnr_needs_repeats():
+    with pytest.raises(ValueError, match="no stimulus was shown more than once"):
+        ncsnr_from_repeats(np.zeros((3, 2)), np.arange(3))
+
+
+def _devkit_score(r_list, nc_list):
+    """The Algonauts 2023 devkit's per-vertex loop, written out independently."""
+    out = []
+    for r, nc in zip(r_list, nc_list, strict=True):
+        r = 0.0 if r < 0 else r
+        nc = 1e-14 if nc == 0 else nc
+        out.append(min(100.0 * r**2 / nc, 100.0))
+    return np.array(out)
+
+
+def test_noise_normalised_accuracy_reproduces_devkit():
+    r = np.array([0.5, -0.3, 0.9, 0.2, 0.0, 0.1])
+    nc = np.array([0.5, 0.4, 0.5, 0.0, 0.3, 1.0])
+    np.testing.assert_allclose(noise_normalised_accuracy(r, nc), _devkit_score(r, nc))
+    assert noise_normalised_accuracy(np.array([0.5]), np.array([0.5]))[0] == pytest.approx(50.0)

@@ -1,0 +1,106 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from scene2brain.data.simulate import SimulationDrivers, SubjectConfig, make_stimuli, photographs, simulate_responses
+from scene2brain.evaluation import ncsnr_from_repeats, noise_ceiling_from_ncsnr
+from scene2brain.features import GaborPyramid
+
+
+def test_photographs_come_from_installed_packages():
+    photos = photographs()
+    assert len(photos) >= 15
+    assert all(p.dtype == np.uint8 and p.ndim == 3 and p.shape[2] == 3 for p in photos.values())
+
+
+def test_default_stimulus_set_has_over_1000_crops():
+    stimuli, splits = make_stimuli(seed=0)
+    table = stimuli.table
+    assert (table["category"] == "photo").sum() >= 1000
+    assert table["source"].nunique() >= 15 and table["crop_size"].nunique() > 10
+    assert table["is_face"].sum() == 100
+    assert stimuli.load_images([0]).shape == (1, 128, 128, 3)
+    assert len(np.intersect1d(splits["train"], splits["test"])) == 0
+    assert len(splits["train"]) + len(splits["test"]) == len(stimuli)
+
+
+def test_make_stimuli_is_reproducible():
+    a, sa = make_stimuli(120, seed=3)
+    b, sb = make_stimuli(120, seed=3)
+    c, _ = make_stimuli(120, seed=4)
+    np.testing.assert_array_equal(a.load_images(), b.load_images())
+    pd.testing.assert_frame_equal(a.table, b.table)
+    np.testing.assert_array_equal(sa["test"], sb["test"])
+    assert not np.array_equal(a.load_images(), c.load_images())
+
+
+def _drivers(n, rng):
+    pyramid = GaborPyramid(16, (1, 2, 4), n_orientations=4)
+    return SimulationDrivers(
+        gabor_energy=pyramid.transform(rng.random((n, 16, 16))),
+        gabor_channels=pyramid.channels(),
+        deep=rng.standard_normal((n, 20)),
+        calibration=rng.standard_normal((n, 5)),
+        is_face=rng.random(n) < 0.2,
+    )
+
+
+def _setup(n=1000, n_test=600, seed=0, config=None):
+    stimuli, splits = make_stimuli(n, n_test=n_test, image_size=16, n_faces=0, seed=seed)
+    drivers = _drivers(n, np.random.default_rng(seed))
+    return simulate_responses(stimuli, splits, drivers, config or SubjectConfig.scaled(200), seed=seed)
+
+
+def test_simulation_is_reproducible_and_carries_ground_truth():
+    a, b, c = _setup(300, 100, seed=1), _setup(300, 100, seed=1), _setup(300, 100, seed=2)
+    np.testing.assert_array_equal(a.responses.data, b.responses.data)
+    pd.testing.assert_frame_equal(a.voxels, b.voxels)
+    assert not np.array_equal(a.responses.data, c.responses.data)
+    vox = a.voxels
+    assert set(vox["roi"]) == {"EV", "HV", "FACE", "CAL"}
+    ev = vox[vox["roi"] == "EV"]
+    for col in ("prf_x", "prf_y", "prf_size", "pref_orientation", "pref_frequency", "exponent"):
+        assert ev[col].notna().all()
+    assert (ev["driver"] == "gabor").all()
+    assert ((vox["true_noise_ceiling"] > 0) & (vox["true_noise_ceiling"] < 1)).all()
+    # repeats: 1 per training stimulus, 3 per test stimulus
+    stim, counts = a.responses.repeat_counts()
+    assert set(counts[np.isin(stim, a.splits["test"])]) == {3}
+    assert set(counts[np.isin(stim, a.splits["train"])]) == {1}
+
+
+def test_snr_is_spread_like_real_data():
+    vox = _setup(300, 100).voxels
+    snr = vox["true_ncsnr"]
+    assert snr.median() < snr.mean()  # right-skewed: many weak voxels, some strong
+    assert snr.quantile(0.95) > 2.5 * snr.quantile(0.05)
+
+
+def test_true_noise_ceiling_matches_estimate_from_repeats():
+    exp = _setup(1200, 900)
+    test_trials = exp.trials_in_split("test")
+    stim = exp.responses.trial_stimulus[test_trials]
+    est = noise_ceiling_from_ncsnr(ncsnr_from_repeats(exp.responses.data[test_trials], stim), 3)
+    true = exp.voxels["true_noise_ceiling"].to_numpy()
+    assert np.corrcoef(est, true)[0, 1] > 0.95
+    assert np.median(np.abs(est - true)) < 0.04
+    assert abs(np.mean(est - true)) < 0.02
+
+
+def test_calibration_voxels_are_exactly_linear_in_their_space():
+    n = 200
+    stimuli, splits = make_stimuli(n, n_test=50, image_size=16, n_faces=0, seed=0)
+    drivers = _drivers(n, np.random.default_rng(0))
+    config = SubjectConfig(n_voxels={"CAL": 5}, ncsnr_median={"CAL": 1e6}, ncsnr_log_sd=0.0)
+    exp = simulate_responses(stimuli, splits, drivers, config)
+    avg = exp.average_repeats().responses
+    X = np.column_stack([drivers.calibration[avg.trial_stimulus], np.ones(len(avg.trial_stimulus))])
+    coef, *_ = np.linalg.lstsq(X, avg.data.astype(np.float64), rcond=None)
+    np.testing.assert_allclose(X @ coef, avg.data, atol=1e-4)
+
+
+def test_simulation_checks_driver_shapes():
+    stimuli, splits = make_stimuli(100, n_test=20, image_size=16, n_faces=0)
+    drivers = _drivers(99, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"drivers.gabor_energy: expected 100 rows"):
+        simulate_responses(stimuli, splits, drivers)
