@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -50,7 +51,9 @@ def test_demo_writes_report_and_reuses_cache(demo_run):
     assert second.timings["features"] < 0.2 * first.timings["features"]
     pd.testing.assert_frame_equal(first.voxel_metrics, second.voxel_metrics)
     saved = load_experiment(out / "experiment")
-    assert saved.responses.n_voxels == first.experiment.responses.n_voxels
+    np.testing.assert_array_equal(saved.responses.data, second.experiment.responses.data)
+    pd.testing.assert_frame_equal(saved.voxels, second.experiment.voxels)
+    pd.testing.assert_frame_equal(saved.stimuli.table, second.experiment.stimuli.table)
 
 
 def test_cli_help_on_every_command():

@@ -32,7 +32,9 @@ from scene2brain.features.deep import extract_efficientnet_features
 from scene2brain.features.efficientnet_lite import bundled_weights_path, file_digest
 from scene2brain.features.gabor import GaborPyramid, to_grayscale
 from scene2brain.features.reduction import pca_reduce
+from scene2brain.report.demo_report import DemoReportContent, write_demo_report
 from scene2brain.utils.files import array_digest, atomic_path
+from scene2brain.utils.progress import track
 
 GABOR = "gabor"
 
@@ -127,12 +129,12 @@ def _standardise_on(features: np.ndarray, train: np.ndarray) -> np.ndarray:
 
 
 def fit_and_score(
-    experiment: Experiment, spaces: dict[str, np.ndarray], n_folds: int, seed: int
-) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    experiment: Experiment, spaces: dict[str, np.ndarray], n_folds: int, seed: int, progress: bool = False
+) -> pd.DataFrame:
     """Fit a voxelwise RidgeCV per feature space on the training split; score on the test split.
 
-    Returns the per-voxel table (r, noise-normalised accuracy and alpha per space,
-    estimated noise ceiling, winning space) and each space's test predictions.
+    Returns the per-voxel table: r, noise-normalised accuracy and alpha per space, the
+    estimated noise ceiling and the winning space.
     """
     train, test = experiment.split_index("train"), experiment.split_index("test")
     averaged = experiment.average_repeats().responses
@@ -147,19 +149,17 @@ def fit_and_score(
     table = experiment.voxels[["roi", "hemisphere", "driver", "true_noise_ceiling"]].copy()
     table["noise_ceiling"] = noise_ceiling_from_ncsnr(ncsnr, repeats)
 
-    predictions = {}
     folds = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    for space, X in spaces.items():
+    for space, X in track(spaces.items(), "Voxelwise ridge", total=len(spaces), show=progress):
         model = RidgeCV(cv=folds).fit(X[train], y_train)
-        predictions[space] = model.predict(X[test])
-        r = pearson_r(y_test, predictions[space])
+        r = pearson_r(y_test, model.predict(X[test]))
         table[f"r[{space}]"] = r
         table[f"nnacc[{space}]"] = noise_normalised_accuracy(r, table["noise_ceiling"].to_numpy())
         table[f"alpha[{space}]"] = model.best_alphas_
     names = list(spaces)
     acc = table[[f"nnacc[{s}]" for s in names]].to_numpy()
     table["best_space"] = np.asarray(names)[np.nanargmax(np.nan_to_num(acc, nan=-1.0), axis=1)]
-    return table, predictions
+    return table
 
 
 def summarise(table: pd.DataFrame, spaces: list[str]) -> pd.DataFrame:
@@ -224,8 +224,6 @@ def run_demo(
     -------
     DemoResult
     """
-    from scene2brain.report.demo_report import write_demo_report
-
     settings = settings or DemoSettings()
     out_dir = Path(out_dir)
     cache = FeatureCache(Path(cache_dir) if cache_dir is not None else out_dir / "cache")
@@ -267,7 +265,7 @@ def run_demo(
 
     _log(settings, f"[4/5] Fitting voxelwise ridge for {len(spaces)} feature spaces")
     t = time.perf_counter()
-    table, _ = fit_and_score(experiment, spaces, settings.n_folds, settings.seed)
+    table = fit_and_score(experiment, spaces, settings.n_folds, settings.seed, settings.progress)
     timings["encoding"] = time.perf_counter() - t
 
     summary = summarise(table, list(spaces))
@@ -276,7 +274,19 @@ def run_demo(
 
     _log(settings, "[5/5] Writing the report")
     result = DemoResult(out_dir, experiment, table, summary, checks, timings, hits)
-    write_demo_report(result, settings)
+    facts = {
+        "subject": experiment.subject,
+        "n_stimuli": len(experiment.stimuli),
+        "n_train": len(splits["train"]),
+        "n_test": len(splits["test"]),
+        "test_repeats": experiment.metadata["simulation"]["test_repeats"],
+        "n_voxels": experiment.responses.n_voxels,
+        "seed": settings.seed,
+        "n_folds": settings.n_folds,
+        "driver_space": driver,
+    }
+    content = DemoReportContent(summary, table, checks, facts, asdict(settings), timings, hits)
+    write_demo_report(content, out_dir)
     with atomic_path(out_dir / "settings.json") as tmp:
         tmp.write_text(json.dumps(asdict(settings), indent=2))
     return result

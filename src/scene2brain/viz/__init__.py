@@ -1,0 +1,1 @@
+"""Figures (matplotlib) of encoding results; read-only users of results."""
