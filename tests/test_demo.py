@@ -24,6 +24,18 @@ def demo_run(tmp_path_factory):
 
 
 @pytest.mark.slow
+def test_cli_demo_prints_summary_and_report_path(demo_run, tmp_path):
+    out, _, _ = demo_run
+    args = ["demo", "--out", str(tmp_path / "cli"), "--n-stimuli", "480", "--n-voxels", "600"]
+    result = CliRunner().invoke(app, [*args, "--cache-dir", str(out / "cache"), "--quiet"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for text in ("Per-ROI summary", "EV", "gabor", "effnet:head", "PASS", "Report:"):
+        assert text in result.output
+    assert "FAIL" not in result.output
+    assert (tmp_path / "cli" / "index.html").is_file()
+
+
+@pytest.mark.slow
 def test_demo_recovers_ground_truth(demo_run):
     _, result, _ = demo_run
     summary = result.roi_summary.set_index("roi")
