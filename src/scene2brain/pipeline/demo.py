@@ -97,11 +97,11 @@ def compute_features(
     features[GABOR], hits[GABOR] = cache.get_or_compute(
         GABOR, gabor_key, lambda: pyramid.transform(to_grayscale(images, settings.gabor_size))
     )
-    weights = bundled_weights_path()
+    weights_digest = file_digest(bundled_weights_path())
     keys = {
         layer: {
             "model": "efficientnet-lite0",
-            "weights": file_digest(weights),
+            "weights": weights_digest,
             "layer": layer,
             "pooling": "avg",
             "preprocessing": "bilinear-antialias-224,(x-127)/128",
