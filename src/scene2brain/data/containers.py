@@ -16,6 +16,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import pandas as pd
 
+from scene2brain.utils.arrays import group_means
+
 NanPolicy = Literal["raise", "allow"]
 
 
@@ -245,12 +247,8 @@ class Responses:
 
     def average_repeats(self) -> Responses:
         """One row per shown stimulus (sorted by stimulus index): the mean of its trials."""
-        stimuli, inverse = np.unique(self.trial_stimulus, return_inverse=True)
-        sums = np.zeros((len(stimuli), self.n_voxels), dtype=np.float64)
-        np.add.at(sums, inverse, np.asarray(self.data, dtype=np.float64))
-        counts = np.bincount(inverse, minlength=len(stimuli))
-        mean = (sums / counts[:, None]).astype(np.float32)
-        return Responses(mean, stimuli, self.voxels, nan_policy=self.nan_policy)
+        stimuli, means, _ = group_means(self.data, self.trial_stimulus)
+        return Responses(means.astype(np.float32), stimuli, self.voxels, nan_policy=self.nan_policy)
 
     def select_trials(self, mask_or_index: np.ndarray) -> Responses:
         """Responses restricted to some trials."""

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from scene2brain.data.containers import Experiment, Responses, Stimuli
+from scene2brain.utils.arrays import standardise_columns
 
 ROIS = ("EV", "HV", "FACE", "CAL")
 
@@ -182,13 +183,6 @@ class SubjectConfig:
         return base
 
 
-def _standardise(signal: np.ndarray) -> np.ndarray:
-    signal = signal - signal.mean(axis=0)
-    sd = signal.std(axis=0)
-    sd[sd == 0] = 1.0
-    return signal / sd
-
-
 def _ev_voxels(drivers: SimulationDrivers, n: int, rng: np.random.Generator) -> tuple[np.ndarray, pd.DataFrame]:
     ch = drivers.gabor_channels
     gabor = (ch["kind"] == "gabor").to_numpy()
@@ -222,7 +216,7 @@ def _mixture(z: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     d = z.shape[1]
     a = rng.standard_normal((d, n)) / np.sqrt(d)
     b = rng.standard_normal((d, n)) / np.sqrt(d)
-    u, v = _standardise(z @ a), _standardise(z @ b)
+    u, v = standardise_columns(z @ a), standardise_columns(z @ b)
     return np.logaddexp(0, 2 * u) + 0.3 * v**2
 
 
@@ -277,19 +271,19 @@ def simulate_responses(
         sig, params = _ev_voxels(drivers, counts["EV"], rng)
         signals.append(sig)
         tables.append(params.assign(roi="EV", driver="gabor"))
-    deep_z = _standardise(drivers.deep.astype(np.float64))
+    deep_z = standardise_columns(drivers.deep.astype(np.float64))
     if counts.get("HV", 0):
         signals.append(_mixture(deep_z, counts["HV"], rng))
         tables.append(pd.DataFrame({"roi": ["HV"] * counts["HV"], "driver": drivers.names["deep"]}))
     if counts.get("FACE", 0):
         face = drivers.is_face.astype(np.float64)[:, None]
-        signals.append(2.0 * face + 0.5 * _standardise(_mixture(deep_z, counts["FACE"], rng)))
+        signals.append(2.0 * face + 0.5 * standardise_columns(_mixture(deep_z, counts["FACE"], rng)))
         tables.append(pd.DataFrame({"roi": ["FACE"] * counts["FACE"], "driver": "category:face"}))
     if counts.get("CAL", 0):
         cal = drivers.calibration.astype(np.float64)
         signals.append(cal @ rng.standard_normal((cal.shape[1], counts["CAL"])))
         tables.append(pd.DataFrame({"roi": ["CAL"] * counts["CAL"], "driver": drivers.names["calibration"]}))
-    signal = _standardise(np.concatenate(signals, axis=1))
+    signal = standardise_columns(np.concatenate(signals, axis=1))
     voxels = pd.concat(tables, ignore_index=True)
     n_vox = signal.shape[1]
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from scene2brain.utils.arrays import group_means
+
 
 def ncsnr_from_repeats(responses: np.ndarray, trial_stimulus: np.ndarray) -> np.ndarray:
     """Noise-ceiling SNR per voxel from repeated presentations, as NSD estimates it.
@@ -30,17 +32,14 @@ def ncsnr_from_repeats(responses: np.ndarray, trial_stimulus: np.ndarray) -> np.
             f"responses {y.shape} and trial_stimulus {trial_stimulus.shape}: "
             "expected shapes (n_trials, n_voxels) and (n_trials,)"
         )
-    _, inverse, counts = np.unique(trial_stimulus, return_inverse=True, return_counts=True)
-    keep = counts[inverse] >= 2
-    if not keep.any():
+    labels, counts = np.unique(trial_stimulus, return_counts=True)
+    repeated = np.isin(trial_stimulus, labels[counts >= 2])
+    if not repeated.any():
         raise ValueError("ncsnr_from_repeats: no stimulus was shown more than once")
-    y, inverse = y[keep], inverse[keep]
-    _, inverse = np.unique(inverse, return_inverse=True)
-    counts = np.bincount(inverse)
-    sums = np.zeros((len(counts), y.shape[1]))
-    np.add.at(sums, inverse, y)
-    means = sums / counts[:, None]
-    within = ((y - means[inverse]) ** 2).sum(axis=0) / (len(y) - len(counts))
+    y, stimulus = y[repeated], trial_stimulus[repeated]
+    labels, means, counts = group_means(y, stimulus)
+    residuals = y - means[np.searchsorted(labels, stimulus)]
+    within = (residuals**2).sum(axis=0) / (len(y) - len(counts))
     total = y.var(axis=0, ddof=1)
     signal = np.clip(total - within, 0.0, None)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -33,6 +33,7 @@ from scene2brain.features.efficientnet_lite import bundled_weights_path, file_di
 from scene2brain.features.gabor import GaborPyramid, to_grayscale
 from scene2brain.features.reduction import pca_reduce
 from scene2brain.report.demo_report import DemoReportContent, write_demo_report
+from scene2brain.utils.arrays import standardise_columns
 from scene2brain.utils.files import array_digest, atomic_path
 from scene2brain.utils.progress import track
 
@@ -119,13 +120,6 @@ def compute_features(
         space = settings.space_name(layer)
         features[space], hits[space] = cache.get_or_compute("effnet", keys[layer], lambda layer=layer: extracted[layer])
     return features, hits
-
-
-def _standardise_on(features: np.ndarray, train: np.ndarray) -> np.ndarray:
-    mean = features[train].mean(axis=0)
-    sd = features[train].std(axis=0)
-    sd[sd == 0] = 1.0
-    return ((features - mean) / sd).astype(np.float32)
 
 
 def fit_and_score(
@@ -242,11 +236,11 @@ def run_demo(
 
     t = time.perf_counter()
     train = splits["train"]
-    spaces = {GABOR: _standardise_on(raw[GABOR], train)}
+    spaces = {GABOR: standardise_columns(raw[GABOR], train).astype(np.float32)}
     for layer in settings.deep_layers:
         name = settings.space_name(layer)
         reduced, _ = pca_reduce(raw[name], train, settings.n_components, random_state=settings.seed)
-        spaces[name] = _standardise_on(reduced, train)
+        spaces[name] = standardise_columns(reduced, train).astype(np.float32)
     driver = settings.space_name(settings.driver_layer)
     drivers = SimulationDrivers(
         gabor_energy=raw[GABOR],
