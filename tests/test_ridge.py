@@ -1,58 +1,166 @@
 import numpy as np
 import pytest
 from scipy import linalg
+from sklearn.decomposition import PCA
 from sklearn.linear_model import Ridge
+from sklearn.linear_model import RidgeCV as SkRidgeCV
 from sklearn.metrics import r2_score as sk_r2
-from sklearn.model_selection import GroupKFold, KFold
+from sklearn.model_selection import GroupKFold, KFold, LeaveOneOut, ShuffleSplit
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import check_estimator
 
 from scene2brain.encoding import RidgeCV, default_alphas, ridge_cv
 
 
 def _data(n, p, v, seed=0):
     rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, p)) * np.logspace(0, -1, p)
+    X = rng.standard_normal((n, p)) * np.logspace(0, -1, p) + 3.0
     Y = X @ rng.standard_normal((p, v)) + rng.standard_normal((n, v)) * np.linspace(0.1, 3, v) + 2.0
     return X, Y
 
 
-@pytest.mark.parametrize("p", [8, 60])  # primal (p < n) and dual (p > n)
+FORMS = [(8, "primal"), (60, "dual"), (8, "loo"), (60, "loo")]
+
+
+@pytest.mark.parametrize(("p", "form"), FORMS)
 @pytest.mark.parametrize("fit_intercept", [True, False])
-def test_fixed_alpha_matches_normal_equations_and_sklearn(p, fit_intercept):
+def test_fixed_alpha_matches_normal_equations_and_sklearn(p, form, fit_intercept):
     X, Y = _data(40, p, 3)
     alpha = 2.5
-    res = ridge_cv(X, Y, [alpha], list(KFold(4).split(X)), fit_intercept=fit_intercept)
+    folds = "loo" if form == "loo" else list(KFold(4).split(X))
+    res = ridge_cv(X, Y, [alpha], folds, fit_intercept=fit_intercept)
+    assert res.solver == ("primal" if p < 40 else "dual")
     Xc, Yc = (X - X.mean(0), Y - Y.mean(0)) if fit_intercept else (X, Y)
     expected = linalg.solve(Xc.T @ Xc + alpha * np.eye(p), Xc.T @ Yc, assume_a="pos")
-    np.testing.assert_allclose(res["coef"], expected, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(res.coef, expected, rtol=1e-7, atol=1e-9)
     for j in range(Y.shape[1]):
         sk = Ridge(alpha=alpha, fit_intercept=fit_intercept).fit(X, Y[:, j])
-        np.testing.assert_allclose(X @ res["coef"][:, j] + res["intercept"][j], sk.predict(X), rtol=1e-8)
+        np.testing.assert_allclose(X @ res.coef[:, j] + res.intercept[j], sk.predict(X), rtol=1e-8)
 
 
-def _brute_force(X, Y, alphas, folds, fit_intercept, scoring):
+def _score(y, pred, scoring):
+    return sk_r2(y, pred) if scoring == "r2" else np.corrcoef(y, pred)[0, 1]
+
+
+def _model(alpha, fit_intercept, standardise):
+    ridge = Ridge(alpha=alpha, fit_intercept=fit_intercept)
+    return make_pipeline(StandardScaler(with_mean=fit_intercept), ridge) if standardise else ridge
+
+
+def _brute_force(X, Y, alphas, folds, fit_intercept, scoring, standardise=False):
+    """Per-target, per-alpha, per-fold refits with scikit-learn."""
     scores = np.zeros((len(alphas), Y.shape[1]))
     for k, alpha in enumerate(alphas):
-        for train, test in folds:
-            for j in range(Y.shape[1]):
-                pred = Ridge(alpha=alpha, fit_intercept=fit_intercept).fit(X[train], Y[train, j]).predict(X[test])
-                if scoring == "r2":
-                    scores[k, j] += sk_r2(Y[test, j], pred)
-                else:
-                    scores[k, j] += np.corrcoef(Y[test, j], pred)[0, 1]
-    return scores / len(folds)
+        for j in range(Y.shape[1]):
+            if folds == "loo":
+                pred = np.empty(len(X))
+                for train, test in LeaveOneOut().split(X):
+                    pred[test] = _model(alpha, fit_intercept, False).fit(X[train], Y[train, j]).predict(X[test])
+                scores[k, j] = _score(Y[:, j], pred, scoring)
+                continue
+            for train, test in folds:
+                model = _model(alpha, fit_intercept, standardise).fit(X[train], Y[train, j])
+                scores[k, j] += _score(Y[test, j], model.predict(X[test]), scoring) / len(folds)
+    return scores
 
 
-@pytest.mark.parametrize("p", [6, 50])
+@pytest.mark.parametrize(("p", "form"), [*FORMS, (14, "primal")])  # p=14: fewer test samples than features
 @pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("scoring", ["r2", "correlation"])
-def test_cv_scores_and_alphas_match_brute_force(p, fit_intercept, scoring):
+def test_cv_scores_and_alphas_match_brute_force(p, form, fit_intercept, scoring):
     X, Y = _data(36, p, 5, seed=p)
     alphas = np.logspace(-2, 3, 8)
-    folds = list(KFold(4, shuffle=True, random_state=0).split(X))
+    folds = "loo" if form == "loo" else list(KFold(4, shuffle=True, random_state=0).split(X))
     res = ridge_cv(X, Y, alphas, folds, fit_intercept=fit_intercept, scoring=scoring)
     expected = _brute_force(X, Y, alphas, folds, fit_intercept, scoring)
-    np.testing.assert_allclose(res["cv_scores"], expected, rtol=1e-7, atol=1e-9)
-    np.testing.assert_array_equal(res["best_alphas"], alphas[np.argmax(expected, axis=0)])
+    np.testing.assert_allclose(res.cv_scores, expected, rtol=1e-7, atol=1e-9)
+    np.testing.assert_array_equal(res.best_alphas, alphas[np.argmax(expected, axis=0)])
+
+
+@pytest.mark.parametrize("solver", ["primal", "dual"])
+def test_standardise_and_non_partition_splits_match_brute_force(solver):
+    X, Y = _data(40, 6, 4, seed=3)
+    X[:, 0] *= 100.0
+    alphas = np.logspace(-2, 3, 6)
+    folds = list(ShuffleSplit(3, train_size=0.6, test_size=0.25, random_state=0).split(X))
+    res = ridge_cv(X, Y, alphas, folds, standardise=True, solver=solver)
+    np.testing.assert_allclose(res.cv_scores, _brute_force(X, Y, alphas, folds, True, "r2", True), rtol=1e-7)
+    for j in range(Y.shape[1]):
+        model = _model(res.best_alphas[j], True, True).fit(X, Y[:, j])
+        np.testing.assert_allclose(X @ res.coef[:, j] + res.intercept[j], model.predict(X), rtol=1e-8)
+
+
+def test_collinear_features_use_the_eigen_fallback():
+    X, Y = _data(48, 5, 3)
+    X = np.hstack([X, X[:, :2]])  # rank 5 of 7: the test Gram is singular, no Cholesky
+    alphas = np.logspace(-1, 2, 4)
+    folds = list(KFold(3).split(X))
+    res = ridge_cv(X, Y, alphas, folds)
+    np.testing.assert_allclose(res.cv_scores, _brute_force(X, Y, alphas, folds, True, "r2"), rtol=1e-7)
+
+
+@pytest.mark.parametrize("form", ["primal", "dual", "loo"])
+def test_float32_targets_agree_with_float64(form):
+    X, Y = _data(120, 30 if form != "dual" else 150, 40, seed=1)
+    X = X.astype(np.float32)
+    folds = "loo" if form == "loo" else list(KFold(5).split(X))
+    r64 = ridge_cv(X, Y, np.logspace(-1, 4, 6), folds)
+    r32 = ridge_cv(X, Y.astype(np.float32), np.logspace(-1, 4, 6), folds)
+    assert r32.coef.dtype == np.float32 and r64.coef.dtype == np.float64
+    np.testing.assert_allclose(r32.cv_scores, r64.cv_scores, atol=2e-4)
+    assert np.mean(r32.best_alphas == r64.best_alphas) >= 0.95
+    same = r32.best_alphas == r64.best_alphas
+    np.testing.assert_allclose(r32.coef[:, same], r64.coef[:, same], rtol=2e-3, atol=2e-4 * np.abs(r64.coef).max())
+
+
+@pytest.mark.parametrize("form", ["primal", "dual", "loo"])
+def test_small_memory_budget_gives_identical_results(form):
+    X, Y = _data(50, 8 if form != "dual" else 70, 9)
+    folds = "loo" if form == "loo" else list(KFold(5).split(X))
+    whole = ridge_cv(X, Y, np.logspace(-2, 2, 5), folds)
+    chunked = ridge_cv(X, Y, np.logspace(-2, 2, 5), folds, memory_budget=1)  # one target per chunk
+    np.testing.assert_allclose(chunked.cv_scores, whole.cv_scores, rtol=1e-10)
+    np.testing.assert_allclose(chunked.coef, whole.coef, rtol=1e-10)
+
+
+@pytest.mark.parametrize("form", ["primal", "dual", "loo"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_torch_backend_matches_numpy(form, dtype):
+    X, Y = _data(60, 10 if form != "dual" else 80, 7)
+    Y = Y.astype(dtype)
+    folds = "loo" if form == "loo" else list(KFold(4).split(X))
+    kwargs = {"folds": folds, "scoring": "correlation", "standardise": form != "loo"}
+    ref = ridge_cv(X, Y, np.logspace(-2, 3, 6), **kwargs)
+    out = ridge_cv(X, Y, np.logspace(-2, 3, 6), backend="torch", device="cpu", **kwargs)
+    tol = 1e-9 if dtype == np.float64 else 2e-4
+    np.testing.assert_allclose(out.cv_scores, ref.cv_scores, atol=tol)
+    np.testing.assert_array_equal(out.best_alphas, ref.best_alphas)
+    np.testing.assert_allclose(out.coef, ref.coef, rtol=100 * tol, atol=tol * np.abs(ref.coef).max())
+
+
+def test_loo_matches_scikit_learn_alpha_per_target():
+    X, Y = _data(80, 12, 20, seed=5)
+    alphas = np.logspace(-2, 4, 13)
+    ours = ridge_cv(X, Y, alphas, "loo")
+    sk = SkRidgeCV(alphas=alphas, alpha_per_target=True).fit(X, Y)
+    np.testing.assert_array_equal(ours.best_alphas, sk.alpha_)
+    np.testing.assert_allclose(ours.coef, sk.coef_.T, rtol=1e-7, atol=1e-10)
+
+
+def test_rank_truncation_reports_the_variance_it_keeps():
+    X, Y = _data(60, 90, 4)
+    alphas = np.logspace(-2, 3, 6)
+    folds = list(KFold(3).split(X))
+    res = ridge_cv(X, Y, alphas, folds, n_components=10)
+    assert res.retained_variance == pytest.approx(PCA(10).fit(X).explained_variance_ratio_.sum(), rel=1e-8)
+    scores = PCA(10).fit(X).transform(X)  # the same model, fitted on explicit PCA scores
+    explicit = ridge_cv(scores, Y, alphas, folds)
+    np.testing.assert_allclose(res.cv_scores, explicit.cv_scores, rtol=1e-7)
+    np.testing.assert_allclose(X @ res.coef + res.intercept, scores @ explicit.coef + explicit.intercept, rtol=1e-7)
+    full = ridge_cv(X, Y, alphas, folds, n_components=60)  # all of a rank-60 design: exact
+    np.testing.assert_allclose(full.cv_scores, ridge_cv(X, Y, alphas, folds).cv_scores, rtol=1e-7)
+    assert full.retained_variance == pytest.approx(1.0)
 
 
 def test_estimator_fits_per_target_alphas_and_predicts():
@@ -66,6 +174,12 @@ def test_estimator_fits_per_target_alphas_and_predicts():
         np.testing.assert_allclose(model.predict(X)[:, j], sk.predict(X), rtol=1e-8)
     single = RidgeCV(cv=5).fit(X, Y[:, 0])
     assert single.predict(X).shape == (80,)
+    loo = RidgeCV(alphas=np.logspace(-3, 4, 15), cv=LeaveOneOut()).fit(X, Y)
+    np.testing.assert_allclose(loo.cv_scores_, ridge_cv(X, Y, np.logspace(-3, 4, 15), "loo").cv_scores)
+
+
+def test_scikit_learn_estimator_checks():
+    check_estimator(RidgeCV())
 
 
 def test_groups_reach_the_splitter():
@@ -73,7 +187,7 @@ def test_groups_reach_the_splitter():
     groups = np.repeat(np.arange(10), 3)
     model = RidgeCV(alphas=[1.0, 10.0], cv=GroupKFold(5)).fit(X, Y, groups=groups)
     folds = list(GroupKFold(5).split(X, Y, groups))
-    np.testing.assert_allclose(model.cv_scores_, ridge_cv(X, Y, [1.0, 10.0], folds)["cv_scores"])
+    np.testing.assert_allclose(model.cv_scores_, ridge_cv(X, Y, [1.0, 10.0], folds).cv_scores)
 
 
 def test_default_alphas_scale_with_the_data():
@@ -85,6 +199,7 @@ def test_constant_target_gets_largest_alpha_and_constant_prediction():
     X, Y = _data(40, 5, 2)
     Y[:, 1] = 7.0
     model = RidgeCV(alphas=[0.1, 1.0, 10.0], cv=4).fit(X, Y)
+    assert np.all(np.isnan(model.cv_scores_[:, 1]))
     assert model.best_alphas_[1] == 10.0
     np.testing.assert_allclose(model.predict(X)[:, 1], 7.0)
 
@@ -95,9 +210,21 @@ def test_bad_inputs_give_clear_errors():
         RidgeCV(alphas=[0.0, 1.0]).fit(X, Y)
     with pytest.raises(ValueError, match="needs at least 2 training and 2 test samples"):
         ridge_cv(X, Y, [1.0], [(np.arange(19), np.array([19]))])
+    with pytest.raises(ValueError, match="overlap"):
+        ridge_cv(X, Y, [1.0], [(np.arange(12), np.arange(10, 20))])
     with pytest.raises(ValueError, match="scoring"):
         RidgeCV(scoring="mse").fit(X, Y)
+    with pytest.raises(ValueError, match="backend"):
+        RidgeCV(backend="jax").fit(X, Y)
+    with pytest.raises(ValueError, match="standardise"):
+        ridge_cv(X, Y, [1.0], "loo", standardise=True)
     X_nan = X.copy()
     X_nan[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         RidgeCV().fit(X_nan, Y)
+    with pytest.raises(ValueError, match="X: expected finite"):
+        ridge_cv(X_nan, Y, [1.0], "loo")
+    Y_nan = Y.copy()
+    Y_nan[3, 1] = np.nan
+    with pytest.raises(ValueError, match="target column 1 contains NaN"):
+        ridge_cv(X, Y_nan, [1.0], list(KFold(4).split(X)))

@@ -1,0 +1,412 @@
+"""The exact per-target ridge cross-validation engine shared by RidgeCV and BandedRidgeCV.
+
+Notation: fold ``f`` has ``n_tr`` training and ``n_te`` test samples; features are
+scaled by ``s`` (standardisation and/or band weights) after centring on the training
+mean ``m_x``; ``V, lambda`` diagonalise the training Gram matrix (primal: ``p x p``
+``X^T X``; dual: ``n_tr x n_tr`` kernel ``X X^T``), ``d = 1 / (lambda + alpha)``.
+For every fold and target the solver forms, once:
+
+* ``Z`` — the training targets in the eigenbasis (the weights are ``V diag(d) Z``),
+* ``C0`` — the test cross-products ``(X_te - mean)^T (y_te - mean)`` in the eigenbasis,
+* ``F0`` — a square root of the test-centred test Gram in the eigenbasis
+  (upper Cholesky factor when ``n_te >= p``, else the rotated test design itself),
+* ``g`` — the difference between test and training feature means in the eigenbasis,
+
+and then, for every alpha, without forming a single prediction::
+
+    SSE = SST - 2 d.(C0*Z) + ||F0 (d*Z)||^2 + n_te (dy - g.(d*Z))^2
+    r   = d.(C0*Z) / sqrt(SST ||F0 (d*Z)||^2)
+
+with ``SST`` the test sum of squares about the test mean and ``dy`` the difference
+between test and training target means. In the primal form ``Z`` and ``C0`` come from
+fold-blocked sufficient statistics ``X_f^T Y_f`` (one pass over ``Y`` for all folds)
+and the quadratic term is a triangular multiply. Gram matrices and
+eigendecompositions are float64; the products that touch ``Y`` run in the input's
+precision; scores are accumulated in float64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from scene2brain.encoding.backend import Backend
+
+Scoring = Literal["r2", "correlation"]
+SCORINGS = ("r2", "correlation")
+
+
+@dataclass
+class Design:
+    """The feature matrix prepared once on the backend.
+
+    ``X64`` (float64) feeds Gram matrices; ``Xw`` (working precision) feeds products with
+    ``Y``. When ``fit_intercept`` both are centred on the mean over all samples, which
+    leaves every in-fold centred fit unchanged and keeps the sufficient statistics
+    well conditioned.
+    """
+
+    be: Backend
+    X64: Any
+    Xw: Any
+    dtype: np.dtype
+    x_mean: np.ndarray  # subtracted column means (zeros without intercept)
+    fit_intercept: bool
+    standardise: bool
+
+    @classmethod
+    def build(cls, X: np.ndarray, be: Backend, dtype: np.dtype, fit_intercept: bool, standardise: bool) -> Design:
+        x_mean = X.mean(axis=0, dtype=np.float64) if fit_intercept else np.zeros(X.shape[1])
+        X64 = be.asarray(np.asarray(X, dtype=np.float64) - x_mean, np.float64)
+        Xw = X64 if dtype == np.float64 else be.asarray(be.to_numpy(X64).astype(dtype), dtype)
+        return cls(be, X64, Xw, np.dtype(dtype), x_mean, fit_intercept, standardise)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.X64.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X64.shape[1])
+
+    def centre_and_scale(self, rows: Any, band_scale: Any | None) -> tuple[Any, Any]:
+        """Training mean (or zeros) and per-feature scale ``s`` for the samples ``rows``."""
+        be = self.be
+        X = self.X64[rows]
+        mean = X.mean(axis=0) if self.fit_intercept else be.zeros((self.n_features,), np.float64)
+        scale = be.asarray(np.ones(self.n_features), np.float64) if band_scale is None else band_scale
+        if self.standardise:
+            sd = ((X - X.mean(axis=0)) ** 2).mean(axis=0) ** 0.5
+            sd = sd + (sd == 0)  # constant features keep a unit scale
+            scale = scale / sd
+        return mean, scale
+
+
+@dataclass
+class Fold:
+    """One split's indices, checked."""
+
+    train: np.ndarray
+    test: np.ndarray
+    complement: bool  # train is exactly every sample not in test
+
+
+def check_folds(folds: Sequence[tuple[np.ndarray, np.ndarray]], n_samples: int) -> tuple[list[Fold], bool]:
+    """Validate the splits; also say whether the test sets partition the samples."""
+    checked = []
+    for f, (train, test) in enumerate(folds):
+        train = np.asarray(train, dtype=np.int64).ravel()
+        test = np.asarray(test, dtype=np.int64).ravel()
+        for name, idx in (("train", train), ("test", test)):
+            if idx.size and (idx.min() < 0 or idx.max() >= n_samples):
+                raise ValueError(f"fold {f}: {name} indices must lie in [0, {n_samples}), got {idx.min()}..{idx.max()}")
+        if len(train) < 2 or len(test) < 2:
+            raise ValueError(
+                f"fold {f}: needs at least 2 training and 2 test samples, got {len(train)} and {len(test)}"
+            )
+        if np.intersect1d(train, test).size:
+            raise ValueError(f"fold {f}: train and test indices overlap")
+        complement = len(train) + len(test) == n_samples
+        checked.append(Fold(train, test, complement))
+    if not checked:
+        raise ValueError("folds: no cross-validation split was given")
+    all_test = np.sort(np.concatenate([f.test for f in checked]))
+    partition = len(all_test) == n_samples and bool(np.all(all_test == np.arange(n_samples)))
+    return checked, partition
+
+
+@dataclass
+class FoldFactors:
+    """X-side quantities of one fold (see the module docstring)."""
+
+    fold: Fold
+    eigvals: Any  # (r,) working precision
+    basis: Any  # primal: s * V (p, r); dual: Q (n_tr, r)
+    factor: Any  # F0
+    triangular: bool
+    offset: Any  # g (r,)
+    train_mean: Any  # primal: V_s^T m_x (r,)
+    test_mean: Any  # primal: V_s^T xbar_te (r,)
+    dual: bool
+
+
+def _test_factor(be: Backend, test_design: Any, n_features: int) -> tuple[Any, bool]:
+    """F0 with ``F0^T F0 = test_design^T test_design``: Cholesky when square or taller, else the design."""
+    if test_design.shape[0] < n_features:
+        return test_design, False
+    gram = test_design.T @ test_design
+    upper = be.cholesky_upper(gram)
+    if upper is not None:
+        return upper, True
+    w, U = be.eigh(gram)
+    return (w**0.5)[:, None] * U.T, False
+
+
+def fold_factors(design: Design, fold: Fold, dual: bool, band_scale: Any | None = None) -> FoldFactors:
+    """Decompose one training set and express its test set in the eigenbasis."""
+    be, dt = design.be, design.dtype
+    train, test = be.index(fold.train), be.index(fold.test)
+    m_x, s = design.centre_and_scale(train, band_scale)
+    X_test = design.X64[test]
+    x_test_mean = X_test.mean(axis=0)
+    Xtr = (design.X64[train] - m_x) * s
+    if dual:
+        lam, Q = be.eigh(Xtr @ Xtr.T)
+        factor, triangular = (((X_test - x_test_mean) * s) @ Xtr.T) @ Q, False
+        offset = (((x_test_mean - m_x) * s) @ Xtr.T) @ Q
+        basis, train_mean, test_mean = Q, None, None
+    else:
+        lam, V = be.eigh(Xtr.T @ Xtr)
+        basis = s[:, None] * V
+        factor, triangular = _test_factor(be, (X_test - x_test_mean) @ basis, design.n_features)
+        offset = (x_test_mean - m_x) @ basis
+        train_mean, test_mean = m_x @ basis, x_test_mean @ basis
+    cast = (lambda a: None if a is None else be.asarray(a, dt)) if dt != np.float64 else (lambda a: a)
+    if triangular and be.name == "numpy":
+        factor = np.asfortranarray(factor)
+    return FoldFactors(fold, cast(lam), cast(basis), cast(factor), triangular, cast(offset), cast(train_mean),
+                       cast(test_mean), dual)  # fmt: skip
+
+
+@dataclass
+class FoldTargets:
+    """Y-side quantities of one fold for a chunk of targets."""
+
+    Z: Any
+    C0: Any
+    sst: np.ndarray  # float64
+    dy: np.ndarray  # float64
+
+
+def score_alphas(ff: FoldFactors, ft: FoldTargets, alphas: np.ndarray, scoring: Scoring, be: Backend) -> np.ndarray:
+    """Held-out score of every alpha (rows) for every target (columns), float64."""
+    lam = ff.eigvals
+    n_te = len(ff.fold.test)
+    d = 1.0 / (lam[None, :] + be.asarray(alphas[:, None], lam.dtype))  # (k, r)
+    cross = be.to_numpy(d @ (ft.C0 * ft.Z)).astype(np.float64)
+    shift = be.to_numpy((d * ff.offset[None, :]) @ ft.Z).astype(np.float64)
+    quad = np.empty_like(cross)
+    for k in range(len(alphas)):
+        scaled = d[k][:, None] * ft.Z
+        proj = be.triangular_matmul(ff.factor, scaled) if ff.triangular else ff.factor @ scaled
+        quad[k] = be.to_numpy(be.sum64(proj * proj))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if scoring == "r2":
+            sse = ft.sst - 2.0 * cross + quad + n_te * (ft.dy - shift) ** 2
+            return 1.0 - sse / ft.sst
+        return cross / np.sqrt(ft.sst * quad)
+
+
+def _test_moments(be: Backend, Y_test: Any) -> tuple[Any, np.ndarray, np.ndarray]:
+    """Column sums (float64), centred test targets' sum of squares, and the test means."""
+    sums = be.sum64(Y_test)
+    mean = sums / Y_test.shape[0]
+    centred = Y_test - be.asarray(mean, Y_test.dtype)[None, :]
+    return sums, be.to_numpy(be.sum64(centred * centred)), be.to_numpy(mean)
+
+
+@dataclass
+class PrimalStats:
+    """Fold-blocked sufficient statistics of one chunk of targets."""
+
+    S_test: list[Any]  # X_te^T Y_te per fold (p, c)
+    S_all: Any  # X^T Y
+    sum_test: list[Any]  # column sums per fold, float64
+    sum_all: Any
+    sst: list[np.ndarray]
+    test_mean: list[np.ndarray]
+
+
+def primal_stats(design: Design, folds: list[Fold], partition: bool, Y: Any) -> PrimalStats:
+    """One pass over the chunk ``Y`` (n, c) for all folds."""
+    be = design.be
+    S_test, sums, ssts, means = [], [], [], []
+    for fold in folds:
+        test = be.index(fold.test)
+        Y_test = Y[test]
+        S_test.append(design.Xw[test].T @ Y_test)
+        s, sst, mean = _test_moments(be, Y_test)
+        sums.append(s)
+        ssts.append(sst)
+        means.append(mean)
+    if partition:
+        S_all, sum_all = S_test[0], sums[0]
+        for S, s in zip(S_test[1:], sums[1:], strict=True):
+            S_all, sum_all = S_all + S, sum_all + s
+    else:
+        S_all, sum_all = design.Xw.T @ Y, be.sum64(Y)
+    return PrimalStats(S_test, S_all, sums, sum_all, ssts, means)
+
+
+def primal_targets(design: Design, ff: FoldFactors, stats: PrimalStats, f: int, Y: Any) -> FoldTargets:
+    """Z, C0, SST and dy of fold ``f`` from the sufficient statistics."""
+    be, fold = design.be, ff.fold
+    n_tr = len(fold.train)
+    if fold.complement:
+        S_train, sum_train = stats.S_all - stats.S_test[f], stats.sum_all - stats.sum_test[f]
+    else:
+        train = be.index(fold.train)
+        S_train, sum_train = design.Xw[train].T @ Y[train], be.sum64(Y[train])
+    Z = ff.basis.T @ S_train
+    dy = stats.test_mean[f]
+    if design.fit_intercept:
+        y_train_mean = sum_train / n_tr
+        Z = Z - (n_tr * ff.train_mean)[:, None] * be.asarray(y_train_mean, Z.dtype)[None, :]
+        dy = dy - be.to_numpy(y_train_mean)
+    C0 = ff.basis.T @ stats.S_test[f] - ff.test_mean[:, None] * be.asarray(stats.sum_test[f], Z.dtype)[None, :]
+    return FoldTargets(Z, C0, stats.sst[f], dy)
+
+
+def dual_targets(design: Design, ff: FoldFactors, Y: Any) -> FoldTargets:
+    """Z, C0, SST and dy of one fold, from the target rows themselves."""
+    be, fold = design.be, ff.fold
+    Y_train = Y[be.index(fold.train)]
+    Y_test = Y[be.index(fold.test)]
+    _, sst, test_mean = _test_moments(be, Y_test)
+    dy = test_mean
+    if design.fit_intercept:
+        y_train_mean = be.sum64(Y_train) / Y_train.shape[0]
+        Y_train = Y_train - be.asarray(y_train_mean, Y.dtype)[None, :]
+        dy = dy - be.to_numpy(y_train_mean)
+    Y_test = Y_test - be.asarray(test_mean, Y.dtype)[None, :]
+    return FoldTargets(ff.basis.T @ Y_train, ff.factor.T @ Y_test, sst, dy)
+
+
+@dataclass
+class FullFactors:
+    """Eigenbasis of all samples, for the refit."""
+
+    eigvals: Any
+    basis: Any  # primal: s * V (p, r); dual: Q (n, r)
+    scale: Any  # s (p,), working precision
+    dual: bool
+
+
+def full_factors(design: Design, dual: bool, band_scale: Any | None = None) -> FullFactors:
+    be = design.be
+    _, s = design.centre_and_scale(be.index(np.arange(design.n_samples)), band_scale)
+    Xs = design.X64 * s  # already centred on the full-sample mean
+    if dual:
+        lam, basis = be.eigh(Xs @ Xs.T)
+    else:
+        lam, V = be.eigh(Xs.T @ Xs)
+        basis = s[:, None] * V
+    dt = design.dtype
+    return FullFactors(be.asarray(lam, dt), be.asarray(basis, dt), be.asarray(s, dt), dual)
+
+
+def refit_weights(design: Design, full: FullFactors, target_side: Any, alphas: np.ndarray) -> Any:
+    """Weights (p, c) on all samples, one alpha per target.
+
+    ``target_side`` is ``X^T Y`` in the primal form and the (centred) targets ``Y`` in the dual.
+    """
+    d = 1.0 / (full.eigvals[:, None] + design.be.asarray(alphas[None, :], full.eigvals.dtype))
+    if not full.dual:
+        return full.basis @ (d * (full.basis.T @ target_side))
+    beta = full.basis @ (d * (full.basis.T @ target_side))
+    s = full.scale
+    return s[:, None] * ((design.Xw * s[None, :]).T @ beta)
+
+
+def chunks(n_targets: int, size: int) -> Iterator[slice]:
+    size = max(1, int(size))
+    for start in range(0, n_targets, size):
+        yield slice(start, min(start + size, n_targets))
+
+
+def chunk_size(budget: float, bytes_per_target: float) -> int:
+    """Targets per chunk so that the chunk's working arrays fit in ``budget`` bytes."""
+    return max(1, int(budget // max(bytes_per_target, 1)))
+
+
+def load_targets(design: Design, Y: np.ndarray, cols: slice, y_mean: np.ndarray) -> Any:
+    """Columns ``cols`` of ``Y`` on the backend in working precision, centred if fitting an intercept."""
+    block = np.asarray(Y[:, cols])
+    if not np.all(np.isfinite(block)):
+        bad = cols.start + int(np.flatnonzero(~np.isfinite(block).all(axis=0))[0])
+        raise ValueError(f"Y: target column {bad} contains NaN or infinite values; expected finite responses")
+    out = design.be.asarray(block, design.dtype)
+    if design.fit_intercept:
+        out = out - design.be.asarray(y_mean[cols], design.dtype)[None, :]
+    return out
+
+
+def select_best(cv_scores: np.ndarray) -> np.ndarray:
+    """Index of the best alpha per target; NaN scores lose and ties go to the largest alpha."""
+    ranked = np.where(np.isnan(cv_scores), -np.inf, cv_scores)
+    return cv_scores.shape[0] - 1 - np.argmax(ranked[::-1], axis=0)
+
+
+@dataclass
+class LooFactors:
+    """Exact leave-one-out: fitted values ``M diag(w) M^T Y`` and leverages ``(M*M) w``.
+
+    Primal: ``M = X V`` and ``w = d``; dual: ``M = Q`` and ``w = lambda * d``.
+    """
+
+    M: Any
+    M2: Any
+    eigvals: Any
+    V: Any  # primal eigenvectors (p, p); None in the dual
+    dual: bool
+
+
+def loo_factors(design: Design, dual: bool) -> LooFactors:
+    be, dt = design.be, design.dtype
+    X = design.X64  # centred on all samples when fitting an intercept: the full-data fit
+    if dual:
+        lam, M = be.eigh(X @ X.T)
+        V = None
+    else:
+        lam, V = be.eigh(X.T @ X)
+        M = X @ V
+        V = be.asarray(V, dt)
+    M = be.asarray(M, dt)
+    return LooFactors(M, M * M, be.asarray(lam, dt), V, dual)
+
+
+def _loo_weights(lf: LooFactors, alphas: Any) -> Any:
+    d = 1.0 / (lf.eigvals[None, :] + alphas[:, None])
+    return lf.eigvals[None, :] * d if lf.dual else d
+
+
+def _pearson_columns(be: Backend, a: Any, b: Any) -> np.ndarray:
+    a = a - a.mean(axis=0)
+    b = b - b.mean(axis=0)
+    num = be.to_numpy(be.sum64(a * b))
+    den = np.sqrt(be.to_numpy(be.sum64(a * a)) * be.to_numpy(be.sum64(b * b)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return num / den
+
+
+def loo_scores(design: Design, lf: LooFactors, Y: Any, alphas: np.ndarray, scoring: Scoring) -> tuple[np.ndarray, Any]:
+    """Leave-one-out score of every alpha for the chunk ``Y`` (centred when fitting an intercept).
+
+    Also returns ``Z = M^T Y`` for the refit.
+    """
+    be = design.be
+    n = design.n_samples
+    Z = lf.M.T @ Y
+    weights = _loo_weights(lf, be.asarray(alphas, lf.eigvals.dtype))
+    leverage = lf.M2 @ weights.T + (1.0 / n if design.fit_intercept else 0.0)  # (n, k)
+    _, sst, _ = _test_moments(be, Y)
+    scores = np.empty((len(alphas), Y.shape[1]))
+    for k in range(len(alphas)):
+        residual = (Y - lf.M @ (weights[k][:, None] * Z)) / (1.0 - leverage[:, k])[:, None]
+        if scoring == "r2":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                scores[k] = 1.0 - be.to_numpy(be.sum64(residual * residual)) / sst
+        else:
+            scores[k] = _pearson_columns(be, Y, Y - residual)
+    return scores, Z
+
+
+def loo_refit(design: Design, lf: LooFactors, Z: Any, alphas: np.ndarray) -> Any:
+    """Weights (p, c) on all samples from ``Z = M^T Y``, one alpha per target."""
+    d = 1.0 / (lf.eigvals[:, None] + design.be.asarray(alphas[None, :], lf.eigvals.dtype))
+    if lf.dual:
+        return design.Xw.T @ (lf.M @ (d * Z))
+    return lf.V @ (d * Z)

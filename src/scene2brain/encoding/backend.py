@@ -1,0 +1,121 @@
+"""Array backends for the ridge solvers: numpy (default) and torch (CPU or CUDA).
+
+A backend is chosen per estimator (no global state). The solvers only use the
+arithmetic operators, ``.T``, ``.sum(axis=...)`` and indexing, which numpy arrays
+and torch tensors share, plus the few methods below.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import linalg
+from scipy.linalg import blas
+
+BACKENDS = ("numpy", "torch")
+
+
+class Backend:
+    """Where and how the solver's arrays live.
+
+    Parameters
+    ----------
+    name : {"numpy", "torch"}
+    device : str, optional
+        Torch device (``"cpu"``, ``"cuda"``, ``"cuda:1"``...). Default: CUDA when
+        available, else the CPU. Must be left unset for numpy.
+    """
+
+    def __init__(self, name: str = "numpy", device: str | None = None):
+        if name not in BACKENDS:
+            raise ValueError(f"backend: expected one of {BACKENDS}, got {name!r}")
+        self.name = name
+        if name == "numpy":
+            if device not in (None, "cpu"):
+                raise ValueError(f"device: the numpy backend runs on the CPU only, got {device!r}")
+            self.device = "cpu"
+            return
+        try:
+            import torch
+        except ImportError as error:  # pragma: no cover - torch is a dependency
+            raise ImportError("backend='torch' needs PyTorch: pip install torch") from error
+        self._torch = torch
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device: {device!r} was requested but torch sees no CUDA device")
+        self.device = torch.device(device)
+
+    def __repr__(self) -> str:
+        return f"Backend({self.name!r}, device={str(self.device)!r})"
+
+    def _dtype(self, dtype: Any):
+        if self.name == "torch" and isinstance(dtype, self._torch.dtype):
+            return dtype
+        dtype = np.dtype(dtype)
+        if self.name == "numpy":
+            return dtype
+        return {np.dtype(np.float32): self._torch.float32, np.dtype(np.float64): self._torch.float64}[dtype]
+
+    def asarray(self, x: Any, dtype: Any) -> Any:
+        """``x`` on this backend's device as ``dtype`` (float32 or float64); no copy when possible."""
+        if self.name == "numpy":
+            return np.asarray(x, dtype=dtype)
+        return self._torch.as_tensor(x, dtype=self._dtype(dtype), device=self.device)
+
+    def index(self, idx: np.ndarray) -> Any:
+        """Integer row indices usable on this backend's arrays."""
+        if self.name == "numpy":
+            return idx
+        return self._torch.as_tensor(idx, dtype=self._torch.int64, device=self.device)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        if self.name == "numpy":
+            return x
+        return x.detach().cpu().numpy()
+
+    def zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        if self.name == "numpy":
+            return np.zeros(shape, dtype=dtype)
+        return self._torch.zeros(shape, dtype=self._dtype(dtype), device=self.device)
+
+    def sum64(self, x: Any) -> Any:
+        """Column sums accumulated in float64."""
+        if self.name == "numpy":
+            return x.sum(axis=0, dtype=np.float64)
+        return x.sum(dim=0, dtype=self._torch.float64)
+
+    def eigh(self, a: Any, top: int | None = None) -> tuple[Any, Any]:
+        """Eigenvalues (ascending, clipped at 0) and eigenvectors of a symmetric float64 matrix.
+
+        ``top`` keeps only the largest ``top`` eigenpairs.
+        """
+        if self.name == "numpy":
+            if top is None or top >= a.shape[0]:
+                w, v = linalg.eigh(a, driver="evd", overwrite_a=False)
+            else:
+                w, v = linalg.eigh(a, driver="evr", subset_by_index=[a.shape[0] - top, a.shape[0] - 1])
+            return w.clip(min=0), v
+        w, v = self._torch.linalg.eigh(a)
+        if top is not None:
+            w, v = w[-top:], v[:, -top:]
+        return w.clip(min=0), v
+
+    def cholesky_upper(self, a: Any) -> Any | None:
+        """Upper factor ``R`` with ``R.T @ R == a``, or None when ``a`` is not positive definite."""
+        if self.name == "numpy":
+            try:
+                return linalg.cholesky(a, lower=False)
+            except linalg.LinAlgError:
+                return None
+        factor, info = self._torch.linalg.cholesky_ex(a, upper=True)
+        return None if int(info) != 0 else factor
+
+    def triangular_matmul(self, upper: Any, b: Any) -> Any:
+        """``upper @ b`` for an upper-triangular ``upper`` (BLAS trmm: half the flops of a GEMM)."""
+        if self.name == "numpy":
+            trmm = blas.strmm if upper.dtype == np.float32 else blas.dtrmm
+            # b is C-ordered, so b.T is Fortran-ordered: compute (b.T @ upper.T).T without copies.
+            return trmm(1.0, upper, b.T, side=1, trans_a=1, lower=0).T
+        return upper @ b
