@@ -228,3 +228,31 @@ def test_bad_inputs_give_clear_errors():
     Y_nan[3, 1] = np.nan
     with pytest.raises(ValueError, match="target column 1 contains NaN"):
         ridge_cv(X, Y_nan, [1.0], list(KFold(4).split(X)))
+
+
+@pytest.mark.parametrize("form", ["primal", "dual"])
+def test_agrees_with_himalaya_on_the_same_folds_and_grid(form):
+    from himalaya.kernel_ridge import KernelRidgeCV
+    from himalaya.ridge import RidgeCV as HimalayaRidgeCV
+    from himalaya.scoring import r2_score as h_r2
+
+    rng = np.random.default_rng(7)
+    n, p, v = (300, 40, 400) if form == "primal" else (120, 300, 400)
+    X = rng.standard_normal((n + 100, p)) * np.arange(1, p + 1) ** -0.5
+    Y = X @ rng.standard_normal((p, v)) * np.logspace(-1.5, 0.5, v) + rng.standard_normal((n + 100, v))
+    X_train, Y_train, X_test, Y_test = X[:n], Y[:n], X[n:], Y[n:]
+    alphas = np.logspace(-2, 5, 15)
+    cv = KFold(5)
+    solver_params = {"score_func": h_r2}
+    if form == "primal":
+        peer = HimalayaRidgeCV(alphas=alphas, cv=cv, fit_intercept=True, solver_params=solver_params)
+    else:
+        peer = KernelRidgeCV(alphas=alphas, kernel="linear", cv=cv, fit_intercept=True, solver_params=solver_params)
+    peer.fit(X_train, Y_train)
+    ours = RidgeCV(alphas=alphas, cv=cv).fit(X_train, Y_train)
+    assert ours.solver_ == form
+    assert np.mean(np.isclose(ours.best_alphas_, np.asarray(peer.best_alphas_))) >= 0.98
+    r_ours = np.array([np.corrcoef(Y_test[:, j], ours.predict(X_test)[:, j])[0, 1] for j in range(v)])
+    pred = np.asarray(peer.predict(X_test))
+    r_peer = np.array([np.corrcoef(Y_test[:, j], pred[:, j])[0, 1] for j in range(v)])
+    assert np.max(np.abs(r_ours - r_peer)) < 1e-3

@@ -145,20 +145,50 @@ def _test_factor(be: Backend, test_design: Any, n_features: int) -> tuple[Any, b
     return (w**0.5)[:, None] * U.T, False
 
 
-def fold_factors(design: Design, fold: Fold, dual: bool, band_scale: Any | None = None) -> FoldFactors:
-    """Decompose one training set and express its test set in the eigenbasis."""
+def _dual_blocks(K: Any, train: Any, test: Any, fit_intercept: bool) -> tuple[Any, Any, Any]:
+    """Centred kernel blocks of one fold from the uncentred kernel ``K`` over its samples.
+
+    Returns the training kernel centred on the training mean, the test-by-training
+    kernel with test rows centred on the test mean and columns on the training mean,
+    and ``(xbar_te - m_x)^T (x_j - m_x)`` for the training samples ``j``.
+    """
+    Ktt = K[train][:, train]
+    Kst = K[test][:, train]
+    b = Kst.mean(axis=0)  # xbar_te^T x_j
+    if not fit_intercept:
+        return Ktt, Kst - b[None, :], b
+    r = Ktt.mean(axis=0)  # m_x^T x_j
+    m = r.mean()  # m_x^T m_x
+    a = Kst.mean(axis=1)  # x_i^T m_x
+    c = a.mean()  # xbar_te^T m_x
+    return Ktt - r[:, None] - r[None, :] + m, Kst - a[:, None] - b[None, :] + c, b - r - (c - m)
+
+
+def fold_factors(
+    design: Design, fold: Fold, dual: bool, band_scale: Any | None = None, kernel: Any | None = None
+) -> FoldFactors:
+    """Decompose one training set and express its test set in the eigenbasis.
+
+    ``kernel`` (dual only): the float64 kernel of all samples with ``band_scale``
+    already applied, reused across folds instead of recomputing fold kernels.
+    """
     be, dt = design.be, design.dtype
     train, test = be.index(fold.train), be.index(fold.test)
     m_x, s = design.centre_and_scale(train, band_scale)
-    X_test = design.X64[test]
-    x_test_mean = X_test.mean(axis=0)
-    Xtr = (design.X64[train] - m_x) * s
     if dual:
-        lam, Q = be.eigh(Xtr @ Xtr.T)
-        factor, triangular = (((X_test - x_test_mean) * s) @ Xtr.T) @ Q, False
-        offset = (((x_test_mean - m_x) * s) @ Xtr.T) @ Q
+        if kernel is None or design.standardise:
+            Xs = design.X64[be.index(np.concatenate([fold.train, fold.test]))] * s
+            kernel = Xs @ Xs.T
+            train = be.index(np.arange(len(fold.train)))
+            test = be.index(np.arange(len(fold.train), len(fold.train) + len(fold.test)))
+        Ktt, Kst, off = _dual_blocks(kernel, train, test, design.fit_intercept)
+        lam, Q = be.eigh(Ktt)
+        factor, triangular, offset = Kst @ Q, False, off @ Q
         basis, train_mean, test_mean = Q, None, None
     else:
+        X_test = design.X64[test]
+        x_test_mean = X_test.mean(axis=0)
+        Xtr = (design.X64[train] - m_x) * s
         lam, V = be.eigh(Xtr.T @ Xtr)
         basis = s[:, None] * V
         factor, triangular = _test_factor(be, (X_test - x_test_mean) @ basis, design.n_features)
@@ -285,12 +315,13 @@ class FullFactors:
     dual: bool
 
 
-def full_factors(design: Design, dual: bool, band_scale: Any | None = None) -> FullFactors:
+def full_factors(design: Design, dual: bool, band_scale: Any | None = None, kernel: Any | None = None) -> FullFactors:
+    """Eigenbasis of all samples; ``kernel`` as in :func:`fold_factors`."""
     be = design.be
     _, s = design.centre_and_scale(be.index(np.arange(design.n_samples)), band_scale)
     Xs = design.X64 * s  # already centred on the full-sample mean
     if dual:
-        lam, basis = be.eigh(Xs @ Xs.T)
+        lam, basis = be.eigh(Xs @ Xs.T if kernel is None or design.standardise else kernel)
     else:
         lam, V = be.eigh(Xs.T @ Xs)
         basis = s[:, None] * V

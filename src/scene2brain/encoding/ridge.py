@@ -253,15 +253,17 @@ def _run_primal(design, Y, y_mean, folds, partition, alphas, scoring, size, dual
 def _run_dual(design, Y, y_mean, folds, partition, alphas, scoring, size, dual):
     be = design.be
     cv_scores = np.zeros((len(alphas), Y.shape[1]))
+    kernel = None if design.standardise else design.X64 @ design.X64.T
     for fold in folds:
-        ff = sv.fold_factors(design, fold, dual=True)
+        ff = sv.fold_factors(design, fold, dual=True, kernel=kernel)
         for cols in sv.chunks(Y.shape[1], size):
             Yc = sv.load_targets(design, Y, cols, y_mean)
             cv_scores[:, cols] += sv.score_alphas(ff, sv.dual_targets(design, ff, Yc), alphas, scoring, be)
         del ff
     cv_scores /= len(folds)
     best = alphas[sv.select_best(cv_scores)]
-    full = sv.full_factors(design, dual=True)
+    full = sv.full_factors(design, dual=True, kernel=kernel)
+    del kernel
     coef = np.empty((design.n_features, Y.shape[1]), dtype=design.dtype)
     for cols in sv.chunks(Y.shape[1], size):
         Yc = sv.load_targets(design, Y, cols, y_mean)

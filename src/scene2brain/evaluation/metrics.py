@@ -57,3 +57,40 @@ def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         r2 = 1.0 - ss_res / ss_tot
     r2[ss_tot == 0] = np.nan
     return r2
+
+
+def r2_score_split(y_true: np.ndarray, y_pred_split: np.ndarray) -> np.ndarray:
+    """Split the R^2 of a sum of predictions between its parts (the product measure).
+
+    With ``y`` and each part ``p_i`` centred over samples and ``p = sum_i p_i``, part
+    ``i`` receives ``sum_t (2 y p_i - p_i p) / sum_t y^2``; the parts add up to the R^2
+    of ``p`` (St-Yves & Naselaris 2018; himalaya's ``r2_score_split``). A part can be
+    negative when it is anti-correlated with the others' contribution.
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (n_samples, n_targets)
+    y_pred_split : ndarray of shape (n_parts, n_samples, n_targets)
+        Each feature band's contribution to the prediction.
+
+    Returns
+    -------
+    ndarray of shape (n_parts, n_targets)
+        NaN for constant targets.
+    """
+    y_true = np.asarray(y_true, dtype=np.float64)
+    parts = np.asarray(y_pred_split, dtype=np.float64)
+    if y_true.ndim == 1:
+        y_true, parts = y_true[:, None], parts[..., None]
+    if parts.ndim != 3 or parts.shape[1:] != y_true.shape:
+        raise ValueError(
+            f"y_pred_split: expected shape (n_parts, {y_true.shape[0]}, {y_true.shape[1]}), got {parts.shape}"
+        )
+    y = y_true - y_true.mean(axis=0)
+    parts = parts - parts.mean(axis=1, keepdims=True)
+    total = parts.sum(axis=0)
+    ss_tot = (y * y).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        split = (parts * (2 * y - total)[None]).sum(axis=1) / ss_tot
+    split[:, ss_tot == 0] = np.nan
+    return split
