@@ -122,7 +122,10 @@ def gb(n_bytes: float) -> str:
 
 
 def line(name: str, run: Run, y_bytes: int, note: str = "") -> None:
-    print(f"  {name:<34} {run.seconds:8.1f} s   peak {gb(run.peak_bytes)} ({run.peak_bytes / y_bytes:4.2f} x Y){note}")
+    print(
+        f"  {name:<34} {run.seconds:8.1f} s   peak {gb(run.peak_bytes)} ({run.peak_bytes / y_bytes:4.2f} x Y){note}",
+        flush=True,
+    )
 
 
 def compare(name: str, mine: Run, peer: Run, cols: slice | None = None) -> None:

@@ -256,3 +256,14 @@ def test_agrees_with_himalaya_on_the_same_folds_and_grid(form):
     pred = np.asarray(peer.predict(X_test))
     r_peer = np.array([np.corrcoef(Y_test[:, j], pred[:, j])[0, 1] for j in range(v)])
     assert np.max(np.abs(r_ours - r_peer)) < 1e-3
+
+
+@pytest.mark.parametrize("n_splits", [2, 6])  # dual: per-fold kernels (2 folds) or leave-group-out (6 folds)
+@pytest.mark.parametrize("scoring", ["r2", "correlation"])
+def test_both_dual_strategies_match_brute_force(n_splits, scoring):
+    X, Y = _data(36, 50, 4, seed=2)
+    alphas = np.logspace(-2, 3, 8)
+    folds = list(KFold(n_splits, shuffle=True, random_state=1).split(X))
+    res = ridge_cv(X, Y, alphas, folds, scoring=scoring)
+    assert res.solver == "dual"
+    np.testing.assert_allclose(res.cv_scores, _brute_force(X, Y, alphas, folds, True, scoring), rtol=1e-7, atol=1e-9)

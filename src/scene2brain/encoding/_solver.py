@@ -373,16 +373,22 @@ def select_best(cv_scores: np.ndarray) -> np.ndarray:
 
 @dataclass
 class LooFactors:
-    """Exact leave-one-out: fitted values ``M diag(w) M^T Y`` and leverages ``(M*M) w``.
+    """The full-sample smoother ``H = M diag(w) M^T`` (+ ``11^T / n`` with an intercept).
 
-    Primal: ``M = X V`` and ``w = d``; dual: ``M = Q`` and ``w = lambda * d``.
+    Primal: ``M = X V`` and ``w = d``; dual: ``M = Q`` and ``w = lambda * d``. Leaving out
+    one sample (or a group ``g``) changes its residuals ``r = y - H y`` to
+    ``(I - H_gg)^-1 r_g`` exactly, so one decomposition serves every fold and alpha.
     """
 
-    M: Any
-    M2: Any
+    M: Any  # working precision
+    M64: Any  # float64 (the same array in float64 runs)
     eigvals: Any
     V: Any  # primal eigenvectors (p, p); None in the dual
     dual: bool
+
+    @property
+    def M2(self) -> Any:
+        return self.M * self.M
 
 
 def loo_factors(design: Design, dual: bool) -> LooFactors:
@@ -395,8 +401,7 @@ def loo_factors(design: Design, dual: bool) -> LooFactors:
         lam, V = be.eigh(X.T @ X)
         M = X @ V
         V = be.asarray(V, dt)
-    M = be.asarray(M, dt)
-    return LooFactors(M, M * M, be.asarray(lam, dt), V, dual)
+    return LooFactors(be.asarray(M, dt), M, be.asarray(lam, dt), V, dual)
 
 
 def _loo_weights(lf: LooFactors, alphas: Any) -> Any:
@@ -441,3 +446,35 @@ def loo_refit(design: Design, lf: LooFactors, Z: Any, alphas: np.ndarray) -> Any
     if lf.dual:
         return design.Xw.T @ (lf.M @ (d * Z))
     return lf.V @ (d * Z)
+
+
+def group_out_scores(
+    design: Design, lf: LooFactors, folds: list[Fold], Y: Any, alphas: np.ndarray, scoring: Scoring
+) -> tuple[np.ndarray, Any]:
+    """Mean K-fold score of every alpha from the full-sample decomposition (folds must be complements).
+
+    Per fold and alpha: ``H_gg`` (float64), a Cholesky solve for the held-out residuals.
+    Also returns ``Z = M^T Y`` for the refit.
+    """
+    be = design.be
+    n = design.n_samples
+    Z = lf.M.T @ Y
+    lam64 = be.asarray(be.to_numpy(lf.eigvals).astype(np.float64), np.float64)
+    scores = np.zeros((len(alphas), Y.shape[1]))
+    for fold in folds:
+        test = be.index(fold.test)
+        M_test, M64_test, Y_test = lf.M[test], lf.M64[test], Y[test]
+        _, sst, _ = _test_moments(be, Y_test)
+        eye = be.asarray(np.eye(len(fold.test)), np.float64)
+        for k, alpha in enumerate(alphas):
+            d = 1.0 / (lam64 + float(alpha))
+            w = lam64 * d if lf.dual else d
+            H_gg = (M64_test * w[None, :]) @ M64_test.T + (1.0 / n if design.fit_intercept else 0.0)
+            fitted = M_test @ (be.asarray(w, Y.dtype)[:, None] * Z)
+            residual = be.solve_spd(eye - H_gg, be.asarray(Y_test - fitted, np.float64))
+            if scoring == "r2":
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    scores[k] += 1.0 - be.to_numpy(be.sum64(residual * residual)) / sst
+            else:
+                scores[k] += _pearson_columns(be, Y_test, Y_test - be.asarray(residual, Y.dtype))
+    return scores / len(folds), Z

@@ -112,6 +112,18 @@ class Backend:
         factor, info = self._torch.linalg.cholesky_ex(a, upper=True)
         return None if int(info) != 0 else factor
 
+    def solve_spd(self, a: Any, b: Any) -> Any:
+        """Solve ``a x = b`` for a symmetric positive definite ``a`` (a general solve if it is not)."""
+        if self.name == "numpy":
+            try:
+                return linalg.cho_solve(linalg.cho_factor(a, lower=True, check_finite=False), b, check_finite=False)
+            except linalg.LinAlgError:
+                return np.linalg.solve(a, b)
+        factor, info = self._torch.linalg.cholesky_ex(a)
+        if int(info) != 0:
+            return self._torch.linalg.solve(a, b)
+        return self._torch.cholesky_solve(b, factor)
+
     def triangular_matmul(self, upper: Any, b: Any) -> Any:
         """``upper @ b`` for an upper-triangular ``upper`` (BLAS trmm: half the flops of a GEMM)."""
         if self.name == "numpy":
