@@ -53,7 +53,6 @@ class Design:
     X64: Any
     Xw: Any
     dtype: np.dtype
-    x_mean: np.ndarray  # subtracted column means (zeros without intercept)
     fit_intercept: bool
     standardise: bool
 
@@ -62,7 +61,7 @@ class Design:
         x_mean = X.mean(axis=0, dtype=np.float64) if fit_intercept else np.zeros(X.shape[1])
         X64 = be.asarray(np.asarray(X, dtype=np.float64) - x_mean, np.float64)
         Xw = X64 if dtype == np.float64 else be.asarray(be.to_numpy(X64).astype(dtype), dtype)
-        return cls(be, X64, Xw, np.dtype(dtype), x_mean, fit_intercept, standardise)
+        return cls(be, X64, Xw, np.dtype(dtype), fit_intercept, standardise)
 
     @property
     def n_samples(self) -> int:
@@ -109,7 +108,7 @@ def check_folds(folds: Sequence[tuple[np.ndarray, np.ndarray]], n_samples: int) 
             )
         if np.intersect1d(train, test).size:
             raise ValueError(f"fold {f}: train and test indices overlap")
-        complement = len(train) + len(test) == n_samples
+        complement = len(train) + len(test) == n_samples and len(np.union1d(train, test)) == n_samples
         checked.append(Fold(train, test, complement))
     if not checked:
         raise ValueError("folds: no cross-validation split was given")
@@ -130,7 +129,6 @@ class FoldFactors:
     offset: Any  # g (r,)
     train_mean: Any  # primal: V_s^T m_x (r,)
     test_mean: Any  # primal: V_s^T xbar_te (r,)
-    dual: bool
 
 
 def _test_factor(be: Backend, test_design: Any, n_features: int) -> tuple[Any, bool]:
@@ -198,7 +196,7 @@ def fold_factors(
     if triangular and be.name == "numpy":
         factor = np.asfortranarray(factor)
     return FoldFactors(fold, cast(lam), cast(basis), cast(factor), triangular, cast(offset), cast(train_mean),
-                       cast(test_mean), dual)  # fmt: skip
+                       cast(test_mean))  # fmt: skip
 
 
 @dataclass

@@ -17,13 +17,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.model_selection import check_cv
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from scene2brain.encoding import _solver as sv
 from scene2brain.encoding.backend import Backend
-from scene2brain.encoding.ridge import DEFAULT_MEMORY_BUDGET, Solver, _check_arrays, check_alphas, default_alphas
+from scene2brain.encoding.ridge import (
+    DEFAULT_MEMORY_BUDGET,
+    Solver,
+    _check_arrays,
+    _LinearModel,
+    check_alphas,
+    default_alphas,
+)
 from scene2brain.evaluation.metrics import r2_score_split
 
 
@@ -226,7 +232,7 @@ def banded_ridge_cv(
     return BandedRidgeResult(coef, intercept, band_alphas, weights, best_alpha, best_score, gammas, labels)
 
 
-class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
+class BandedRidgeCV(_LinearModel):
     """Ridge with a cross-validated strength per feature band and per target.
 
     Parameters
@@ -307,9 +313,7 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
             device=self.device,
             memory_budget=self.memory_budget,
         )
-        single = y.ndim == 1
-        self.coef_ = result.coef[:, 0] if single else result.coef
-        self.intercept_ = result.intercept[0] if single else result.intercept
+        self._store(result.coef, result.intercept, y.ndim == 1)
         self.band_alphas_ = result.band_alphas
         self.band_weights_ = result.band_weights
         self.best_alphas_ = result.alphas
@@ -317,12 +321,6 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.bands_ = result.bands
         self._band_of = np.unique(np.asarray(self.bands).ravel(), return_inverse=True)[1]
         return self
-
-    def predict(self, X) -> np.ndarray:
-        """Predicted targets, shape (n_samples, n_targets)."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return X @ self.coef_ + self.intercept_
 
     def predict_split(self, X) -> np.ndarray:
         """Each band's contribution ``X_i w_i`` (without intercept), shape (n_bands, n_samples, n_targets)."""
@@ -333,8 +331,3 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def score_split(self, X, y) -> np.ndarray:
         """Per-band split of the R^2 on ``(X, y)`` (:func:`scene2brain.evaluation.r2_score_split`)."""
         return r2_score_split(y, self.predict_split(X))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags

@@ -206,7 +206,6 @@ def ridge_cv(
         projection, retained = _truncate(design, int(n_components))
         reduced = be.to_numpy(design.X64 @ be.asarray(projection, np.float64))
         design = sv.Design.build(reduced, be, dtype, fit_intercept, standardise)
-        design.x_mean = np.zeros(reduced.shape[1])
 
     if alphas is None:
         features = be.to_numpy(design.X64)
@@ -308,7 +307,26 @@ def _group_out_is_cheaper(design: sv.Design, folds: list[sv.Fold], n_alphas: int
     return group_out < per_fold
 
 
-class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
+class _LinearModel(MultiOutputMixin, RegressorMixin, BaseEstimator):
+    """Shared prediction for fitted ``coef_`` (n_features, n_targets) and ``intercept_``."""
+
+    def _store(self, coef: np.ndarray, intercept: np.ndarray, single: bool) -> None:
+        self.coef_ = coef[:, 0] if single else coef
+        self.intercept_ = intercept[0] if single else intercept
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted targets, shape (n_samples, n_targets) (or (n_samples,) for a 1-D target)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return X @ self.coef_ + self.intercept_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class RidgeCV(_LinearModel):
     """Ridge regression with a cross-validated alpha for every target.
 
     Minimises ``||y_j - X w_j - b_j||^2 + alpha_j ||w_j||^2`` independently for each
@@ -418,23 +436,10 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
             device=self.device,
             memory_budget=self.memory_budget,
         )
-        single = y.ndim == 1
-        self.coef_ = result.coef[:, 0] if single else result.coef
-        self.intercept_ = result.intercept[0] if single else result.intercept
+        self._store(result.coef, result.intercept, y.ndim == 1)
         self.best_alphas_ = result.best_alphas
         self.cv_scores_ = result.cv_scores
         self.alphas_ = result.alphas
         self.solver_ = result.solver
         self.retained_variance_ = result.retained_variance
         return self
-
-    def predict(self, X) -> np.ndarray:
-        """Predicted targets, shape (n_samples, n_targets) (or (n_samples,) for a 1-D target)."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return X @ self.coef_ + self.intercept_
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags
