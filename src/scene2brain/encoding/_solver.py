@@ -71,17 +71,21 @@ class Design:
     def n_features(self) -> int:
         return int(self.X64.shape[1])
 
-    def centre_and_scale(self, rows: Any, band_scale: Any | None) -> tuple[Any, Any]:
-        """Training mean (or zeros) and per-feature scale ``s`` for the samples ``rows``."""
+    def scale(self, rows: Any, band_scale: Any | None) -> Any:
+        """Per-feature scale ``s``: band weights, divided by the SD over ``rows`` when standardising."""
         be = self.be
-        X = self.X64[rows]
-        mean = X.mean(axis=0) if self.fit_intercept else be.zeros((self.n_features,), np.float64)
         scale = be.asarray(np.ones(self.n_features), np.float64) if band_scale is None else band_scale
         if self.standardise:
+            X = self.X64[rows]
             sd = ((X - X.mean(axis=0)) ** 2).mean(axis=0) ** 0.5
-            sd = sd + (sd == 0)  # constant features keep a unit scale
-            scale = scale / sd
-        return mean, scale
+            scale = scale / (sd + (sd == 0))  # constant features keep a unit scale
+        return scale
+
+    def train_mean(self, rows: Any) -> Any:
+        """Mean of the samples ``rows`` (zeros without intercept)."""
+        if not self.fit_intercept:
+            return self.be.zeros((self.n_features,), np.float64)
+        return self.X64[rows].mean(axis=0)
 
 
 @dataclass
@@ -172,9 +176,9 @@ def fold_factors(
     """
     be, dt = design.be, design.dtype
     train, test = be.index(fold.train), be.index(fold.test)
-    m_x, s = design.centre_and_scale(train, band_scale)
     if dual:
         if kernel is None or design.standardise:
+            s = design.scale(train, band_scale)
             Xs = design.X64[be.index(np.concatenate([fold.train, fold.test]))] * s
             kernel = Xs @ Xs.T
             train = be.index(np.arange(len(fold.train)))
@@ -184,6 +188,7 @@ def fold_factors(
         factor, triangular, offset = Kst @ Q, False, off @ Q
         basis, train_mean, test_mean = Q, None, None
     else:
+        m_x, s = design.train_mean(train), design.scale(train, band_scale)
         X_test = design.X64[test]
         x_test_mean = X_test.mean(axis=0)
         Xtr = (design.X64[train] - m_x) * s
@@ -316,13 +321,16 @@ class FullFactors:
 def full_factors(design: Design, dual: bool, band_scale: Any | None = None, kernel: Any | None = None) -> FullFactors:
     """Eigenbasis of all samples; ``kernel`` as in :func:`fold_factors`."""
     be = design.be
-    _, s = design.centre_and_scale(be.index(np.arange(design.n_samples)), band_scale)
-    Xs = design.X64 * s  # already centred on the full-sample mean
-    if dual:
-        lam, basis = be.eigh(Xs @ Xs.T if kernel is None or design.standardise else kernel)
+    s = design.scale(be.index(np.arange(design.n_samples)), band_scale)
+    if dual and kernel is not None and not design.standardise:
+        lam, basis = be.eigh(kernel)
     else:
-        lam, V = be.eigh(Xs.T @ Xs)
-        basis = s[:, None] * V
+        Xs = design.X64 * s  # already centred on the full-sample mean
+        if dual:
+            lam, basis = be.eigh(Xs @ Xs.T)
+        else:
+            lam, V = be.eigh(Xs.T @ Xs)
+            basis = s[:, None] * V
     dt = design.dtype
     return FullFactors(be.asarray(lam, dt), be.asarray(basis, dt), be.asarray(s, dt), dual)
 
