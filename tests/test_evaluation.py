@@ -4,6 +4,7 @@ from scipy import stats
 from sklearn.metrics import r2_score as sk_r2
 
 from scene2brain.evaluation import (
+    explained_variance,
     ncsnr_from_repeats,
     noise_ceiling_from_ncsnr,
     noise_normalised_accuracy,
@@ -79,3 +80,41 @@ def test_noise_normalised_accuracy_reproduces_devkit():
     nc = np.array([0.5, 0.4, 0.5, 0.0, 0.3, 1.0])
     np.testing.assert_allclose(noise_normalised_accuracy(r, nc), _devkit_score(r, nc))
     assert noise_normalised_accuracy(np.array([0.5]), np.array([0.5]))[0] == pytest.approx(50.0)
+
+
+def test_explained_variance_matches_sklearn_and_ignores_offsets():
+    from sklearn.metrics import explained_variance_score
+
+    rng = np.random.default_rng(3)
+    y, p = rng.standard_normal((60, 5)), rng.standard_normal((60, 5))
+    p[:, 0] = y[:, 0] + 10.0  # pure offset: explained variance 1, R^2 very negative
+    expected = explained_variance_score(y, p, multioutput="raw_values", force_finite=False)
+    np.testing.assert_allclose(explained_variance(y, p), expected, rtol=1e-12)
+    assert explained_variance(y, p)[0] == pytest.approx(1.0)
+    assert r2_score(y, p)[0] < -10
+
+
+def test_nan_propagates_to_its_column_only():
+    rng = np.random.default_rng(4)
+    y, p = rng.standard_normal((30, 3)), rng.standard_normal((30, 3))
+    y[5, 1] = np.nan
+    for score in (pearson_r, r2_score, explained_variance):
+        out = score(y, p)
+        assert np.isnan(out[1]) and np.isfinite(out[[0, 2]]).all(), score.__name__
+
+
+def test_constant_prediction_gives_nan_r_but_defined_r2():
+    y = np.arange(6.0)[:, None]
+    p = np.full((6, 1), 2.5)
+    assert np.isnan(pearson_r(y, p)[0])
+    assert r2_score(y, p)[0] == pytest.approx(0.0)
+    assert explained_variance(y, p)[0] == pytest.approx(0.0)
+    assert np.isnan(explained_variance(np.ones((6, 1)), y))[0]
+
+
+def test_float32_inputs_accumulate_in_float64():
+    rng = np.random.default_rng(5)
+    y = (1e4 + rng.standard_normal((20000, 2))).astype(np.float32)
+    p = y + rng.standard_normal((20000, 2)).astype(np.float32)
+    np.testing.assert_allclose(pearson_r(y, p), pearson_r(y.astype(np.float64), p.astype(np.float64)), rtol=1e-12)
+    assert pearson_r(y, p).dtype == np.float64

@@ -1,7 +1,14 @@
 """Per-target (per-voxel) scores, vectorised over columns with float64 accumulation.
 
-A column whose true or predicted values are constant has no defined correlation:
-its Pearson r is NaN. Its R^2 is NaN when the true values are constant.
+Conventions shared by every score here:
+
+- inputs are ``(n_samples, n_targets)`` (or ``(n_samples,)`` for one target) and are
+  cast to float64 before any sum, so float32 responses lose nothing;
+- a NaN anywhere in a column makes that column's score NaN (it propagates; nothing is
+  silently dropped, so a voxel is never scored on fewer samples than its neighbours);
+- a column whose true values are constant has no defined score: NaN for Pearson r,
+  R^2 and explained variance. A constant *prediction* gives NaN for Pearson r but a
+  defined R^2 and explained variance (usually <= 0).
 """
 
 from __future__ import annotations
@@ -49,7 +56,20 @@ def pearson_r(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
 
 
 def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    """Coefficient of determination 1 - SS_res / SS_tot per column (can be negative)."""
+    """Coefficient of determination ``1 - SS_res / SS_tot`` per column.
+
+    The true R^2 of the prediction as it is (no refitting of slope or offset), so it
+    is negative for predictions worse than the column mean; compare with the squared
+    Pearson r, which is never negative.
+
+    Parameters
+    ----------
+    y_true, y_pred : ndarray of shape (n_samples, n_targets) or (n_samples,)
+
+    Returns
+    -------
+    ndarray of shape (n_targets,)
+    """
     y_true, y_pred = _check_pair(y_true, y_pred)
     ss_res = ((y_true - y_pred) ** 2).sum(axis=0)
     ss_tot = ((y_true - y_true.mean(axis=0)) ** 2).sum(axis=0)
@@ -57,6 +77,35 @@ def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         r2 = 1.0 - ss_res / ss_tot
     r2[ss_tot == 0] = np.nan
     return r2
+
+
+def explained_variance(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Explained variance ``1 - Var(y_true - y_pred) / Var(y_true)`` per column.
+
+    Unlike :func:`r2_score`, a constant offset between prediction and truth is not
+    penalised. Equal to scikit-learn's ``explained_variance_score`` with
+    ``multioutput="raw_values", force_finite=False``.
+
+    Parameters
+    ----------
+    y_true, y_pred : ndarray of shape (n_samples, n_targets) or (n_samples,)
+
+    Returns
+    -------
+    ndarray of shape (n_targets,)
+
+    Examples
+    --------
+    >>> explained_variance(np.array([1.0, 2.0, 3.0]), np.array([11.0, 12.0, 13.0]))
+    array([1.])
+    """
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    var_res = (y_true - y_pred).var(axis=0)
+    var_true = y_true.var(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ev = 1.0 - var_res / var_true
+    ev[var_true == 0] = np.nan
+    return ev
 
 
 def r2_score_split(y_true: np.ndarray, y_pred_split: np.ndarray) -> np.ndarray:

@@ -1,0 +1,355 @@
+"""Seeded inference for encoding scores: permutation tests, bootstrap intervals, paired comparisons.
+
+Every function takes ``random_state`` and gives the same answer for the same seed.
+Monte-Carlo p-values are ``(1 + #{null >= observed}) / (1 + n_resamples)``, never 0
+(Phipson & Smyth 2010). When the number of distinct resamples is at most
+``n_permutations``, the test enumerates them all and the p-value is exact.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from scene2brain.evaluation.metrics import _check_pair, pearson_r
+
+_ALTERNATIVES = ("greater", "less", "two-sided")
+_TIE = 1e-12  # null values this close to the observed one count as ties (>=)
+
+ScoreFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+SummaryFn = Callable[[np.ndarray], float | np.ndarray]
+
+
+def _check_alternative(alternative: str) -> None:
+    if alternative not in _ALTERNATIVES:
+        raise ValueError(f"alternative: expected one of {_ALTERNATIVES}, got {alternative!r}")
+
+
+def _oriented(values: np.ndarray, alternative: str) -> np.ndarray:
+    """Map a statistic so that larger always means more extreme."""
+    if alternative == "greater":
+        return values
+    if alternative == "less":
+        return -values
+    return np.abs(values)
+
+
+def _permutations(n: int, n_permutations: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+    """Row permutations: all ``n!`` of them when that is at most ``n_permutations``, else random ones."""
+    if n <= 8 and math.factorial(n) <= n_permutations:
+        return np.array(list(itertools.permutations(range(n)))), True
+    return np.array([rng.permutation(n) for _ in range(n_permutations)]), False
+
+
+def _p_values(observed: np.ndarray, null: np.ndarray, exact: bool) -> np.ndarray:
+    """``null`` of shape (n_resamples, ...) against ``observed`` of shape (...)."""
+    exceed = (null >= observed - _TIE).sum(axis=0)
+    p = exceed / len(null) if exact else (1.0 + exceed) / (1.0 + len(null))
+    return np.where(np.isnan(observed), np.nan, p)
+
+
+@dataclass
+class PermutationResult:
+    """Per-voxel permutation test of the correlation between measured and predicted responses.
+
+    Attributes
+    ----------
+    r : ndarray (n_voxels,)
+        Observed Pearson r.
+    p : ndarray (n_voxels,)
+        Uncorrected p-values.
+    p_fwe : ndarray (n_voxels,)
+        Family-wise corrected p-values from the null distribution of the maximum
+        statistic over voxels (Nichols & Holmes 2002).
+    p_fdr : ndarray (n_voxels,)
+        Benjamini-Hochberg adjusted p-values (``scipy.stats.false_discovery_control``).
+    null_max : ndarray (n_permutations,)
+        Maximum (oriented) statistic over voxels in each permutation.
+    exact : bool
+        Whether every permutation of the stimuli was enumerated.
+    """
+
+    r: np.ndarray
+    p: np.ndarray
+    p_fwe: np.ndarray
+    p_fdr: np.ndarray
+    null_max: np.ndarray
+    exact: bool
+
+
+def permutation_test_correlation(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    n_permutations: int = 1000,
+    alternative: str = "greater",
+    random_state: int = 0,
+    chunk_size: int = 4096,
+) -> PermutationResult:
+    """Test each voxel's Pearson r by permuting the stimuli.
+
+    One permutation of the stimulus order is applied to every voxel at once, so the
+    spatial dependence between voxels is kept, which the maximum-statistic correction
+    needs.
+
+    Parameters
+    ----------
+    y_true, y_pred : ndarray of shape (n_samples, n_voxels)
+        Measured and predicted responses to the same test stimuli.
+    n_permutations : int
+    alternative : {"greater", "less", "two-sided"}
+        "greater" (the default) asks whether the prediction is positively correlated
+        with the data, the question an encoding model asks; "two-sided" counts
+        permutations with ``|r|`` at least as large as observed (and the maximum
+        statistic is then the maximum ``|r|``).
+    random_state : int
+    chunk_size : int
+        Voxels processed together (bounds memory at ``n_samples * chunk_size`` floats).
+
+    Returns
+    -------
+    PermutationResult
+        Voxels with an undefined r (constant data or prediction) get NaN p-values and
+        are left out of the maximum and of the FDR family.
+    """
+    _check_alternative(alternative)
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    a = y_true - y_true.mean(axis=0)
+    b = y_pred - y_pred.mean(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a /= np.linalg.norm(a, axis=0)
+        b /= np.linalg.norm(b, axis=0)
+    r = pearson_r(y_true, y_pred)
+    observed = _oriented(r, alternative)
+    perms, exact = _permutations(len(a), n_permutations, np.random.default_rng(random_state))
+
+    exceed = np.zeros(len(r))
+    null_max = np.full(len(perms), -np.inf)
+    for start in range(0, len(r), chunk_size):
+        cols = slice(start, start + chunk_size)
+        a_c, b_c, obs_c = a[:, cols], b[:, cols], observed[cols]
+        for k, perm in enumerate(perms):
+            null = _oriented(np.einsum("ij,ij->j", a_c[perm], b_c), alternative)
+            exceed[cols] += null >= obs_c - _TIE
+            finite = null[np.isfinite(null)]
+            if finite.size:
+                null_max[k] = max(null_max[k], finite.max())
+    p = exceed / len(perms) if exact else (1.0 + exceed) / (1.0 + len(perms))
+    p[np.isnan(r)] = np.nan
+    p_fwe = _p_values(observed, null_max[:, None], exact)
+    p_fdr = np.full_like(p, np.nan)
+    valid = ~np.isnan(p)
+    if valid.any():
+        p_fdr[valid] = stats.false_discovery_control(p[valid], method="bh")
+    return PermutationResult(r=r, p=p, p_fwe=p_fwe, p_fdr=p_fdr, null_max=null_max, exact=exact)
+
+
+@dataclass
+class BootstrapResult:
+    """A summary score with its bootstrap distribution over stimuli.
+
+    Attributes
+    ----------
+    estimate : float or ndarray
+        The summary on the original stimuli.
+    low, high : float or ndarray
+        Percentile confidence bounds.
+    distribution : ndarray (n_bootstraps, ...)
+        The summary on each resample.
+    """
+
+    estimate: float | np.ndarray
+    low: float | np.ndarray
+    high: float | np.ndarray
+    distribution: np.ndarray
+
+
+def _resample_rows(n: int, n_bootstraps: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.integers(0, n, size=(n_bootstraps, n))
+
+
+def _percentiles(distribution: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence: expected a value in (0, 1), got {confidence}")
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.nanpercentile(distribution, [tail, 100 - tail], axis=0)
+    return low, high
+
+
+def bootstrap_ci(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    score: ScoreFn = pearson_r,
+    summary: SummaryFn = np.nanmean,
+    n_bootstraps: int = 1000,
+    confidence: float = 0.95,
+    random_state: int = 0,
+) -> BootstrapResult:
+    """Bootstrap confidence interval over stimuli for a summary of per-voxel scores.
+
+    Each resample draws the test stimuli with replacement, rescores every voxel with
+    ``score`` and summarises with ``summary``.
+
+    Parameters
+    ----------
+    y_true, y_pred : ndarray of shape (n_samples, n_voxels)
+    score : callable ``(y_true, y_pred) -> (n_voxels,)``
+        Per-voxel score, e.g. :func:`pearson_r`, or
+        ``lambda t, p: noise_normalised_accuracy(pearson_r(t, p), nc)``.
+    summary : callable ``(n_voxels,) -> float or (k,)``
+        E.g. ``np.nanmean``, ``np.nanmedian``, or a function returning one value per
+        ROI.
+    n_bootstraps : int
+    confidence : float
+    random_state : int
+
+    Returns
+    -------
+    BootstrapResult
+    """
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    rows = _resample_rows(len(y_true), n_bootstraps, np.random.default_rng(random_state))
+    estimate = summary(score(y_true, y_pred))
+    distribution = np.array([summary(score(y_true[idx], y_pred[idx])) for idx in rows])
+    low, high = _percentiles(distribution, confidence)
+    return BootstrapResult(estimate=estimate, low=low, high=high, distribution=distribution)
+
+
+@dataclass
+class ComparisonResult:
+    """Paired comparison of two models' predictions of the same voxels.
+
+    Attributes
+    ----------
+    difference : float or ndarray
+        ``summary(score(a)) - summary(score(b))`` on the original stimuli.
+    p_value : float or ndarray
+    low, high : float or ndarray
+        Bootstrap percentile interval of the difference (NaN for the sign-flip test).
+    distribution : ndarray
+        Bootstrap distribution of the difference, or its null distribution under
+        sign flips.
+    method : str
+    """
+
+    difference: float | np.ndarray
+    p_value: float | np.ndarray
+    low: float | np.ndarray
+    high: float | np.ndarray
+    distribution: np.ndarray
+    method: str
+
+
+def compare_predictions(
+    y_true: np.ndarray,
+    pred_a: np.ndarray,
+    pred_b: np.ndarray,
+    score: ScoreFn = pearson_r,
+    summary: SummaryFn = np.nanmean,
+    method: str = "bootstrap",
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    alternative: str = "two-sided",
+    random_state: int = 0,
+) -> ComparisonResult:
+    """Is model A's summary score different from model B's on the same voxels and stimuli?
+
+    Parameters
+    ----------
+    y_true, pred_a, pred_b : ndarray of shape (n_samples, n_voxels)
+    score, summary : callables
+        As in :func:`bootstrap_ci`.
+    method : {"bootstrap", "sign-flip"}
+        "bootstrap": resample stimuli with replacement (the same rows for both
+        models), giving a confidence interval of the difference; the p-value is the
+        share of the bootstrap distribution on the far side of 0, doubled for a
+        two-sided test. "sign-flip": under the null hypothesis the two models'
+        predictions of each stimulus are exchangeable, so each resample swaps A's and
+        B's prediction on a random half of the stimuli (for a score that adds up over
+        stimuli, such as squared error, this is exactly flipping the sign of each
+        stimulus' paired difference).
+    n_resamples : int
+    confidence : float
+    alternative : {"two-sided", "greater", "less"}
+        "greater" tests A > B.
+    random_state : int
+
+    Returns
+    -------
+    ComparisonResult
+    """
+    _check_alternative(alternative)
+    y_true, pred_a = _check_pair(y_true, pred_a)
+    _, pred_b = _check_pair(y_true, pred_b)
+    rng = np.random.default_rng(random_state)
+    observed = np.asarray(summary(score(y_true, pred_a)) - summary(score(y_true, pred_b)), dtype=np.float64)
+    n = len(y_true)
+    if method == "bootstrap":
+        diffs = np.array(
+            [
+                np.asarray(summary(score(y_true[idx], pred_a[idx])) - summary(score(y_true[idx], pred_b[idx])))
+                for idx in _resample_rows(n, n_resamples, rng)
+            ]
+        )
+        low, high = _percentiles(diffs, confidence)
+        below = (1.0 + (diffs <= 0).sum(axis=0)) / (1.0 + n_resamples)
+        above = (1.0 + (diffs >= 0).sum(axis=0)) / (1.0 + n_resamples)
+        p = {"greater": below, "less": above, "two-sided": np.minimum(1.0, 2 * np.minimum(below, above))}[alternative]
+        return ComparisonResult(observed[()], p[()], low[()], high[()], diffs, method)
+    if method == "sign-flip":
+        flips, exact = _sign_flips(n, n_resamples, rng)
+        null = []
+        for swap in flips.astype(bool):
+            mixed_a = np.where(swap[:, None], pred_b, pred_a)
+            mixed_b = np.where(swap[:, None], pred_a, pred_b)
+            null.append(np.asarray(summary(score(y_true, mixed_a)) - summary(score(y_true, mixed_b))))
+        null = np.array(null)
+        p = _p_values(_oriented(observed, alternative), _oriented(null, alternative), exact)
+        nan = np.full_like(observed, np.nan)
+        return ComparisonResult(observed[()], p[()], nan[()], nan[()], null, method)
+    raise ValueError(f"method: expected 'bootstrap' or 'sign-flip', got {method!r}")
+
+
+def _sign_flips(n: int, n_permutations: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+    """0/1 flip patterns over ``n`` units: all ``2**n`` when that fits in ``n_permutations``."""
+    if n <= 20 and 2**n <= n_permutations:
+        return np.array(list(itertools.product((0, 1), repeat=n))), True
+    return rng.integers(0, 2, size=(n_permutations, n)), False
+
+
+def sign_flip_test(
+    differences: np.ndarray, n_permutations: int = 10000, alternative: str = "two-sided", random_state: int = 0
+) -> tuple[float, float]:
+    """Paired sign-flip permutation test of the mean of paired differences.
+
+    Use it where the units are independent: subjects, or ROI scores of separate
+    subjects. Voxels of one subject are not independent, so a test over voxels is
+    liberal; compare models on one subject with :func:`compare_predictions`.
+
+    Parameters
+    ----------
+    differences : ndarray of shape (n_units,)
+        Score of model A minus score of model B per unit.
+    n_permutations : int
+        All ``2**n_units`` flips are enumerated when they fit (an exact test).
+    alternative : {"two-sided", "greater", "less"}
+    random_state : int
+
+    Returns
+    -------
+    mean_difference : float
+    p_value : float
+    """
+    _check_alternative(alternative)
+    d = np.asarray(differences, dtype=np.float64)
+    if d.ndim != 1 or len(d) < 2 or not np.isfinite(d).all():
+        raise ValueError(f"differences: expected a finite 1-d array of at least 2 values, got shape {d.shape}")
+    flips, exact = _sign_flips(len(d), n_permutations, np.random.default_rng(random_state))
+    null = ((1 - 2 * flips) * d).mean(axis=1)
+    observed = d.mean()
+    p = _p_values(_oriented(np.array(observed), alternative), _oriented(null, alternative), exact)
+    return float(observed), float(p)
