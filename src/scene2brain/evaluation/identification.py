@@ -14,6 +14,12 @@ Accuracy for a set size ``N`` other than the number of candidates comes in two f
   (Kay et al. extrapolated to 10^11 images) by modelling, for each measured pattern,
   the correlations with incorrect images as a normal distribution fitted to the
   observed ones: ``P(correct | N) = Phi((c - mu) / sigma) ** (N - 1)``.
+
+Check the normal model where it can be checked: compare the two for set sizes up to
+the number of candidates. When the incorrect-match correlations have lighter tails
+than a normal law (as for a candidate set made of clusters of similar images, e.g.
+crops of a few photographs), the extrapolation is pessimistic; with heavier tails it
+is optimistic.
 """
 
 from __future__ import annotations
