@@ -71,12 +71,15 @@ def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     ndarray of shape (n_targets,)
     """
     y_true, y_pred = _check_pair(y_true, y_pred)
-    ss_res = ((y_true - y_pred) ** 2).sum(axis=0)
-    ss_tot = ((y_true - y_true.mean(axis=0)) ** 2).sum(axis=0)
+    return _one_minus_ratio(((y_true - y_pred) ** 2).sum(axis=0), ((y_true - y_true.mean(axis=0)) ** 2).sum(axis=0))
+
+
+def _one_minus_ratio(residual: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """``1 - residual / total``, NaN where ``total`` is 0 (a constant target)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        r2 = 1.0 - ss_res / ss_tot
-    r2[ss_tot == 0] = np.nan
-    return r2
+        out = 1.0 - residual / total
+    out[total == 0] = np.nan
+    return out
 
 
 def explained_variance(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
@@ -100,12 +103,7 @@ def explained_variance(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     array([1.])
     """
     y_true, y_pred = _check_pair(y_true, y_pred)
-    var_res = (y_true - y_pred).var(axis=0)
-    var_true = y_true.var(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ev = 1.0 - var_res / var_true
-    ev[var_true == 0] = np.nan
-    return ev
+    return _one_minus_ratio((y_true - y_pred).var(axis=0), y_true.var(axis=0))
 
 
 def r2_score_split(y_true: np.ndarray, y_pred_split: np.ndarray) -> np.ndarray:
