@@ -1,8 +1,13 @@
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from scene2brain.data import Experiment, Responses, Stimuli
+
+sys.path.insert(0, str(Path(__file__).parent))  # helper modules beside the tests (dataset_fixtures)
 
 
 @pytest.fixture

@@ -1,0 +1,23 @@
+"""Loaders for real datasets; each returns an :class:`~scene2brain.data.Experiment`.
+
+The formats are documented in each module; every loader checks what it reads and
+names the file, what it found and what it expected when something is off.
+"""
+
+from scene2brain.data.datasets._files import DatasetFileError
+from scene2brain.data.datasets.algonauts import (
+    challenge_to_fsaverage,
+    devkit_split,
+    fsaverage_to_challenge,
+    load_algonauts2023,
+    write_submission,
+)
+
+__all__ = [
+    "DatasetFileError",
+    "challenge_to_fsaverage",
+    "devkit_split",
+    "fsaverage_to_challenge",
+    "load_algonauts2023",
+    "write_submission",
+]

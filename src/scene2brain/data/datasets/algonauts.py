@@ -1,0 +1,273 @@
+"""Algonauts 2023 challenge data (NSD subjects 1-8 on the fsaverage surface).
+
+Layout (``root`` is the folder holding ``subj01`` ... ``subj08``)::
+
+    subjXX/roi_masks/{lh,rh}.all-vertices_fsaverage_space.npy   int mask over 163,842 vertices
+    subjXX/roi_masks/{lh,rh}.<family>_challenge_space.npy        int ROI labels per challenge vertex
+    subjXX/roi_masks/{lh,rh}.<family>_fsaverage_space.npy        the same over fsaverage
+    subjXX/roi_masks/mapping_<family>.npy                        dict {label: name}, np.save'd (pickled)
+    subjXX/training_split/training_fmri/{lh,rh}_training_fmri.npy  float32 (n_train, n_vertices_hemi)
+    subjXX/training_split/training_images/train-0001_nsd-00013.png ...
+    subjXX/test_split/test_images/test-0001_nsd-XXXXX.png ...
+
+Facts the loader relies on and checks: the image files sort into the row order of the
+fMRI arrays (the 4-digit counter is 1-based); the 5-digit number is the 0-based NSD
+73k id; challenge vertices are the **nonzero** entries of the all-vertices mask (it is
+the sum of two masks, so some entries are 2); ROI label 0 means "no ROI".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scene2brain.data.containers import Experiment, FileImages, Responses, Stimuli
+from scene2brain.data.datasets._files import DatasetFileError, check_shape, load_npy
+from scene2brain.utils.files import save_npy_atomic
+
+N_FSAVERAGE_VERTICES = 163_842
+HEMISPHERES = ("lh", "rh")
+ROI_FAMILIES = ("prf-visualrois", "floc-bodies", "floc-faces", "floc-places", "floc-words", "streams")
+#: Challenge vertices per subject and hemisphere (subjects 6 and 8 lost vertices that were NaN in NSD).
+VERTEX_COUNTS = {
+    1: (19004, 20544),
+    2: (19004, 20544),
+    3: (19004, 20544),
+    4: (19004, 20544),
+    5: (19004, 20544),
+    6: (18978, 20220),
+    7: (19004, 20544),
+    8: (18981, 20530),
+}
+_IMAGE_NAME = re.compile(r"^(train|test)-(\d{4})_nsd-(\d{5})\.png$")
+
+
+def subject_number(subject: int | str) -> int:
+    """1..8 from ``3``, ``"3"``, ``"subj03"``."""
+    text = str(subject)
+    match = re.fullmatch(r"(?:subj)?0*(\d+)", text)
+    if not match or not 1 <= int(match.group(1)) <= 8:
+        raise ValueError(f"subject: expected 1..8 or 'subj01'..'subj08', got {subject!r}")
+    return int(match.group(1))
+
+
+def subject_dir(root: str | Path, subject: int | str) -> Path:
+    """``root/subjXX``, checked to exist."""
+    path = Path(root) / f"subj{subject_number(subject):02d}"
+    if not path.is_dir():
+        raise DatasetFileError(f"{path}: missing; expected the Algonauts 2023 folder of subject {subject}")
+    return path
+
+
+def parse_image_names(folder: Path, split: str) -> pd.DataFrame:
+    """Image files of one split, in array-row order, with their 1-based counter and 0-based NSD id."""
+    if not folder.is_dir():
+        raise DatasetFileError(f"{folder}: missing; expected the {split} images ({split}-0001_nsd-NNNNN.png ...)")
+    names = sorted(p.name for p in folder.iterdir() if p.suffix == ".png")
+    rows = []
+    for name in names:
+        match = _IMAGE_NAME.match(name)
+        if not match or match.group(1) != split:
+            raise DatasetFileError(f"{folder / name}: unexpected file name; expected {split}-NNNN_nsd-NNNNN.png")
+        rows.append((int(match.group(2)), int(match.group(3)), str(folder / name)))
+    table = pd.DataFrame(rows, columns=["image_index", "nsd_id", "file"])
+    if not np.array_equal(table["image_index"], np.arange(1, len(table) + 1)):
+        raise DatasetFileError(
+            f"{folder}: image counters must run 1..{len(table)} without gaps, "
+            f"found {table['image_index'].head(3).tolist()}...; a file is missing or misnamed"
+        )
+    return table
+
+
+def challenge_vertices(root: str | Path, subject: int | str, hemisphere: str) -> np.ndarray:
+    """fsaverage indices of the challenge vertices (nonzero entries of the all-vertices mask)."""
+    path = subject_dir(root, subject) / "roi_masks" / f"{hemisphere}.all-vertices_fsaverage_space.npy"
+    mask = load_npy(path, "the all-vertices mask over fsaverage", ndim=1, kind="iufb")
+    check_shape(path, mask, (N_FSAVERAGE_VERTICES,), "the all-vertices mask")
+    return np.flatnonzero(mask)
+
+
+def challenge_to_fsaverage(values: np.ndarray, vertices: np.ndarray, fill: float = np.nan) -> np.ndarray:
+    """Put challenge-space values (last axis) onto the 163,842 fsaverage vertices; others get ``fill``."""
+    values = np.asarray(values)
+    if values.shape[-1] != len(vertices):
+        raise ValueError(f"values: last axis has {values.shape[-1]} entries, expected {len(vertices)} vertices")
+    out = np.full((*values.shape[:-1], N_FSAVERAGE_VERTICES), fill, dtype=np.result_type(values, np.float32))
+    out[..., vertices] = values
+    return out
+
+
+def fsaverage_to_challenge(values: np.ndarray, vertices: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`challenge_to_fsaverage`: keep the challenge vertices (last axis)."""
+    values = np.asarray(values)
+    if values.shape[-1] != N_FSAVERAGE_VERTICES:
+        raise ValueError(f"values: last axis has {values.shape[-1]} entries, expected {N_FSAVERAGE_VERTICES}")
+    return values[..., vertices]
+
+
+def load_roi_mapping(root: str | Path, subject: int | str, family: str) -> dict[int, str]:
+    """``{label: name}`` of one ROI family (0 = no ROI is not in it)."""
+    if family not in ROI_FAMILIES:
+        raise ValueError(f"family: expected one of {ROI_FAMILIES}, got {family!r}")
+    path = subject_dir(root, subject) / "roi_masks" / f"mapping_{family}.npy"
+    obj = load_npy(path, f"the {family} label -> name dict saved with np.save", allow_pickle=True)
+    mapping = obj.item() if obj.dtype == object and obj.ndim == 0 else None
+    if not isinstance(mapping, dict):
+        found = f"{obj.dtype} {obj.shape}"
+        raise DatasetFileError(f"{path}: expected a dict {{label: name}} saved with np.save, found {found}")
+    return {int(k): str(v) for k, v in mapping.items() if int(k) != 0}
+
+
+def load_roi_labels(root: str | Path, subject: int | str, hemisphere: str, family: str, n_vertices: int) -> np.ndarray:
+    """ROI names per challenge vertex of one hemisphere (missing outside the family's ROIs)."""
+    mapping = load_roi_mapping(root, subject, family)
+    path = subject_dir(root, subject) / "roi_masks" / f"{hemisphere}.{family}_challenge_space.npy"
+    labels = load_npy(path, f"{family} labels per challenge vertex", ndim=1, kind="iuf")
+    check_shape(path, labels, (n_vertices,), f"{family} labels (one per challenge vertex)")
+    labels = labels.astype(np.int64)
+    unknown = sorted(set(np.unique(labels)) - set(mapping) - {0})
+    if unknown:
+        raise DatasetFileError(f"{path}: labels {unknown} are not in mapping_{family}.npy ({mapping})")
+    names = np.array([None, *mapping.values()], dtype=object)
+    lookup = np.zeros(max(mapping, default=0) + 1, dtype=np.int64)
+    lookup[list(mapping)] = np.arange(1, len(mapping) + 1)
+    return names[lookup[labels]]
+
+
+def devkit_split(n_train: int, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """The devkit tutorial's 90/10 train/validation split of the training images.
+
+    ``np.random.seed(5)``, shuffle ``arange(n)``, the first ``round(n / 100 * 90)`` are
+    training and the rest validation (8857 / 984 for subject 1), in that shuffled order.
+    """
+    state = np.random.RandomState(seed)
+    idxs = np.arange(n_train)
+    state.shuffle(idxs)
+    num_train = int(np.round(n_train / 100 * 90))
+    return idxs[:num_train], idxs[num_train:]
+
+
+def load_algonauts2023(
+    root: str | Path,
+    subject: int | str,
+    hemispheres: Sequence[str] = HEMISPHERES,
+    roi_families: Sequence[str] = ROI_FAMILIES,
+    split: str = "devkit",
+) -> Experiment:
+    """Load one subject of the Algonauts 2023 challenge as an :class:`Experiment`.
+
+    Parameters
+    ----------
+    root : path
+        The folder holding ``subj01`` ... ``subj08``.
+    subject : int or str
+        1..8 or "subj01".."subj08".
+    hemispheres : sequence of "lh", "rh"
+        Columns of the response matrix: all challenge vertices of the first
+        hemisphere, then of the second.
+    roi_families : sequence of str
+        ROI families to read into the voxel table (one column per family, ROI names,
+        missing outside). Pass ``()`` to skip them.
+    split : {"devkit", "all"}
+        "devkit": the tutorial's 90/10 split of the training images into "train" and
+        "val" (seed 5); "all": every training image in "train". The challenge test
+        images form the "test" split in both cases (their responses were withheld).
+
+    Returns
+    -------
+    Experiment
+        Stimuli: training then test images (lazy PNG access) with ``nsd_id``,
+        ``image_index`` (1-based counter of the file name), ``source_split`` and
+        ``file``. Responses: one row per training image (the challenge averaged the
+        repeats), float32; the voxel table holds ``hemisphere``, ``vertex`` (fsaverage
+        index) and one column per ROI family.
+    """
+    number = subject_number(subject)
+    base = subject_dir(root, number)
+    if split not in ("devkit", "all"):
+        raise ValueError(f"split: expected 'devkit' or 'all', got {split!r}")
+    bad = set(hemispheres) - set(HEMISPHERES)
+    if bad or not hemispheres:
+        raise ValueError(f"hemispheres: expected a non-empty subset of {HEMISPHERES}, got {list(hemispheres)}")
+    for family in roi_families:
+        if family not in ROI_FAMILIES:
+            raise ValueError(f"roi_families: {family!r} is not one of {ROI_FAMILIES}")
+
+    train_images = parse_image_names(base / "training_split" / "training_images", "train")
+    test_images = parse_image_names(base / "test_split" / "test_images", "test")
+    blocks, tables = [], []
+    for hemi in hemispheres:
+        vertices = challenge_vertices(root, number, hemi)
+        path = base / "training_split" / "training_fmri" / f"{hemi}_training_fmri.npy"
+        fmri = load_npy(path, "training fMRI (images x challenge vertices), float32", ndim=2, kind="f")
+        check_shape(path, fmri, (len(train_images), len(vertices)), "training fMRI (training images x mask vertices)")
+        blocks.append(np.asarray(fmri, dtype=np.float32))
+        table = pd.DataFrame({"hemisphere": hemi, "vertex": vertices})
+        for family in roi_families:
+            table[family] = load_roi_labels(root, number, hemi, family, len(vertices))
+        tables.append(table)
+    data = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
+    voxels = pd.concat(tables, ignore_index=True)
+
+    stim_table = pd.concat(
+        [train_images.assign(source_split="train"), test_images.assign(source_split="test")], ignore_index=True
+    )
+    stim_table.insert(0, "stimulus_id", [f"nsd-{i:05d}" for i in stim_table["nsd_id"]])
+    if stim_table["stimulus_id"].duplicated().any():
+        dup = stim_table.loc[stim_table["stimulus_id"].duplicated(), "stimulus_id"].iloc[0]
+        raise DatasetFileError(f"{base}: image {dup} appears in both the training and the test images")
+    stimuli = Stimuli(stim_table, FileImages(stim_table["file"].tolist()))
+    n_train = len(train_images)
+    test = np.arange(n_train, len(stim_table))
+    if split == "devkit":
+        fit, val = devkit_split(n_train)
+        splits = {"train": fit, "val": val, "test": test}
+    else:
+        splits = {"train": np.arange(n_train), "test": test}
+    counts = {hemi: int((voxels["hemisphere"] == hemi).sum()) for hemi in hemispheres}
+    metadata = {
+        "dataset": "algonauts2023",
+        "subject": f"subj{number:02d}",
+        "root": str(Path(root)),
+        "n_vertices": counts,
+        "split": split,
+        "responses": "z-scored per NSD session, averaged over repeats (1-3) per image",
+    }
+    return Experiment(f"subj{number:02d}", stimuli, Responses(data, np.arange(n_train), voxels), splits, metadata)
+
+
+def write_submission(
+    out_dir: str | Path, subject: int | str, lh: np.ndarray, rh: np.ndarray, experiment: Experiment | None = None
+) -> list[Path]:
+    """Write test predictions in the challenge's submission layout.
+
+    ``out_dir/subjXX/{lh,rh}_pred_test.npy``, float32, shape (n_test, n_vertices_hemi)
+    with every challenge vertex. Given the subject's ``experiment``, the shapes are
+    checked against its test images and vertex counts. Writes are atomic.
+    """
+    number = subject_number(subject)
+    arrays = {"lh": np.asarray(lh), "rh": np.asarray(rh)}
+    expected: dict[str, tuple[int, int]] = {}
+    if experiment is not None:
+        n_test = len(experiment.splits["test"])
+        counts = experiment.metadata.get("n_vertices", {})
+        expected = {hemi: (n_test, counts[hemi]) for hemi in counts}
+    for hemi, arr in arrays.items():
+        if arr.ndim != 2:
+            raise ValueError(f"{hemi}: expected predictions of shape (n_test, n_vertices), got {arr.shape}")
+        if hemi in expected and arr.shape != expected[hemi]:
+            raise ValueError(f"{hemi}: expected shape {expected[hemi]} (test images, vertices), got {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{hemi}: predictions contain NaN or inf; every vertex needs a finite value")
+    folder = Path(out_dir) / f"subj{number:02d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for hemi, arr in arrays.items():
+        target = folder / f"{hemi}_pred_test.npy"
+        save_npy_atomic(target, arr.astype(np.float32))
+        written.append(target)
+    return written
