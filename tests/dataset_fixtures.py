@@ -63,3 +63,53 @@ def write_algonauts_subject(root: Path, subject: int, n_train=12, n_test=4, n_ve
             Image.fromarray(pixel).save(folder / f"{split}-{i + 1:04d}_nsd-{nsd_id:05d}.png")
     truth["train_ids"], truth["test_ids"] = train_ids, test_ids
     return truth
+
+
+def write_kay_vim1(root: Path, n_train=14, n_test=6, n_voxels=25, size=16, seed=0) -> dict:
+    """EstimatedResponses.mat as MATLAB v7.3 (HDF5, axes reversed) and Stimuli.mat as MATLAB v5."""
+    import h5py
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(seed)
+    truth = {}
+    path = root / "EstimatedResponses.mat"
+    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  7 10:00:00 2008 HDF5 schema 1.00 ."
+    with h5py.File(path, "w", userblock_size=512) as f:
+        for s in (1, 2):
+            train = rng.standard_normal((n_train, n_voxels))  # MATLAB voxels x images, reversed through HDF5
+            test = rng.standard_normal((n_test, n_voxels))
+            train[3, 2] = np.nan  # a NaN voxel, as in the real file
+            test[0, 7] = np.nan
+            roi = rng.integers(0, 8, n_voxels)
+            roi[:8] = np.arange(8)  # every code 0..7 present
+            vox = rng.choice(64 * 64 * 18, n_voxels, replace=False) + 1  # 1-based
+            for key, value in (("dataTrn", train), ("dataVal", test), ("roi", roi[None, :]), ("voxIdx", vox[None, :])):
+                ds = f.create_dataset(f"{key}S{s}", data=value.astype(np.float64))
+                ds.attrs["MATLAB_class"] = np.bytes_("double")
+            truth[s] = {"train": train, "test": test, "roi": roi, "voxIdx": vox}
+    with open(path, "r+b") as fh:
+        fh.write(header.ljust(116) + b"\x00" * 8 + b"\x00\x02IM")
+    stim_trn = rng.random((n_train, size, size)).astype(np.float32)
+    stim_val = rng.random((n_test, size, size)).astype(np.float32)
+    savemat(root / "Stimuli.mat", {"stimTrn": stim_trn, "stimVal": stim_val, "seqTrn": np.arange(n_train)})
+    truth["stimTrn"], truth["stimVal"] = stim_trn, stim_val
+    return truth
+
+
+def write_kay_nma(root: Path, n_train=14, n_test=6, n_voxels=30, size=16, seed=0) -> dict:
+    """kay_images.npz (uncompressed np.savez) with kay_labels.npy / kay_labels_val.npy (4 x images, <U71)."""
+    rng = np.random.default_rng(seed)
+    dat = {
+        "stimuli": (rng.random((n_train, size, size)) - 0.5).astype(np.float32),
+        "stimuli_test": (rng.random((n_test, size, size)) - 0.5).astype(np.float32),
+        "responses": rng.standard_normal((n_train, n_voxels)),
+        "responses_test": rng.standard_normal((n_test, n_voxels)),
+        "roi": np.r_[np.arange(1, 8), rng.integers(1, 8, n_voxels - 7)].astype(np.int64),  # 'Other' removed
+        "roi_names": np.array(["Other", "V1", "V2", "V3", "V3A", "V3B", "V4", "LatOcc"], dtype="<U6"),
+    }
+    np.savez(root / "kay_images.npz", **dat)
+    levels = [["artifact", "entity", "animal"], ["instrumentality", "vertebrate"], ["equipment", "mammal"]]
+    for name, n in (("kay_labels.npy", n_train), ("kay_labels_val.npy", n_test)):
+        labels = np.array([[lv[i % len(lv)] for i in range(n)] for lv in levels] + [[f"class {i}" for i in range(n)]])
+        np.save(root / name, labels.astype("<U71"))
+    return dat

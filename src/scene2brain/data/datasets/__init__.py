@@ -12,6 +12,7 @@ from scene2brain.data.datasets.algonauts import (
     load_algonauts2023,
     write_submission,
 )
+from scene2brain.data.datasets.kay import load_kay2008, load_kay2008_nma
 
 __all__ = [
     "DatasetFileError",
@@ -19,5 +20,7 @@ __all__ = [
     "devkit_split",
     "fsaverage_to_challenge",
     "load_algonauts2023",
+    "load_kay2008",
+    "load_kay2008_nma",
     "write_submission",
 ]
