@@ -113,3 +113,100 @@ def write_kay_nma(root: Path, n_train=14, n_test=6, n_voxels=30, size=16, seed=0
         labels = np.array([[lv[i % len(lv)] for i in range(n)] for lv in levels] + [[f"class {i}" for i in range(n)]])
         np.save(root / name, labels.astype("<U71"))
     return dat
+
+
+NSD_VOLUME = (6, 5, 4)
+
+
+def write_nsd(root: Path, subject=1, n_sessions=2, n_per=10, n_images=12, n_shared=4, n_73k=200, seed=0) -> dict:
+    """A scaled-down NSD tree: design (1-based), stimulus table, image brick, fsaverage and volume betas, ROIs."""
+    import h5py
+    import nibabel as nib
+    import pandas as pd
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(seed)
+    nsd = root / "nsddata" / "experiments" / "nsd"
+    nsd.mkdir(parents=True)
+    subjectim = np.stack([rng.choice(n_73k, n_images, replace=False) for _ in range(8)])  # 0-based truth
+    shared = rng.choice(n_73k, n_shared, replace=False)
+    subjectim[:, :n_shared] = shared  # the first columns are the shared images
+    n_trials = n_sessions * n_per + 5  # the design lists more trials than the sessions written
+    ordering = rng.integers(0, n_images, n_trials)  # 0-based truth
+    savemat(nsd / "nsd_expdesign.mat", {
+        "masterordering": ordering[None, :] + 1, "subjectim": subjectim + 1, "sharedix": shared[None, :] + 1,
+        "stimpattern": np.zeros((n_sessions, 12, 75), dtype=np.uint8),
+    })  # fmt: skip
+    trial_image = subjectim[subject - 1, ordering]
+    info = pd.DataFrame({
+        "cocoId": 100000 + np.arange(n_73k), "cocoSplit": np.where(np.arange(n_73k) % 2, "train2017", "val2017"),
+        "cropBox": [str((0, 0, 0.125, 0.125)) if i % 3 else "(0.1, 0.0, 0, 0)" for i in range(n_73k)],
+        "loss": 0.1, "nsdId": np.arange(n_73k), "flagged": False, "BOLD5000": False,
+        "shared1000": np.isin(np.arange(n_73k), shared),
+    })  # fmt: skip
+    for s in range(1, 9):
+        info[f"subject{s}"] = np.isin(np.arange(n_73k), subjectim[s - 1]).astype(int)
+    for s in range(1, 9):
+        img = subjectim[s - 1, ordering]
+        for rep in range(3):
+            col = np.zeros(n_73k, dtype=int)
+            for nsd_id in np.unique(img):
+                shown = np.flatnonzero(img == nsd_id)
+                if rep < len(shown):
+                    col[nsd_id] = shown[rep] + 1  # 1-based trial number, 0 = not shown
+            info[f"subject{s}_rep{rep}"] = col
+    info.to_csv(nsd / "nsd_stim_info_merged.csv")  # the unnamed first column is the index
+
+    stim_dir = root / "nsddata_stimuli" / "stimuli" / "nsd"
+    stim_dir.mkdir(parents=True)
+    with h5py.File(stim_dir / "nsd_stimuli.hdf5", "w") as f:
+        brick = np.broadcast_to((np.arange(n_73k) % 256).astype(np.uint8)[:, None, None, None], (n_73k, 6, 6, 3))
+        f.create_dataset("imgBrick", data=np.ascontiguousarray(brick))
+
+    subj = f"subj{subject:02d}"
+    label_dir = root / "nsddata" / "freesurfer" / "fsaverage" / "label"
+    label_dir.mkdir(parents=True)
+    fs_base = root / "nsddata_betas" / "ppdata" / subj / "fsaverage" / "betas_fithrf_GLMdenoise_RR"
+    fs_base.mkdir(parents=True)
+    truth: dict = {"trial_image": trial_image, "shared": shared, "fs": {}, "fs_mask": {}, "streams": {}}
+    (label_dir / "streams.mgz.ctab").write_text("0 Unknown\n1 early\n2 midventral\n3 midlateral\n")
+    for hemi in ("lh", "rh"):
+        mask = np.zeros(N_FS, dtype=np.float32)
+        vertices = np.sort(rng.choice(N_FS, 15, replace=False))
+        mask[vertices] = 1
+        mask[rng.choice(N_FS, 5)] = -1  # negative entries are outside
+        nib.save(nib.MGHImage(mask.reshape(N_FS, 1, 1), np.eye(4)), label_dir / f"{hemi}.nsdgeneral.mgz")
+        streams = np.zeros(N_FS, dtype=np.int32)
+        streams[vertices] = rng.integers(0, 4, len(vertices))
+        nib.save(nib.MGHImage(streams.reshape(N_FS, 1, 1), np.eye(4)), label_dir / f"{hemi}.streams.mgz")
+        ncsnr = rng.random(N_FS).astype(np.float32)
+        nib.save(nib.MGHImage(ncsnr.reshape(N_FS, 1, 1), np.eye(4)), fs_base / f"{hemi}.ncsnr.mgh")
+        truth["fs_mask"][hemi], truth["streams"][hemi] = vertices, streams[vertices]
+        truth["fs", "ncsnr", hemi] = ncsnr[vertices]
+        for session in range(1, n_sessions + 1):
+            betas = rng.standard_normal((N_FS, 1, 1, n_per)).astype(np.float32)
+            nib.save(nib.MGHImage(betas, np.eye(4)), fs_base / f"{hemi}.betas_session{session:02d}.mgh")
+            truth["fs"][hemi, session] = betas[vertices, 0, 0, :].T
+
+    vol_base = root / "nsddata_betas" / "ppdata" / subj / "func1pt8mm" / "betas_fithrf_GLMdenoise_RR"
+    vol_base.mkdir(parents=True)
+    roi_dir = root / "nsddata" / "ppdata" / subj / "func1pt8mm" / "roi"
+    roi_dir.mkdir(parents=True)
+    ctab_dir = root / "nsddata" / "freesurfer" / subj / "label"
+    ctab_dir.mkdir(parents=True)
+    (ctab_dir / "prf-visualrois.mgz.ctab").write_text("0 Unknown\n1 V1v\n2 V1d\n3 V2v\n")
+    vmask = rng.random(NSD_VOLUME) < 0.4
+    nib.save(nib.Nifti1Image(vmask.astype(np.int16), np.eye(4)), roi_dir / "nsdgeneral.nii.gz")
+    prf = rng.integers(0, 4, NSD_VOLUME).astype(np.int16)
+    nib.save(nib.Nifti1Image(prf, np.eye(4)), roi_dir / "prf-visualrois.nii.gz")
+    nib.save(nib.Nifti1Image(rng.random(NSD_VOLUME).astype(np.float32), np.eye(4)), vol_base / "ncsnr.nii.gz")
+    truth["vol_mask"], truth["prf"] = vmask, prf[vmask]
+    for session in range(1, n_sessions + 1):
+        raw = rng.integers(-3000, 3000, (*NSD_VOLUME, n_per)).astype(np.int16)  # beta * 300
+        img = nib.Nifti1Image(raw, np.eye(4))
+        img.header.set_slope_inter(1, 0)
+        nib.save(img, vol_base / f"betas_session{session:02d}.nii.gz")
+        with h5py.File(vol_base / f"betas_session{session:02d}.hdf5", "w") as f:
+            f.create_dataset("betas", data=raw.transpose(3, 2, 1, 0))  # axes reversed: (n, Z, Y, X)
+        truth["vol", session] = raw[vmask].T / 300.0
+    return truth

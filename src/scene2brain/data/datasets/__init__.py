@@ -13,6 +13,7 @@ from scene2brain.data.datasets.algonauts import (
     write_submission,
 )
 from scene2brain.data.datasets.kay import load_kay2008, load_kay2008_nma
+from scene2brain.data.datasets.nsd import load_nsd, read_expdesign, read_stim_info, trials_from_stim_info
 
 __all__ = [
     "DatasetFileError",
@@ -22,5 +23,9 @@ __all__ = [
     "load_algonauts2023",
     "load_kay2008",
     "load_kay2008_nma",
+    "load_nsd",
+    "read_expdesign",
+    "read_stim_info",
+    "trials_from_stim_info",
     "write_submission",
 ]

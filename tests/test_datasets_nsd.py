@@ -1,0 +1,96 @@
+"""NSD loader on a scaled-down tree in NSD's exact formats."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from dataset_fixtures import write_nsd
+
+from scene2brain.data.datasets import DatasetFileError
+from scene2brain.data.datasets.nsd import load_nsd, read_expdesign, read_stim_info, trials_from_stim_info
+
+
+@pytest.fixture(scope="module")
+def nsd_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("nsd")
+    return root, write_nsd(root)
+
+
+def test_design_indices_are_made_zero_based_once(nsd_root):
+    root, truth = nsd_root
+    design = read_expdesign(root / "nsddata/experiments/nsd/nsd_expdesign.mat")
+    np.testing.assert_array_equal(design.trial_images(1), truth["trial_image"])
+    np.testing.assert_array_equal(design.sharedix, truth["shared"])
+    # the stimulus table's 1-based rep columns (0 = not shown) say the same as the design
+    info = read_stim_info(root / "nsddata/experiments/nsd/nsd_stim_info_merged.csv")
+    assert info.loc[1, "cropBox"] == (0.0, 0.0, 0.125, 0.125)
+    long = trials_from_stim_info(info, "subj01")
+    first_three = pd.Series(truth["trial_image"]).groupby(truth["trial_image"]).head(3)
+    np.testing.assert_array_equal(long["trial"], np.sort(first_three.index.to_numpy()))
+    np.testing.assert_array_equal(long["nsd_id"], truth["trial_image"][long["trial"]])
+
+
+def test_fsaverage_trials_images_and_rois(nsd_root):
+    root, truth = nsd_root
+    exp = load_nsd(root, 1, sessions=[1, 2], rois=["streams"])
+    assert exp.responses.data.shape == (20, 30)
+    expected = np.concatenate([np.hstack([truth["fs"]["lh", s], truth["fs"]["rh", s]]) for s in (1, 2)])
+    np.testing.assert_allclose(exp.responses.data, expected)
+    # every trial points at the image the design says was shown
+    shown = exp.stimuli.table["nsd_id"].to_numpy()[exp.responses.trial_stimulus]
+    np.testing.assert_array_equal(shown, truth["trial_image"][:20])
+    # repeats are kept: a repeated image has several rows
+    _, counts = exp.responses.repeat_counts()
+    assert counts.max() >= 2
+    # the lazy brick returns the right image for each stimulus
+    ids = exp.stimuli.table["nsd_id"].to_numpy()
+    np.testing.assert_array_equal(exp.stimuli.load_images([2, 0])[:, 0, 0, 0], ids[[2, 0]] % 256)
+    vox = exp.voxels
+    np.testing.assert_array_equal(vox.loc[vox.hemisphere == "rh", "vertex"], truth["fs_mask"]["rh"])
+    np.testing.assert_allclose(vox.loc[vox.hemisphere == "lh", "ncsnr"], truth["fs", "ncsnr", "lh"])
+    names = {1: "early", 2: "midventral", 3: "midlateral"}
+    lh = vox.loc[vox.hemisphere == "lh", "streams"]
+    codes = truth["streams"]["lh"]
+    assert lh.isna().tolist() == (codes == 0).tolist()
+    assert lh[codes != 0].tolist() == [names[c] for c in codes[codes != 0]]
+    assert exp.stimuli.table.loc[exp.splits["test"], "shared1000"].all()
+    assert set(exp.stimuli.table.loc[exp.splits["test"], "nsd_id"]) <= set(truth["shared"])
+    assert exp.stimuli.table["coco_id"].tolist() == (100000 + ids).tolist()
+
+
+def test_zscoring_within_sessions(nsd_root):
+    root, _ = nsd_root
+    exp = load_nsd(root, 1, sessions=[1, 2], hemispheres=["lh"], zscore_sessions=True)
+    for rows in (slice(0, 10), slice(10, 20)):
+        block = exp.responses.data[rows].astype(np.float64)
+        np.testing.assert_allclose(block.mean(axis=0), 0, atol=1e-5)
+        np.testing.assert_allclose(block.std(axis=0), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("fmt", ["nifti", "hdf5"])
+def test_volume_betas_are_rescaled_and_axes_restored(nsd_root, fmt):
+    root, truth = nsd_root
+    exp = load_nsd(root, 1, sessions=[2], space="func1pt8mm", volume_format=fmt, rois=["prf-visualrois"])
+    np.testing.assert_allclose(exp.responses.data, truth["vol", 2], rtol=1e-6)  # int16 / 300, in %BOLD
+    assert exp.responses.data.dtype == np.float32
+    ijk = np.argwhere(truth["vol_mask"])
+    np.testing.assert_array_equal(exp.voxels[["i", "j", "k"]].to_numpy(), ijk)
+    codes = truth["prf"]
+    assert exp.voxels["prf-visualrois"][codes == 1].eq("V1v").all()
+    shown = exp.stimuli.table["nsd_id"].to_numpy()[exp.responses.trial_stimulus]
+    np.testing.assert_array_equal(shown, truth["trial_image"][10:20])  # session 2's trials
+
+
+def test_nsd_errors_name_the_file(nsd_root, tmp_path):
+    root, _ = nsd_root
+    with pytest.raises(DatasetFileError, match=r"lh\.betas_session03\.mgh: missing"):
+        load_nsd(root, 1, sessions=[3])
+    with pytest.raises(ValueError, match=r"sessions: subject 4 has sessions 1\.\.30"):
+        load_nsd(root, 4, sessions=[31])
+    with pytest.raises(DatasetFileError, match="subj02/fsaverage/betas_fithrf_GLMdenoise_RR: missing"):
+        load_nsd(root, 2)
+    from scipy.io import savemat
+
+    bad = tmp_path / "nsd_expdesign.mat"
+    savemat(bad, {"masterordering": np.array([[0, 1, 2]]), "subjectim": np.ones((8, 3)), "sharedix": np.ones((1, 1))})
+    with pytest.raises(DatasetFileError, match="masterordering must be 1-based"):
+        read_expdesign(bad)
