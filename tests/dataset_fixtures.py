@@ -210,3 +210,53 @@ def write_nsd(root: Path, subject=1, n_sessions=2, n_per=10, n_images=12, n_shar
             f.create_dataset("betas", data=raw.transpose(3, 2, 1, 0))  # axes reversed: (n, Z, Y, X)
         truth["vol", session] = raw[vmask].T / 300.0
     return truth
+
+
+def write_things(root: Path, subject=1, n_voxels=9, seed=0) -> dict:
+    """sub-0X_ResponseData.h5 (pandas HDF, voxels as rows), VoxelMetadata.csv, StimulusMetadata.csv."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    train = [f"{c}_{k:02d}s.jpg" for c in ("dog", "aardvark", "zebra") for k in (1, 2)]
+    test = ["cake_13s.jpg", "boat_05n.jpg"]
+    stimulus = train + test * 3 + ["catch_01.jpg"]
+    trial_type = ["train"] * len(train) + ["test"] * 6 + ["catch"]
+    order = rng.permutation(len(stimulus))
+    trials = pd.DataFrame({
+        "trial_type": np.array(trial_type)[order], "session": 1 + np.arange(len(order)) // 7, "run": 1,
+        "subject_id": subject, "trial_id": np.arange(len(order)), "stimulus": np.array(stimulus)[order],
+    })  # fmt: skip
+    sub = f"sub-{subject:02d}"
+    trials.to_csv(root / f"{sub}_StimulusMetadata.csv", index=False)
+    voxels = pd.DataFrame({
+        "voxel_id": 1000 + np.arange(n_voxels), "subject_id": subject, "voxel_x": rng.integers(0, 70, n_voxels),
+        "voxel_y": rng.integers(0, 70, n_voxels), "voxel_z": rng.integers(0, 50, n_voxels),
+        "nc_testset": rng.uniform(0, 60, n_voxels), "V1": [1, 1, 0, 0, 0, 0, 0, 0, 0][:n_voxels],
+        "lFFA": [0, 0, 1, 0, 0, 0, 1, 0, 0][:n_voxels],
+    })  # fmt: skip
+    voxels.to_csv(root / f"{sub}_VoxelMetadata.csv", index=False)
+    values = rng.standard_normal((n_voxels, len(trials)))
+    table = pd.DataFrame(values, columns=[str(i) for i in range(len(trials))])
+    table.insert(0, "voxel_id", voxels["voxel_id"])
+    table.to_hdf(root / f"{sub}_ResponseData.h5", key="ResponseData")
+    return {"trials": trials, "values": values, "voxels": voxels}
+
+
+def write_bold5000(root: Path, subject=1, seed=0) -> dict:
+    """ROIs/CSI{N}/mat/CSI{N}_ROIs_TR34.mat and ROIs/stim_lists/CSI0{N}_stim_lists.txt."""
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(seed)
+    coco, imagenet = "COCO_train2014_000000000036.jpg", "n01440764_10026.JPEG"
+    names = [coco, imagenet, "airport1.jpg", coco, "yard3.jpg", imagenet, "n02085620_1205.JPEG"]
+    lists = root / "ROIs" / "stim_lists"
+    lists.mkdir(parents=True)
+    (lists / f"CSI0{subject}_stim_lists.txt").write_text("\n".join(names) + "\n")
+    mats = root / "ROIs" / f"CSI{subject}" / "mat"
+    mats.mkdir(parents=True)
+    rois = {}
+    for roi, n in (("PPA", 3), ("LOC", 4), ("EarlyVis", 5), ("RSC", 2), ("OPA", 2)):
+        for side in ("LH", "RH"):
+            rois[f"{side}{roi}"] = rng.standard_normal((len(names), n))
+    savemat(mats / f"CSI{subject}_ROIs_TR34.mat", rois)
+    return {"names": names, "rois": rois}

@@ -12,8 +12,10 @@ from scene2brain.data.datasets.algonauts import (
     load_algonauts2023,
     write_submission,
 )
+from scene2brain.data.datasets.bold5000 import load_bold5000
 from scene2brain.data.datasets.kay import load_kay2008, load_kay2008_nma
 from scene2brain.data.datasets.nsd import load_nsd, read_expdesign, read_stim_info, trials_from_stim_info
+from scene2brain.data.datasets.things import load_things_fmri
 
 __all__ = [
     "DatasetFileError",
@@ -21,9 +23,11 @@ __all__ = [
     "devkit_split",
     "fsaverage_to_challenge",
     "load_algonauts2023",
+    "load_bold5000",
     "load_kay2008",
     "load_kay2008_nma",
     "load_nsd",
+    "load_things_fmri",
     "read_expdesign",
     "read_stim_info",
     "trials_from_stim_info",

@@ -1,0 +1,116 @@
+"""THINGS-fMRI single-trial tables (Hebart et al. 2023, the ``betas_csv`` release).
+
+Files per subject (``root`` holds them)::
+
+    sub-0X_ResponseData.h5       pandas HDF: one row per voxel, columns voxel_id, 0 .. n_trials-1
+    sub-0X_VoxelMetadata.csv     voxel_id, voxel_x/y/z, nc_testset (percent), ROI dummy columns...
+    sub-0X_StimulusMetadata.csv  one row per trial: trial_type (train/test/catch), session, run,
+                                 trial_id, stimulus (e.g. dog_12s.jpg)
+
+The response table is read whole (about 8 GB of float32 for sub-01's 211,339 voxels x
+9,840 trials), then restricted to the requested voxels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scene2brain.data.containers import Experiment, Responses, Stimuli
+from scene2brain.data.datasets._files import DatasetFileError, require
+
+
+def _subject(subject: int | str) -> str:
+    number = int(str(subject).lower().removeprefix("sub-"))
+    if not 1 <= number <= 3:
+        raise ValueError(f"subject: THINGS-fMRI has subjects 1..3, got {subject!r}")
+    return f"sub-{number:02d}"
+
+
+def _read_csv(path: Path, what: str, columns: Sequence[str]) -> pd.DataFrame:
+    require(path, what)
+    try:
+        table = pd.read_csv(path)
+    except Exception as err:
+        raise DatasetFileError(f"{path}: not readable as CSV: {err}") from err
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise DatasetFileError(f"{path}: columns {missing} missing; expected {what}")
+    return table
+
+
+def load_things_fmri(
+    root: str | Path, subject: int | str = 1, rois: Sequence[str] | None = None, include_catch: bool = False
+) -> Experiment:
+    """Load one THINGS-fMRI subject's single-trial responses.
+
+    Parameters
+    ----------
+    root : path
+    subject : 1..3 or "sub-01"
+    rois : sequence of str, optional
+        Dummy-coded ROI columns of the voxel table (e.g. "V1", "lFFA"); keep the voxels
+        in any of them. Default: every voxel.
+    include_catch : bool
+        Keep the catch trials (left out by default).
+
+    Returns
+    -------
+    Experiment
+        One row per trial (repeats kept), stimuli = distinct image files with their
+        ``concept`` (the file name without the ``_NNx.jpg`` suffix), splits "train"
+        and "test" from ``trial_type``. The voxel table is the metadata CSV with
+        ``noise_ceiling`` = ``nc_testset`` / 100 added.
+    """
+    sub = _subject(subject)
+    root = Path(root)
+    voxels = _read_csv(
+        root / f"{sub}_VoxelMetadata.csv", "voxel metadata (voxel_id, nc_testset, ROIs...)", ["voxel_id"]
+    )
+    trials = _read_csv(
+        root / f"{sub}_StimulusMetadata.csv",
+        "one row per trial with trial_type and stimulus",
+        ["trial_type", "stimulus", "session", "run"],
+    )
+    path = require(root / f"{sub}_ResponseData.h5", "single-trial responses (pandas HDF, voxels x trials)")
+    try:
+        table = pd.read_hdf(path)
+    except Exception as err:
+        raise DatasetFileError(f"{path}: not readable as a pandas HDF table: {err}") from err
+    if "voxel_id" not in table.columns:
+        raise DatasetFileError(f"{path}: column 'voxel_id' missing (found {list(table.columns)[:5]}...)")
+    if not np.array_equal(table["voxel_id"].to_numpy(), voxels["voxel_id"].to_numpy()):
+        raise DatasetFileError(f"{path}: voxel_id rows differ from {sub}_VoxelMetadata.csv (same order expected)")
+    trial_columns = [c for c in table.columns if c != "voxel_id"]
+    if len(trial_columns) != len(trials):
+        raise DatasetFileError(
+            f"{path}: {len(trial_columns)} trial columns, but {sub}_StimulusMetadata.csv lists {len(trials)} trials"
+        )
+    if rois:
+        missing = [r for r in rois if r not in voxels.columns]
+        if missing:
+            raise ValueError(f"rois: {missing} are not columns of {sub}_VoxelMetadata.csv")
+        keep = voxels[list(rois)].to_numpy().astype(bool).any(axis=1)
+    else:
+        keep = np.ones(len(voxels), dtype=bool)
+    use = np.ones(len(trials), dtype=bool) if include_catch else (trials["trial_type"] != "catch").to_numpy()
+    data = np.ascontiguousarray(table[trial_columns].to_numpy(dtype=np.float32)[keep][:, use].T)
+
+    trials = trials[use].reset_index(drop=True)
+    names, first = np.unique(trials["stimulus"].to_numpy(), return_index=True)
+    stim_table = pd.DataFrame({"stimulus_id": names, "concept": [n.rsplit("_", 1)[0] for n in names]})
+    stim_table["trial_type"] = trials["trial_type"].to_numpy()[first]
+    trial_stimulus = np.searchsorted(names, trials["stimulus"].to_numpy())
+    splits = {
+        name: np.flatnonzero(stim_table["trial_type"].to_numpy() == name)
+        for name in ("train", "test", "catch")
+        if (stim_table["trial_type"] == name).any()
+    }
+    voxels = voxels[keep].reset_index(drop=True)
+    if "nc_testset" in voxels.columns:
+        voxels["noise_ceiling"] = voxels["nc_testset"] / 100.0
+    metadata = {"dataset": "things-fmri", "subject": sub, "root": str(root), "include_catch": include_catch}
+    return Experiment(sub, Stimuli(stim_table), Responses(data, trial_stimulus, voxels), splits, metadata)
