@@ -63,3 +63,59 @@ def demo(
     console.print(f"Finished in {result.timings['total']:.1f} s. Report: {(result.out_dir / 'index.html').resolve()}")
     if not all(c["passed"] for c in result.checks.values()):
         raise typer.Exit(code=1)
+
+
+datasets_app = typer.Typer(help="Supported datasets: what they need, where to get them, checks of local copies.")
+app.add_typer(datasets_app, name="datasets")
+
+
+@datasets_app.callback(invoke_without_command=True)
+def datasets_list(ctx: typer.Context) -> None:
+    """List the supported datasets (run a subcommand to check or fetch one)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from scene2brain.data.datasets.registry import DATASETS
+
+    table = Table(title="Supported datasets")
+    for col in ("name", "what", "how to obtain", "loader"):
+        table.add_column(col, overflow="fold")
+    for info in DATASETS.values():
+        table.add_row(info.name, info.description, info.obtain, info.loader)
+    console.print(table)
+    console.print("Check a local copy: scene2brain datasets check NAME PATH [--subject N]")
+
+
+@datasets_app.command("check")
+def datasets_check(
+    name: Annotated[str, typer.Argument(help="Dataset name (see `scene2brain datasets`).")],
+    path: Annotated[Path, typer.Argument(help="Root folder of your copy.")],
+    subject: Annotated[int | None, typer.Option(help="Subject number (default: the first).")] = None,
+) -> None:
+    """Report which files of a local copy are missing or malformed (exit code 1 if any)."""
+    from scene2brain.data.datasets.registry import check_dataset
+
+    try:
+        report = check_dataset(name, path, subject)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    bad = [(rel, status) for rel, status in report if status != "ok"]
+    for rel, status in bad:
+        console.print(f"[red]{status}[/red] {path / rel}", soft_wrap=True)
+    console.print(f"{len(report) - len(bad)} of {len(report)} expected files ok in {path}", soft_wrap=True)
+    if bad:
+        raise typer.Exit(code=1)
+
+
+@datasets_app.command("fetch")
+def datasets_fetch(
+    name: Annotated[str, typer.Argument(help="A dataset public without registration: kay2008-nma.")],
+    home: Annotated[
+        Path | None, typer.Option(help="Data home [default: $SCENE2BRAIN_DATA or ~/scene2brain_data].")
+    ] = None,
+) -> None:
+    """Download a public dataset into the data home (files already there are kept and verified)."""
+    from scene2brain.data.datasets.registry import fetch_kay2008_nma
+
+    if name != "kay2008-nma":
+        raise typer.BadParameter(f"only kay2008-nma can be fetched; {name!r} needs registration or a manual download")
+    console.print(f"Files in {fetch_kay2008_nma(home)}")

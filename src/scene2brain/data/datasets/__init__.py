@@ -13,14 +13,19 @@ from scene2brain.data.datasets.algonauts import (
     write_submission,
 )
 from scene2brain.data.datasets.bold5000 import load_bold5000
+from scene2brain.data.datasets.coco import nsd_coco_categories
 from scene2brain.data.datasets.kay import load_kay2008, load_kay2008_nma
 from scene2brain.data.datasets.nsd import load_nsd, read_expdesign, read_stim_info, trials_from_stim_info
+from scene2brain.data.datasets.registry import DATASETS, check_dataset, fetch_kay2008_nma
 from scene2brain.data.datasets.things import load_things_fmri
 
 __all__ = [
+    "DATASETS",
     "DatasetFileError",
     "challenge_to_fsaverage",
+    "check_dataset",
     "devkit_split",
+    "fetch_kay2008_nma",
     "fsaverage_to_challenge",
     "load_algonauts2023",
     "load_bold5000",
@@ -28,6 +33,7 @@ __all__ = [
     "load_kay2008_nma",
     "load_nsd",
     "load_things_fmri",
+    "nsd_coco_categories",
     "read_expdesign",
     "read_stim_info",
     "trials_from_stim_info",

@@ -1,0 +1,101 @@
+"""COCO categories through the NSD crop, `scene2brain datasets` listing/check, and the offline-safe fetcher."""
+
+import json
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from dataset_fixtures import write_algonauts_subject, write_kay_nma
+from typer.testing import CliRunner
+
+from scene2brain.cli import app
+from scene2brain.data.datasets import DatasetFileError, check_dataset, fetch_kay2008_nma, nsd_coco_categories, registry
+from scene2brain.data.datasets.coco import visible_fraction
+
+
+def _coco_fixture(tmp_path):
+    ann = {
+        "info": {}, "licenses": [],
+        "categories": [{"id": 1, "name": "person", "supercategory": "person"},
+                       {"id": 18, "name": "dog", "supercategory": "animal"}],
+        "images": [{"id": 532481, "height": 400, "width": 600, "file_name": "a.jpg"},
+                   {"id": 139, "height": 400, "width": 600, "file_name": "b.jpg"}],
+        "annotations": [
+            # a person in the top 40 px of image 532481, cut away when the top 20 % is cropped
+            {"id": 1, "image_id": 532481, "category_id": 1, "bbox": [100, 0, 50, 40], "area": 2000, "iscrowd": 0},
+            {"id": 2, "image_id": 532481, "category_id": 18, "bbox": [200, 200, 100, 100], "area": 1e4, "iscrowd": 0},
+            {"id": 3, "image_id": 139, "category_id": 1, "bbox": [0, 300, 80, 100], "area": 8000, "iscrowd": 0},
+        ],
+    }  # fmt: skip
+    (tmp_path / "instances_val2017.json").write_text(json.dumps(ann))
+    return pd.DataFrame(
+        {"nsdId": [0, 1], "cocoId": [532481, 139], "cocoSplit": ["val2017", "val2017"],
+         "cropBox": [(0.2, 0.0, 0.1, 0.1), (0.0, 0.0, 0.0, 0.0)]}
+    )  # fmt: skip
+
+
+def test_coco_categories_respect_the_crop(tmp_path):
+    info = _coco_fixture(tmp_path)
+    labels = nsd_coco_categories(info, tmp_path)
+    assert list(labels.columns) == ["person", "dog"]
+    assert labels.loc[0].tolist() == [False, True]  # the person was cropped away
+    assert labels.loc[1].tolist() == [True, False]
+    uncropped = info.assign(cropBox=[(0.0, 0.0, 0.0, 0.0)] * 2)
+    assert nsd_coco_categories(uncropped, tmp_path).loc[0, "person"]
+    assert visible_fraction([0, 0, 10, 10], (0.0, 0.0, 0.25, 0.0), 10, 20) == pytest.approx(0.5)
+    with pytest.raises(DatasetFileError, match=r"instances_train2017\.json: missing"):
+        nsd_coco_categories(info.assign(cocoSplit="train2017"), tmp_path)
+
+
+def test_coco_without_pycocotools_says_how_to_install(tmp_path, monkeypatch):
+    info = _coco_fixture(tmp_path)
+    monkeypatch.setitem(sys.modules, "pycocotools.coco", None)
+    with pytest.raises(ImportError, match=r"pip install 'scene2brain\[coco\]'"):
+        nsd_coco_categories(info, tmp_path)
+
+
+def test_check_reports_missing_and_malformed_files(tmp_path):
+    write_algonauts_subject(tmp_path, 1)
+    assert all(status == "ok" for _, status in check_dataset("algonauts2023", tmp_path))
+    (tmp_path / "subj01/roi_masks/mapping_streams.npy").unlink()
+    fmri = tmp_path / "subj01/training_split/training_fmri/rh_training_fmri.npy"
+    fmri.write_bytes(fmri.read_bytes()[:40])
+    report = dict(check_dataset("algonauts2023", tmp_path))
+    assert report["subj01/roi_masks/mapping_streams.npy"] == "missing"
+    assert report["subj01/training_split/training_fmri/rh_training_fmri.npy"].startswith("malformed")
+    assert sum(s != "ok" for s in report.values()) == 2
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["datasets", "check", "algonauts2023", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "mapping_streams.npy" in result.output and "malformed" in result.output
+    listing = runner.invoke(app, ["datasets"])
+    assert listing.exit_code == 0
+    for name in ("algonauts2023", "nsd", "kay2008", "things-fmri", "bold5000", "coco"):
+        assert name in listing.output
+    bad = runner.invoke(app, ["datasets", "check", "hcp", str(tmp_path)])
+    assert bad.exit_code != 0 and "expected one of" in bad.output
+
+
+def test_fetch_uses_local_files_and_fails_clearly_offline(tmp_path, monkeypatch):
+    import pooch
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(pooch, "retrieve", offline)
+    with pytest.raises(DatasetFileError, match=r"kay_images\.npz: missing and the download .* failed .*copy it to"):
+        fetch_kay2008_nma(tmp_path)
+    # a copy placed by hand is used without any network access (sizes of the fixture, not of the real files)
+    folder = tmp_path / "kay2008-nma"
+    write_kay_nma(folder)
+    sizes = {f: (url, (folder / f).stat().st_size) for f, (url, _) in registry.KAY_NMA_FILES.items()}
+    monkeypatch.setattr(registry, "KAY_NMA_FILES", sizes)
+    assert fetch_kay2008_nma(tmp_path) == folder
+    assert len((folder / "SHA256SUMS").read_text().splitlines()) == 3
+    labels = np.load(folder / "kay_labels.npy")
+    labels[0, 0] = "tampered"
+    np.save(folder / "kay_labels.npy", labels)
+    with pytest.raises(DatasetFileError, match=r"SHA-256 .* differs"):
+        fetch_kay2008_nma(tmp_path)
