@@ -70,6 +70,10 @@ def test_devkit_split_is_the_tutorials(algonauts):
     fit, val = devkit_split(9841)
     assert (len(fit), len(val)) == (8857, 984)  # subject 1's published counts
     assert set(load_algonauts2023(root, 1, split="all").splits) == {"train", "test"}
+    mine = load_algonauts2023(root, 1, split={"fit": np.arange(8), "holdout": np.arange(8, 12)})
+    assert mine.splits["holdout"].tolist() == [8, 9, 10, 11] and len(mine.splits["test"]) == 4
+    with pytest.raises(ValueError, match="overlap"):
+        load_algonauts2023(root, 1, split={"a": [0, 1], "b": [1, 2]})
 
 
 def test_surface_mapping_puts_each_value_on_its_vertex(algonauts):

@@ -13,13 +13,15 @@ Layout (``root`` is the folder holding ``subj01`` ... ``subj08``)::
 Facts the loader relies on and checks: the image files sort into the row order of the
 fMRI arrays (the 4-digit counter is 1-based); the 5-digit number is the 0-based NSD
 73k id; challenge vertices are the **nonzero** entries of the all-vertices mask (it is
-the sum of two masks, so some entries are 2); ROI label 0 means "no ROI".
+the sum of two masks, so some entries are 2); ROI label 0 means "no ROI". The
+vertex counts come from the masks: 19,004 (lh) and 20,544 (rh) for most subjects, fewer
+for subjects 6 (18,978 / 20,220) and 8 (18,981 / 20,530), whose NaN vertices were dropped.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,17 +34,6 @@ from scene2brain.utils.files import save_npy_atomic
 N_FSAVERAGE_VERTICES = 163_842
 HEMISPHERES = ("lh", "rh")
 ROI_FAMILIES = ("prf-visualrois", "floc-bodies", "floc-faces", "floc-places", "floc-words", "streams")
-#: Challenge vertices per subject and hemisphere (subjects 6 and 8 lost vertices that were NaN in NSD).
-VERTEX_COUNTS = {
-    1: (19004, 20544),
-    2: (19004, 20544),
-    3: (19004, 20544),
-    4: (19004, 20544),
-    5: (19004, 20544),
-    6: (18978, 20220),
-    7: (19004, 20544),
-    8: (18981, 20530),
-}
 _IMAGE_NAME = re.compile(r"^(train|test)-(\d{4})_nsd-(\d{5})\.png$")
 
 
@@ -156,7 +147,7 @@ def load_algonauts2023(
     subject: int | str,
     hemispheres: Sequence[str] = HEMISPHERES,
     roi_families: Sequence[str] = ROI_FAMILIES,
-    split: str = "devkit",
+    split: str | Mapping[str, Sequence[int]] = "devkit",
 ) -> Experiment:
     """Load one subject of the Algonauts 2023 challenge as an :class:`Experiment`.
 
@@ -172,10 +163,11 @@ def load_algonauts2023(
     roi_families : sequence of str
         ROI families to read into the voxel table (one column per family, ROI names,
         missing outside). Pass ``()`` to skip them.
-    split : {"devkit", "all"}
+    split : {"devkit", "all"} or mapping of str to training-image positions
         "devkit": the tutorial's 90/10 split of the training images into "train" and
-        "val" (seed 5); "all": every training image in "train". The challenge test
-        images form the "test" split in both cases (their responses were withheld).
+        "val" (seed 5); "all": every training image in "train"; a mapping: your own
+        disjoint splits of the training images (0-based rows of the fMRI arrays). The
+        challenge test images always form the "test" split (responses withheld).
 
     Returns
     -------
@@ -188,8 +180,10 @@ def load_algonauts2023(
     """
     number = subject_number(subject)
     base = subject_dir(root, number)
-    if split not in ("devkit", "all"):
-        raise ValueError(f"split: expected 'devkit' or 'all', got {split!r}")
+    if isinstance(split, str) and split not in ("devkit", "all"):
+        raise ValueError(f"split: expected 'devkit', 'all' or a mapping of split names to indices, got {split!r}")
+    if not isinstance(split, str) and "test" in split:
+        raise ValueError("split: the name 'test' is reserved for the challenge test images")
     bad = set(hemispheres) - set(HEMISPHERES)
     if bad or not hemispheres:
         raise ValueError(f"hemispheres: expected a non-empty subset of {HEMISPHERES}, got {list(hemispheres)}")
@@ -226,15 +220,21 @@ def load_algonauts2023(
     if split == "devkit":
         fit, val = devkit_split(n_train)
         splits = {"train": fit, "val": val, "test": test}
-    else:
+    elif split == "all":
         splits = {"train": np.arange(n_train), "test": test}
+    else:
+        for name, idx in split.items():
+            idx = np.asarray(idx)
+            if len(idx) and (idx.min() < 0 or idx.max() >= n_train):
+                raise ValueError(f"split {name!r}: training-image positions must lie in [0, {n_train})")
+        splits = {**{str(k): np.asarray(v) for k, v in split.items()}, "test": test}
     counts = {hemi: int((voxels["hemisphere"] == hemi).sum()) for hemi in hemispheres}
     metadata = {
         "dataset": "algonauts2023",
         "subject": f"subj{number:02d}",
         "root": str(Path(root)),
         "n_vertices": counts,
-        "split": split,
+        "split": split if isinstance(split, str) else "user",
         "responses": "z-scored per NSD session, averaged over repeats (1-3) per image",
     }
     return Experiment(f"subj{number:02d}", stimuli, Responses(data, np.arange(n_train), voxels), splits, metadata)
