@@ -155,24 +155,15 @@ class HDF5Images:
         return out if np.ndim(self.rows[index]) else out[0]
 
 
-def _read_mgh(path: Path, what: str) -> np.ndarray:
+def _read_image(path: Path, what: str) -> np.ndarray:
+    """Raw voxel or vertex values of an MGH/MGZ or NIfTI file (nibabel picks the format)."""
     import nibabel as nib
 
     require(path, what)
     try:
         return np.asarray(nib.load(path).dataobj)
     except Exception as err:
-        raise DatasetFileError(f"{path}: not readable as MGH/MGZ: {err}; expected {what}") from err
-
-
-def _read_nifti(path: Path, what: str) -> np.ndarray:
-    import nibabel as nib
-
-    require(path, what)
-    try:
-        return np.asarray(nib.load(path).dataobj)
-    except Exception as err:
-        raise DatasetFileError(f"{path}: not readable as NIfTI: {err}; expected {what}") from err
+        raise DatasetFileError(f"{path}: not readable as MGH/MGZ or NIfTI: {err}; expected {what}") from err
 
 
 def read_ctab(path: Path) -> dict[int, str]:
@@ -206,13 +197,13 @@ def _session_betas(base: Path, space: str, session: int, hemispheres: Sequence[s
         blocks = []
         for hemi in hemispheres:
             path = base / f"{hemi}.betas_session{session:02d}.mgh"
-            arr = _read_mgh(path, f"session {session} betas over fsaverage (163842, 1, 1, n_trials)")
+            arr = _read_image(path, f"session {session} betas over fsaverage (163842, 1, 1, n_trials)")
             check_shape(path, arr, (N_FSAVERAGE_VERTICES, 1, 1, None), "fsaverage betas")
             blocks.append(arr.reshape(N_FSAVERAGE_VERTICES, -1).T[:, mask[hemi]])
         return np.concatenate(blocks, axis=1).astype(np.float32)
     if fmt == "nifti":
         path = base / f"betas_session{session:02d}.nii.gz"
-        arr = _read_nifti(path, f"session {session} betas (X, Y, Z, n_trials), int16 = beta * 300")
+        arr = _read_image(path, f"session {session} betas (X, Y, Z, n_trials), int16 = beta * 300")
         if arr.ndim != 4 or arr.shape[:3] != mask.shape:
             raise DatasetFileError(f"{path}: expected shape {(*mask.shape, 'n_trials')}, found {arr.shape}")
         values = arr[mask].T  # (n_trials, n_voxels)
@@ -302,7 +293,7 @@ def load_nsd(
 
     if space == "fsaverage":
         label_dir = root / "nsddata" / "freesurfer" / "fsaverage" / "label"
-        selection = {h: _read_mgh(label_dir / f"{h}.{mask}.mgz", f"the {mask} mask").ravel() > 0 for h in hemispheres}
+        selection = {h: _read_image(label_dir / f"{h}.{mask}.mgz", f"the {mask} mask").ravel() > 0 for h in hemispheres}
         voxels = pd.concat(
             [pd.DataFrame({"hemisphere": h, "vertex": np.flatnonzero(selection[h])}) for h in hemispheres],
             ignore_index=True,
@@ -310,28 +301,28 @@ def load_nsd(
         ncsnr_paths = [base / f"{h}.ncsnr.mgh" for h in hemispheres]
         if all(p.is_file() for p in ncsnr_paths):
             voxels["ncsnr"] = np.concatenate(
-                [_read_mgh(p, "ncsnr").ravel()[selection[h]] for p, h in zip(ncsnr_paths, hemispheres, strict=True)]
+                [_read_image(p, "ncsnr").ravel()[selection[h]] for p, h in zip(ncsnr_paths, hemispheres, strict=True)]
             )
         for family in rois:
             ctab = read_ctab(label_dir / f"{family}.mgz.ctab")
             voxels[family] = np.concatenate(
                 [
-                    _label_names(_read_mgh(label_dir / f"{h}.{family}.mgz", f"{family} labels").ravel()[selection[h]],
+                    _label_names(_read_image(label_dir / f"{h}.{family}.mgz", f"{family} labels").ravel()[selection[h]],
                                  ctab, label_dir / f"{h}.{family}.mgz")
                     for h in hemispheres
                 ]
             )  # fmt: skip
     else:
         roi_dir = root / "nsddata" / "ppdata" / subj / space / "roi"
-        selection = _read_nifti(roi_dir / f"{mask}.nii.gz", f"the {mask} mask") > 0
+        selection = _read_image(roi_dir / f"{mask}.nii.gz", f"the {mask} mask") > 0
         ijk = np.argwhere(selection)
         voxels = pd.DataFrame({"i": ijk[:, 0], "j": ijk[:, 1], "k": ijk[:, 2]})
         if (base / "ncsnr.nii.gz").is_file():
-            voxels["ncsnr"] = _read_nifti(base / "ncsnr.nii.gz", "ncsnr")[selection]
+            voxels["ncsnr"] = _read_image(base / "ncsnr.nii.gz", "ncsnr")[selection]
         for family in rois:
             ctab = read_ctab(root / "nsddata" / "freesurfer" / subj / "label" / f"{family}.mgz.ctab")
             path = roi_dir / f"{family}.nii.gz"
-            voxels[family] = _label_names(_read_nifti(path, f"{family} labels")[selection], ctab, path)
+            voxels[family] = _label_names(_read_image(path, f"{family} labels")[selection], ctab, path)
 
     blocks, per_session = [], []
     for session in sessions:
