@@ -61,8 +61,10 @@ def test_kay_errors_name_the_file(tmp_path):
     (tmp_path / "Stimuli.mat").unlink()
     with pytest.raises(DatasetFileError, match=r"Stimuli\.mat: missing"):
         load_kay2008(tmp_path)
-    with pytest.raises(ValueError, match="subject: expected 1, 2"):
+    with pytest.raises(ValueError, match=r"subject: expected 1\.\.2 or 'S1'"):
         load_kay2008(tmp_path, 3)
+    with pytest.raises(ValueError, match=r"subject: .* got 'left'"):  # not a bare int() error
+        load_kay2008(tmp_path, "left")
     dat = write_kay_nma(tmp_path)
     np.savez(tmp_path / "kay_images.npz", **{**dat, "responses_test": dat["responses_test"][:, :5]})
     with pytest.raises(DatasetFileError, match=r"responses_test .* of shape \(6, 30\), found \(6, 5\)"):

@@ -172,6 +172,11 @@ def identify(
     )
 
 
+def _log_comb(n: np.ndarray | int, r: np.ndarray | int) -> np.ndarray:
+    """log C(n, r) through log-gamma (no overflow for large n)."""
+    return special.gammaln(n + 1) - special.gammaln(r + 1) - special.gammaln(n - r + 1)
+
+
 def identification_curve(result: IdentificationResult, set_sizes: np.ndarray) -> np.ndarray:
     """Expected n-way accuracy for set sizes up to the number of candidates.
 
@@ -193,20 +198,14 @@ def identification_curve(result: IdentificationResult, set_sizes: np.ndarray) ->
     m = result.n_candidates
     if sizes.min() < 2 or sizes.max() > m:
         raise ValueError(f"set_sizes: expected values in 2..{m} (the number of candidates), got {sizes.tolist()}")
-    k = result.rank - 1
-    n_others = m - 1
-
-    # log C(n_others - k, N - 1) - log C(n_others, N - 1), -inf where N - 1 > n_others - k
-    def log_comb(n, r):
-        return special.gammaln(n + 1) - special.gammaln(r + 1) - special.gammaln(n - r + 1)
-
+    k = result.rank - 1  # incorrect candidates at or above the correct one, per measured pattern
+    free = m - 1 - k
     curve = []
     for size in sizes:
         draws = size - 1
-        free = n_others - k
         with np.errstate(invalid="ignore"):
-            logp = np.where(free >= draws, log_comb(free, draws) - log_comb(n_others, draws), -np.inf)
-        curve.append(np.exp(logp).mean())
+            log_p = np.where(free >= draws, _log_comb(free, draws) - _log_comb(m - 1, draws), -np.inf)
+        curve.append(np.exp(log_p).mean())
     return np.array(curve)
 
 

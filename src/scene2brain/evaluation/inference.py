@@ -46,10 +46,14 @@ def _permutations(n: int, n_permutations: int, rng: np.random.Generator) -> tupl
     return np.array([rng.permutation(n) for _ in range(n_permutations)]), False
 
 
+def _p_from_counts(exceed: np.ndarray, n_resamples: int, exact: bool) -> np.ndarray:
+    """Share of resamples at least as extreme; the Monte-Carlo form counts the observed one too."""
+    return exceed / n_resamples if exact else (1.0 + exceed) / (1.0 + n_resamples)
+
+
 def _p_values(observed: np.ndarray, null: np.ndarray, exact: bool) -> np.ndarray:
     """``null`` of shape (n_resamples, ...) against ``observed`` of shape (...)."""
-    exceed = (null >= observed - _TIE).sum(axis=0)
-    p = exceed / len(null) if exact else (1.0 + exceed) / (1.0 + len(null))
+    p = _p_from_counts((null >= observed - _TIE).sum(axis=0), len(null), exact)
     return np.where(np.isnan(observed), np.nan, p)
 
 
@@ -123,7 +127,7 @@ def permutation_test_correlation(
     with np.errstate(invalid="ignore", divide="ignore"):
         a /= np.linalg.norm(a, axis=0)
         b /= np.linalg.norm(b, axis=0)
-    r = pearson_r(y_true, y_pred)
+    r = np.clip(np.einsum("ij,ij->j", a, b), -1.0, 1.0)  # Pearson r; NaN for constant columns
     observed = _oriented(r, alternative)
     perms, exact = _permutations(len(a), n_permutations, np.random.default_rng(random_state))
 
@@ -138,8 +142,7 @@ def permutation_test_correlation(
             finite = null[np.isfinite(null)]
             if finite.size:
                 null_max[k] = max(null_max[k], finite.max())
-    p = exceed / len(perms) if exact else (1.0 + exceed) / (1.0 + len(perms))
-    p[np.isnan(r)] = np.nan
+    p = np.where(np.isnan(r), np.nan, _p_from_counts(exceed, len(perms), exact))
     p_fwe = _p_values(observed, null_max[:, None], exact)
     p_fdr = np.full_like(p, np.nan)
     valid = ~np.isnan(p)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,20 @@ import numpy as np
 
 class DatasetFileError(ValueError):
     """A dataset file is missing, unreadable or not in the expected format."""
+
+
+def subject_number(subject: int | str, prefix: str, n_subjects: int, width: int = 1) -> int:
+    """1..n_subjects from ``3``, ``"3"`` or the dataset's own label (``"subj03"``, ``"S1"``, ``"CSI2"``...)."""
+    match = re.fullmatch(rf"(?:{re.escape(prefix)})?0*(\d+)", str(subject), flags=re.IGNORECASE)
+    if not match or not 1 <= int(match.group(1)) <= n_subjects:
+        first, last = f"{prefix}{1:0{width}d}", f"{prefix}{n_subjects:0{width}d}"
+        raise ValueError(f"subject: expected 1..{n_subjects} or {first!r}..{last!r}, got {subject!r}")
+    return int(match.group(1))
+
+
+def nsd_subject(subject: int | str) -> int:
+    """NSD (and Algonauts 2023) subject 1..8 from ``3``, ``"3"`` or ``"subj03"``."""
+    return subject_number(subject, "subj", 8, 2)
 
 
 def require(path: Path, what: str) -> Path:

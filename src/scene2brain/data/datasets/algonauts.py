@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from scene2brain.data.containers import Experiment, FileImages, Responses, Stimuli
-from scene2brain.data.datasets._files import DatasetFileError, check_shape, load_npy
+from scene2brain.data.datasets._files import DatasetFileError, check_shape, load_npy, nsd_subject
 from scene2brain.utils.files import save_npy_atomic
 
 N_FSAVERAGE_VERTICES = 163_842
@@ -37,18 +37,9 @@ ROI_FAMILIES = ("prf-visualrois", "floc-bodies", "floc-faces", "floc-places", "f
 _IMAGE_NAME = re.compile(r"^(train|test)-(\d{4})_nsd-(\d{5})\.png$")
 
 
-def subject_number(subject: int | str) -> int:
-    """1..8 from ``3``, ``"3"``, ``"subj03"``."""
-    text = str(subject)
-    match = re.fullmatch(r"(?:subj)?0*(\d+)", text)
-    if not match or not 1 <= int(match.group(1)) <= 8:
-        raise ValueError(f"subject: expected 1..8 or 'subj01'..'subj08', got {subject!r}")
-    return int(match.group(1))
-
-
 def subject_dir(root: str | Path, subject: int | str) -> Path:
     """``root/subjXX``, checked to exist."""
-    path = Path(root) / f"subj{subject_number(subject):02d}"
+    path = Path(root) / f"subj{nsd_subject(subject):02d}"
     if not path.is_dir():
         raise DatasetFileError(f"{path}: missing; expected the Algonauts 2023 folder of subject {subject}")
     return path
@@ -178,7 +169,7 @@ def load_algonauts2023(
         repeats), float32; the voxel table holds ``hemisphere``, ``vertex`` (fsaverage
         index) and one column per ROI family.
     """
-    number = subject_number(subject)
+    number = nsd_subject(subject)
     base = subject_dir(root, number)
     if isinstance(split, str) and split not in ("devkit", "all"):
         raise ValueError(f"split: expected 'devkit', 'all' or a mapping of split names to indices, got {split!r}")
@@ -249,7 +240,7 @@ def write_submission(
     with every challenge vertex. Given the subject's ``experiment``, the shapes are
     checked against its test images and vertex counts. Writes are atomic.
     """
-    number = subject_number(subject)
+    number = nsd_subject(subject)
     arrays = {"lh": np.asarray(lh), "rh": np.asarray(rh)}
     expected: dict[str, tuple[int, int]] = {}
     if experiment is not None:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from scene2brain.data.containers import Experiment, FileImages, Responses, Stimuli
-from scene2brain.data.datasets._files import DatasetFileError, require
+from scene2brain.data.datasets._files import DatasetFileError, require, subject_number
 
 ROIS = ("EarlyVis", "LOC", "OPA", "PPA", "RSC")
 TRS = ("1", "2", "3", "4", "5", "34")
@@ -64,9 +64,7 @@ def load_bold5000(
     """
     from scipy.io import loadmat
 
-    number = int(str(subject).upper().removeprefix("CSI"))
-    if not 1 <= number <= 4:
-        raise ValueError(f"subject: expected 1..4 or 'CSI1'..'CSI4', got {subject!r}")
+    number = subject_number(subject, "CSI", 4)
     if str(tr) not in TRS:
         raise ValueError(f"tr: expected one of {TRS}, got {tr!r}")
     bad = [r for r in rois if r not in ROIS]

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from scene2brain.data.containers import Experiment, Responses, Stimuli
-from scene2brain.data.datasets._files import DatasetFileError, check_shape, load_npy, require
+from scene2brain.data.datasets._files import DatasetFileError, check_shape, load_npy, require, subject_number
 
 ROI_NAMES = ("other", "V1", "V2", "V3", "V3A", "V3B", "V4", "LatOcc")
 VOLUME_SHAPE = (64, 64, 18)
@@ -80,9 +80,7 @@ def load_kay2008(root: str | Path, subject: int | str = 1) -> Experiment:
     """
     import h5py
 
-    number = int(str(subject).upper().removeprefix("S"))
-    if number not in (1, 2):
-        raise ValueError(f"subject: expected 1, 2, 'S1' or 'S2', got {subject!r}")
+    number = subject_number(subject, "S", 2)
     root = Path(root)
     resp_path = require(root / "EstimatedResponses.mat", "Kay 2008 responses (MATLAB v7.3 / HDF5)")
     try:

@@ -31,20 +31,14 @@ import numpy as np
 import pandas as pd
 
 from scene2brain.data.containers import Experiment, Responses, Stimuli
-from scene2brain.data.datasets._files import DatasetFileError, check_shape, require
+from scene2brain.data.datasets._files import DatasetFileError, check_shape, nsd_subject, require
+from scene2brain.utils.arrays import standardise_columns
 
 BETA_VERSIONS = ("betas_fithrf_GLMdenoise_RR", "betas_fithrf", "betas_assumehrf")
 SPACES = ("fsaverage", "func1pt8mm", "func1mm")
 N_FSAVERAGE_VERTICES = 163_842
 INT16_SCALE = 300.0
 SESSIONS_PER_SUBJECT = (40, 40, 32, 30, 40, 32, 40, 30)
-
-
-def _subject(subject: int | str) -> int:
-    number = int(str(subject).lower().removeprefix("subj"))
-    if not 1 <= number <= 8:
-        raise ValueError(f"subject: expected 1..8 or 'subj01'..'subj08', got {subject!r}")
-    return number
 
 
 @dataclass
@@ -69,7 +63,7 @@ class ExpDesign:
     def trial_images(self, subject: int | str, n_trials: int | None = None) -> np.ndarray:
         """0-based 73k id shown on each trial of ``subject``, chronologically."""
         order = self.masterordering if n_trials is None else self.masterordering[:n_trials]
-        return self.subjectim[_subject(subject) - 1, order]
+        return self.subjectim[nsd_subject(subject) - 1, order]
 
 
 def read_expdesign(path: str | Path) -> ExpDesign:
@@ -122,7 +116,7 @@ def read_stim_info(path: str | Path) -> pd.DataFrame:
 
 def trials_from_stim_info(table: pd.DataFrame, subject: int | str) -> pd.DataFrame:
     """Long table (nsd_id, repetition, trial) from the ``subjectN_repK`` columns, 0-based trials."""
-    n = _subject(subject)
+    n = nsd_subject(subject)
     columns = sorted(c for c in table.columns if c.startswith(f"subject{n}_rep"))
     if not columns:
         raise ValueError(f"stimulus table: no subject{n}_repK columns")
@@ -222,7 +216,7 @@ def _session_betas(base: Path, space: str, session: int, hemispheres: Sequence[s
             )
         values = arr.transpose(0, 3, 2, 1)[:, mask]
     scale = INT16_SCALE if values.dtype.kind == "i" else 1.0
-    return (values.astype(np.float32) / np.float32(scale)).astype(np.float32)
+    return values.astype(np.float32) / np.float32(scale)
 
 
 def load_nsd(
@@ -273,7 +267,7 @@ def load_nsd(
         ``ncsnr`` when the ncsnr file is present (turn it into a noise ceiling with
         ``scene2brain.evaluation.noise_ceiling_from_ncsnr(ncsnr, n_averaged_trials)``).
     """
-    number = _subject(subject)
+    number = nsd_subject(subject)
     root = Path(root)
     if space not in SPACES:
         raise ValueError(f"space: expected one of {SPACES}, got {space!r}")
@@ -324,19 +318,16 @@ def load_nsd(
             path = roi_dir / f"{family}.nii.gz"
             voxels[family] = _label_names(_read_image(path, f"{family} labels")[selection], ctab, path)
 
-    blocks, per_session = [], []
+    design = read_expdesign(root / "nsddata" / "experiments" / "nsd" / "nsd_expdesign.mat")  # fail before reading betas
+    blocks = []
     for session in sessions:
         betas = _session_betas(base, space, session, hemispheres, volume_format, selection)
-        if zscore_sessions:
-            sd = betas.std(axis=0)
-            betas = (betas - betas.mean(axis=0)) / np.where(sd > 0, sd, 1)
-        blocks.append(betas.astype(np.float32))
-        per_session.append(len(betas))
+        blocks.append(standardise_columns(betas).astype(np.float32) if zscore_sessions else betas)
+    per_session = [len(b) for b in blocks]
     if len(set(per_session)) != 1:
         raise DatasetFileError(f"{base}: sessions hold different trial counts {per_session}; expected equal")
     n_per = per_session[0]
 
-    design = read_expdesign(root / "nsddata" / "experiments" / "nsd" / "nsd_expdesign.mat")
     trials = np.concatenate([np.arange((s - 1) * n_per, s * n_per) for s in sessions])
     if trials.max() >= len(design.masterordering):
         raise DatasetFileError(

@@ -20,14 +20,11 @@ import numpy as np
 import pandas as pd
 
 from scene2brain.data.containers import Experiment, Responses, Stimuli
-from scene2brain.data.datasets._files import DatasetFileError, require
+from scene2brain.data.datasets._files import DatasetFileError, require, subject_number
 
 
 def _subject(subject: int | str) -> str:
-    number = int(str(subject).lower().removeprefix("sub-"))
-    if not 1 <= number <= 3:
-        raise ValueError(f"subject: THINGS-fMRI has subjects 1..3, got {subject!r}")
-    return f"sub-{number:02d}"
+    return f"sub-{subject_number(subject, 'sub-', 3, 2):02d}"
 
 
 def _read_csv(path: Path, what: str, columns: Sequence[str]) -> pd.DataFrame:
