@@ -1,142 +1,239 @@
+"""Model registry, layers, pooling, preprocessing and extraction."""
+
+import urllib.error
+
+import h5py
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from skimage import data
+from torch import nn
 
 from scene2brain.features import (
-    LAYER_NAMES,
-    FeatureCache,
-    GaborPyramid,
-    extract_efficientnet_features,
-    load_efficientnet_lite0,
-    pca_reduce,
-    preprocess_images,
+    FeatureModel,
+    Preprocessing,
+    WeightsUnavailableError,
+    available_models,
+    extract_features,
+    list_layers,
+    load_model,
+    pool,
 )
+from scene2brain.features.models import hub_checkpoint
 
 IMAGENET_CAT_CLASSES = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
 
-def test_bundled_weights_classify_chelsea_as_a_cat():
-    model = load_efficientnet_lite0("imagenet")
+def _images(n=3, size=40, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
+class TinyNet(nn.Module):
+    """A user module: conv -> relu -> token sequence -> linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, stride=2)
+        self.relu = nn.ReLU()
+        self.proj = nn.Linear(6, 5)
+
+    def forward(self, x):
+        h = self.relu(self.conv(x))
+        tokens = h.flatten(2).transpose(1, 2)  # (n, tokens, 6)
+        return self.proj(tokens)  # (n, tokens, 5)
+
+
+def _tiny_model(seed=0, size=16):
+    torch.manual_seed(seed)
+    return FeatureModel.from_module(TinyNet(), Preprocessing(size, None), name="tiny")
+
+
+def test_pretrained_efficientnet_lite0_classifies_chelsea_as_a_cat():
+    out = extract_features(np.stack([data.chelsea(), data.rocket()[:300, :451]]), layers=["output"], progress=False)
+    probs = torch.from_numpy(out["output"]).softmax(-1)
+    assert int(probs[0].argmax()) in IMAGENET_CAT_CLASSES
+    assert float(probs[0, list(IMAGENET_CAT_CLASSES)].sum()) > 0.8
+    assert int(probs[1].argmax()) not in IMAGENET_CAT_CLASSES
+
+
+@pytest.mark.parametrize(
+    ("name", "layers", "size"),
+    [
+        ("efficientnet-lite0", {"_blocks.3": (40,), "head": (1280,)}, 224),
+        ("alexnet", {"features.2": (64,), "classifier.4": (4096,)}, 224),
+        ("vgg16", {"features.29": (512,), "classifier.1": (4096,)}, 224),
+        ("resnet50", {"layer2": (512,), "avgpool": (2048,)}, 224),
+        ("inception_v3", {"Mixed_5b": (256,), "fc": (1000,)}, 299),
+        ("mobilenet_v3_small", {"features.3": (24,), "output": (1000,)}, 224),
+        ("clip-vit-b-32", {"transformer.resblocks.5": (768,), "output": (512,)}, 224),
+    ],
+)
+def test_registry_models_build_and_extract_layers_in_one_pass(name, layers, size):
+    model = load_model(name, weights="random")
+    assert model.preprocessing.size == size and model.weights == "random(seed=0)"
+    table = list_layers(model).set_index("layer")
+    assert set(layers) <= set(table.index)
+    pooling = {layer: "cls" if "resblocks" in layer else "avg" for layer in layers}
+    out = extract_features(_images(2), model, list(layers), pooling, batch_size=2, progress=False)
+    for layer, shape in layers.items():
+        assert out[layer].shape == (2, *shape) and out[layer].dtype == np.float32
+        assert np.isfinite(out[layer]).all()
+        assert table.loc[layer, "shape"][0] == shape[0] or len(table.loc[layer, "shape"]) == 2
+
+
+def test_any_torchvision_classification_model_is_available():
+    names = available_models()
+    assert names[:2] == ["efficientnet-lite0", "clip-vit-b-32"]
+    assert {"alexnet", "vgg16", "resnet50", "inception_v3", "convnext_tiny", "vit_b_16"} <= set(names)
+    assert load_model("inception_v3", "random").preprocessing.resize == 342
+    with pytest.raises(ValueError, match="unknown name 'alexnot'"):
+        load_model("alexnot", "random")
+
+
+def test_layer_list_and_pooling_shapes():
+    table = list_layers(load_model("efficientnet-lite0", "random")).set_index("layer")
+    assert table.loc["_blocks.15", "shape"] == (320, 7, 7)
+    assert table.loc["head", "shape"] == (1280, 7, 7)
+    assert table.loc["output", "shape"] == (1000,)
+    fmap, tokens, vec = torch.rand(2, 3, 4, 6), torch.rand(2, 5, 7), torch.rand(2, 9)
+    assert pool(fmap, "flatten").shape == (2, 72)
+    torch.testing.assert_close(pool(fmap, "avg"), fmap.mean(dim=(2, 3)))
+    torch.testing.assert_close(pool(fmap, "max"), fmap.amax(dim=(2, 3)))
+    torch.testing.assert_close(pool(fmap, "adaptive2"), fmap.reshape(2, 3, 2, 2, 2, 3).mean(dim=(3, 5)).flatten(1))
+    torch.testing.assert_close(pool(tokens, "cls"), tokens[:, 0])
+    torch.testing.assert_close(pool(tokens, "mean_token"), tokens.mean(dim=1))
+    assert pool(tokens, "flatten").shape == (2, 35)
+    for pooling in ("flatten", "avg", "cls"):
+        torch.testing.assert_close(pool(vec, pooling), vec)
+    with pytest.raises(ValueError, match="does not apply to layer 'x', a token sequence"):
+        pool(tokens, "avg", "x")
+    with pytest.raises(ValueError, match="does not apply to layer 'x', a feature map"):
+        pool(fmap, "cls", "x")
+    with pytest.raises(ValueError, match="pooling: expected one of"):
+        extract_features(_images(1), _tiny_model(), ["conv"], "median", progress=False)
+
+
+def test_user_module_layers_match_a_manual_forward_pass():
+    model = _tiny_model()
+    images = _images(5, 16)
+    out = extract_features(
+        images, model, ["conv", "relu", "output"], {"conv": "adaptive2", "relu": "max", "output": "cls"},
+        batch_size=2, progress=False,
+    )  # fmt: skip
+    x = model.preprocessing(images)
     with torch.inference_mode():
-        probs = model(preprocess_images(data.chelsea()[None])).softmax(-1)[0]
-    top = int(probs.argmax())
-    assert top in IMAGENET_CAT_CLASSES, f"top class {top}"
-    assert probs[list(IMAGENET_CAT_CLASSES)].sum() > 0.8
-    # and a rocket is not a cat
-    with torch.inference_mode():
-        rocket = model(preprocess_images(data.rocket()[None])).softmax(-1)[0]
-    assert int(rocket.argmax()) not in IMAGENET_CAT_CLASSES
+        conv = model.module.conv(x)
+        expected_out = model.module(x)
+    np.testing.assert_allclose(out["conv"], torch.nn.functional.adaptive_avg_pool2d(conv, 2).flatten(1), atol=1e-6)
+    np.testing.assert_allclose(out["relu"], conv.relu().amax(dim=(2, 3)), atol=1e-6)
+    np.testing.assert_allclose(out["output"], expected_out[:, 0], atol=1e-6)
+    with pytest.raises(ValueError, match=r"\['fc7'\] not in the model"):
+        extract_features(images, model, ["fc7"], progress=False)
 
 
-def test_weights_from_a_local_file_and_bad_files(tmp_path):
-    torch.manual_seed(0)
-    random_model = load_efficientnet_lite0(None)
-    path = tmp_path / "w.pth"
-    torch.save(random_model.state_dict(), path)
-    loaded = load_efficientnet_lite0(path)
-    x = torch.rand(1, 3, 64, 64)
-    with torch.inference_mode():
-        torch.testing.assert_close(loaded(x), random_model(x))
-    with pytest.raises(FileNotFoundError, match="weights file not found"):
-        load_efficientnet_lite0(tmp_path / "missing.pth")
-    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "bad.pth")
-    with pytest.raises(ValueError, match="does not match EfficientNet-Lite0"):
-        load_efficientnet_lite0(tmp_path / "bad.pth")
-
-
-def test_layer_extraction_shapes_and_pooling():
-    images = np.random.default_rng(0).integers(0, 255, (3, 40, 40, 3), dtype=np.uint8)
-    out = extract_efficientnet_features(
-        images, ["blocks.2", "head", "logits"], batch_size=2, weights=None, progress=False
-    )
-    assert out["blocks.2"].shape == (3, 24) and out["head"].shape == (3, 1280) and out["logits"].shape == (3, 1000)
-    flat = extract_efficientnet_features(images[:1], ["blocks.15"], pooling="flatten", weights=None, progress=False)
-    assert flat["blocks.15"].shape == (1, 320 * 7 * 7)
-    gray = extract_efficientnet_features(images[..., 0], ["head"], weights=None, progress=False)
-    assert gray["head"].shape == (3, 1280)
-    with pytest.raises(ValueError, match="unknown EfficientNet-Lite0 layers"):
-        extract_efficientnet_features(images, ["fc7"], weights=None, progress=False)
-    assert len(LAYER_NAMES) == 19
-
-
-def test_gabor_channel_counts():
-    assert GaborPyramid(64).n_channels == 2729
-    assert GaborPyramid(128, (1, 2, 4, 8, 16, 32)).n_channels == 10921
-    assert len(GaborPyramid(64).channels()) == 2729
-    with pytest.raises(ValueError, match="Nyquist"):
-        GaborPyramid(16, (1, 8))
-
-
-def test_gabor_wavelets_are_zero_mean_unit_length():
-    cos_w, sin_w = GaborPyramid(32, (1, 2, 4, 8)).wavelets()
-    np.testing.assert_allclose(cos_w[:, :-1].sum(axis=0), 0, atol=1e-4)
-    np.testing.assert_allclose(np.linalg.norm(cos_w, axis=0), 1, rtol=1e-5)
-    np.testing.assert_allclose(np.linalg.norm(sin_w[:, :-1], axis=0), 1, rtol=1e-5)
-
-
-def test_gabor_transform_matches_direct_per_wavelet_computation():
-    size, freqs = 16, (1, 2, 4)
-    pyramid = GaborPyramid(size, freqs, n_orientations=4)
-    images = np.random.default_rng(0).random((2, size, size))
-    table = pyramid.channels()
-    coords = (np.arange(size) + 0.5) / size
-    xx, yy = np.meshgrid(coords, coords)
-    expected = np.zeros((2, len(table)))
-    for c, ch in table.iterrows():
-        if ch["kind"] == "luminance":
-            expected[:, c] = np.sqrt(2) * np.abs(images.sum(axis=(1, 2)) / size)
-            continue
-        sigma = 3 * np.sqrt(2 * np.log(2)) / (2 * np.pi) / ch["frequency"]
-        dx, dy = xx - ch["x"], yy - ch["y"]
-        env = np.exp(-(dx**2 + dy**2) / (2 * sigma**2))
-        env[env < 0.01] = 0
-        energy = 0.0
-        for carrier in (np.cos, np.sin):
-            w = env * carrier(
-                2 * np.pi * ch["frequency"] * (dx * np.cos(ch["orientation"]) + dy * np.sin(ch["orientation"]))
-            )
-            w[env > 0] -= w[env > 0].mean()
-            w /= np.linalg.norm(w)
-            energy = energy + ((images * w).sum(axis=(1, 2))) ** 2
-        expected[:, c] = np.sqrt(energy)
-    np.testing.assert_allclose(pyramid.transform(images), expected, rtol=1e-4, atol=1e-5)
-
-
-def test_gabor_prefers_the_grating_orientation_and_frequency():
-    pyramid = GaborPyramid(64)
-    coords = (np.arange(64) + 0.5) / 64
-    xx, yy = np.meshgrid(coords, coords)
-    theta = np.pi / 4
-    grating = np.cos(2 * np.pi * 8 * (xx * np.cos(theta) + yy * np.sin(theta)))
-    energy = pyramid.transform(grating[None])[0, :-1]
-    best = pyramid.channels().iloc[int(np.argmax(energy))]
-    assert best["frequency"] == 8 and best["orientation"] == pytest.approx(theta)
-
-
-def test_pca_is_fitted_on_training_rows_only():
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((50, 10))
-    train = np.arange(30)
-    reduced, _ = pca_reduce(X, train, 4)
-    X_changed = X.copy()
-    X_changed[30:] *= 100  # test rows must not influence the projection
-    reduced2, _ = pca_reduce(X_changed, train, 4)
-    np.testing.assert_allclose(np.abs(reduced[:30]), np.abs(reduced2[:30]), rtol=1e-5)
-    assert reduced.shape == (50, 4) and reduced.dtype == np.float32
-
-
-def test_feature_cache_hits_and_keys(tmp_path):
-    cache = FeatureCache(tmp_path)
-    calls = []
-
-    def compute():
-        calls.append(1)
-        return np.arange(6, dtype=np.float32).reshape(2, 3)
-
-    a, hit_a = cache.get_or_compute("x", {"layer": "a"}, compute)
-    b, hit_b = cache.get_or_compute("x", {"layer": "a"}, compute)
-    _, hit_c = cache.get_or_compute("x", {"layer": "b"}, compute)
-    assert (hit_a, hit_b, hit_c) == (False, True, False) and len(calls) == 2
+def test_extraction_is_deterministic_and_independent_of_batch_size():
+    model = load_model("efficientnet-lite0")
+    images = _images(5)
+    a = extract_features(images, model, ["_blocks.8"], batch_size=2, progress=False)["_blocks.8"]
+    b = extract_features(images, model, ["_blocks.8"], batch_size=2, progress=False)["_blocks.8"]
+    c = extract_features(images, model, ["_blocks.8"], batch_size=5, progress=False)["_blocks.8"]
     np.testing.assert_array_equal(a, b)
-    assert not list(tmp_path.glob(".*tmp"))  # no temporary files left
+    np.testing.assert_allclose(a, c, rtol=1e-4, atol=1e-5)
+    assert not model.module.training
+
+
+def test_grayscale_images_equal_their_rgb_replication():
+    model = load_model("efficientnet-lite0")
+    gray = _images(2)[..., 0]
+    a = extract_features(gray, model, ["head"], progress=False)["head"]
+    b = extract_features(np.repeat(gray[..., None], 3, axis=-1), model, ["head"], progress=False)["head"]
+    np.testing.assert_array_equal(a, b)
+
+
+def test_folder_hdf5_and_array_sources_give_the_same_features(tmp_path):
+    images = _images(4, 24)
+    folder = tmp_path / "stimuli"
+    folder.mkdir()
+    for i, img in enumerate(images):
+        Image.fromarray(img).save(folder / f"img_{i:03d}.png")
+    (folder / "notes.txt").write_text("not an image")
+    with h5py.File(tmp_path / "brick.hdf5", "w") as f:
+        f["imgBrick"] = images
+    model = _tiny_model()
+    ref = extract_features(images, model, ["conv"], progress=False)["conv"]
+    for source in (folder, str(tmp_path / "brick.hdf5"), f"{tmp_path / 'brick.hdf5'}:imgBrick"):
+        np.testing.assert_allclose(extract_features(source, model, ["conv"], progress=False)["conv"], ref, atol=1e-6)
+    # a folder of images of different sizes is processed image by image
+    Image.fromarray(_images(1, 40)[0]).save(folder / "img_999.png")
+    assert extract_features(folder, model, ["conv"], progress=False)["conv"].shape == (5, 6)
+    with pytest.raises(ValueError, match="no dataset 'stimuli'"):
+        extract_features(f"{tmp_path / 'brick.hdf5'}:stimuli", model, ["conv"], progress=False)
+    with pytest.raises(FileNotFoundError, match="folder not found"):
+        extract_features(tmp_path / "missing", model, ["conv"], progress=False)
+
+
+def test_preprocessing_matches_torchvision_transforms():
+    from torchvision.transforms import v2
+
+    image = data.astronaut()[:300, :400]
+    prep = Preprocessing(224, 256)
+    reference = v2.Compose(
+        [
+            v2.ToImage(),
+            v2.Resize(256, antialias=True),
+            v2.CenterCrop(224),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(prep.mean, prep.std),
+        ]
+    )(image)
+    got = prep(image[None])[0]
+    assert got.shape == (3, 224, 224)
+    # torchvision resizes uint8 tensors and rounds to uint8 before scaling; we resize floats
+    assert float((got - reference).abs().mean()) < 0.01
+
+
+def test_local_weights_files_load_and_bad_files_fail(tmp_path):
+    random_net = load_model("alexnet", "random", seed=3)
+    path = tmp_path / "alexnet.pth"
+    torch.save(random_net.module.state_dict(), path)
+    loaded = load_model("alexnet", path)
+    assert loaded.weights_digest == random_net.weights_digest
+    assert loaded.weights_digest != load_model("alexnet", "random", seed=4).weights_digest
+    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "bad.pth")
+    with pytest.raises(ValueError, match="does not match alexnet"):
+        load_model("alexnet", tmp_path / "bad.pth")
+    with pytest.raises(ValueError, match="does not match EfficientNet-Lite0"):
+        load_model("efficientnet-lite0", tmp_path / "bad.pth")
+    with pytest.raises(FileNotFoundError, match="weights: file not found"):
+        load_model("alexnet", tmp_path / "missing.pth")
+
+
+def test_pretrained_weights_come_from_the_hub_cache_and_fail_clearly_offline(tmp_path, monkeypatch):
+    import torchvision
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    url = torchvision.models.AlexNet_Weights.DEFAULT.url
+    with pytest.raises(WeightsUnavailableError, match="put it at .*alexnet-owt-7be5be79.pth"):
+        load_model("alexnet")
+    # a copy placed in the cache is used without any download
+    reference = load_model("alexnet", "random", seed=1)
+    hub_checkpoint(url).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(reference.module.state_dict(), hub_checkpoint(url))
+    assert load_model("alexnet").weights_digest == reference.weights_digest
+
+
+def test_clip_without_cached_weights_fails_clearly_offline(monkeypatch):
+    import open_clip.factory
+
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(open_clip.factory, "download_pretrained", offline)
+    with pytest.raises(WeightsUnavailableError, match="clip-vit-b-32: the OpenAI weights"):
+        load_model("clip-vit-b-32")

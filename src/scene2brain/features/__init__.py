@@ -1,19 +1,44 @@
-"""Image -> feature matrices: EfficientNet-Lite0 layers, Gabor pyramid, reduction, cache."""
+"""Image -> feature matrices: model registry, layer extraction, Gabor pyramid, retina warp, reduction, store."""
 
-from scene2brain.features.cache import FeatureCache
-from scene2brain.features.deep import extract_efficientnet_features, preprocess_images
-from scene2brain.features.efficientnet_lite import LAYER_NAMES, EfficientNetLite0, load_efficientnet_lite0
+from scene2brain.features.extraction import extract_features, feature_key
 from scene2brain.features.gabor import GaborPyramid, to_grayscale
-from scene2brain.features.reduction import pca_reduce
+from scene2brain.features.images import as_image_source, folder_images, hdf5_images, images_digest
+from scene2brain.features.layers import POOLINGS, list_layers, pool
+from scene2brain.features.models import (
+    FeatureModel,
+    WeightsUnavailableError,
+    available_models,
+    load_model,
+    register_model,
+)
+from scene2brain.features.preprocessing import BoxBlur, GaussianBlur, Preprocessing, box_equivalent_sigma
+from scene2brain.features.reduction import Reduction, reduce_features
+from scene2brain.features.retina import RetinaWarp
+from scene2brain.features.store import FeatureStore
 
 __all__ = [
-    "LAYER_NAMES",
-    "EfficientNetLite0",
-    "FeatureCache",
+    "POOLINGS",
+    "BoxBlur",
+    "FeatureModel",
+    "FeatureStore",
     "GaborPyramid",
-    "extract_efficientnet_features",
-    "load_efficientnet_lite0",
-    "pca_reduce",
-    "preprocess_images",
+    "GaussianBlur",
+    "Preprocessing",
+    "Reduction",
+    "RetinaWarp",
+    "WeightsUnavailableError",
+    "as_image_source",
+    "available_models",
+    "box_equivalent_sigma",
+    "extract_features",
+    "feature_key",
+    "folder_images",
+    "hdf5_images",
+    "images_digest",
+    "list_layers",
+    "load_model",
+    "pool",
+    "reduce_features",
+    "register_model",
     "to_grayscale",
 ]

