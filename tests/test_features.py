@@ -219,7 +219,7 @@ def test_pretrained_weights_come_from_the_hub_cache_and_fail_clearly_offline(tmp
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     url = torchvision.models.AlexNet_Weights.DEFAULT.url
-    with pytest.raises(WeightsUnavailableError, match="put it at .*alexnet-owt-7be5be79.pth"):
+    with pytest.raises(WeightsUnavailableError, match=r"put it at .*alexnet-owt-7be5be79\.pth"):
         load_model("alexnet")
     # a copy placed in the cache is used without any download
     reference = load_model("alexnet", "random", seed=1)

@@ -97,9 +97,7 @@ def extract_features(
                 chunks[layer].append(block)
         return {layer: np.concatenate(parts) for layer, parts in chunks.items()}
 
-    store = store if isinstance(store, FeatureStore) else FeatureStore(store)
-    digest = images_digest(source)
-    entries = {layer: store.entry(model.name, feature_key(model, layer, p, digest)) for layer, p in poolings.items()}
+    entries = store_entries(source, model, layers, pooling, store)
     todo = {layer: entry for layer, entry in entries.items() if not entry.complete}
     if todo:
         info = _source_info(images, source)
@@ -118,6 +116,22 @@ def extract_features(
                 if start + len(block) > done[layer]:
                     entry.write_rows(start, block)
     return {layer: entry.read(lazy=lazy) for layer, entry in entries.items()}
+
+
+def store_entries(
+    images: Any,
+    model: FeatureModel,
+    layers: Sequence[str],
+    pooling: str | Mapping[str, str],
+    store: FeatureStore | str | Path,
+) -> dict[str, StoreEntry]:
+    """The store entry of each layer (``entry.complete`` tells whether extraction would compute it)."""
+    store = store if isinstance(store, FeatureStore) else FeatureStore(store)
+    digest = images_digest(as_image_source(images))
+    return {
+        layer: store.entry(model.name, feature_key(model, layer, p, digest))
+        for layer, p in _poolings(layers, pooling).items()
+    }
 
 
 def _resume_point(entry: StoreEntry, batch_size: int) -> int:
@@ -178,4 +192,3 @@ def _forward_batches(
             if missing:
                 raise RuntimeError(f"layers {missing} produced no tensor output in a forward pass of {model.name}")
             yield start, {layer: captured[layer].float().cpu().numpy() for layer in poolings}
-

@@ -262,4 +262,3 @@ def _clip_vit_b32(weights: Weights) -> FeatureModel:
 
 register_model("efficientnet-lite0", _efficientnet_lite0)
 register_model("clip-vit-b-32", _clip_vit_b32)
-

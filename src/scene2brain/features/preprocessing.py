@@ -171,5 +171,8 @@ def to_float_tensor(images: np.ndarray) -> torch.Tensor:
         raise ValueError(f"images: expected shape (n, H, W) or (n, H, W, 1|3|4), got {images.shape}")
     if images.dtype != np.uint8:
         raise ValueError(f"images: expected uint8 pixel values, got dtype {images.dtype}")
-    x = torch.from_numpy(np.require(images[..., :3], requirements=["C", "W"])).permute(0, 3, 1, 2).contiguous().float() / 255.0
+    x = (
+        torch.from_numpy(np.require(images[..., :3], requirements=["C", "W"])).permute(0, 3, 1, 2).contiguous().float()
+        / 255.0
+    )
     return x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x

@@ -27,11 +27,11 @@ from scene2brain.evaluation.noise_ceiling import (
     noise_ceiling_from_ncsnr,
     noise_normalised_accuracy,
 )
-from scene2brain.features.cache import FeatureCache
-from scene2brain.features.deep import extract_efficientnet_features
-from scene2brain.features.efficientnet_lite import bundled_weights_path, file_digest
+from scene2brain.features.extraction import extract_features, store_entries
 from scene2brain.features.gabor import GaborPyramid, to_grayscale
-from scene2brain.features.reduction import pca_reduce
+from scene2brain.features.models import load_model
+from scene2brain.features.reduction import Reduction, reduce_features
+from scene2brain.features.store import FeatureStore
 from scene2brain.report.demo_report import DemoReportContent, write_demo_report
 from scene2brain.utils.arrays import standardise_columns
 from scene2brain.utils.files import array_digest, atomic_path
@@ -49,7 +49,7 @@ class DemoSettings:
     seed: int = 0
     image_size: int = 128
     gabor_size: int = 64
-    deep_layers: tuple[str, ...] = ("blocks.2", "blocks.6", "blocks.10", "head")
+    deep_layers: tuple[str, ...] = ("_blocks.2", "_blocks.6", "_blocks.10", "head")
     driver_layer: str = "head"
     n_components: int = 64
     n_folds: int = 5
@@ -65,7 +65,7 @@ class DemoSettings:
             raise ValueError(f"driver_layer {self.driver_layer!r} must be one of deep_layers {self.deep_layers}")
 
     def space_name(self, layer: str) -> str:
-        return f"effnet:{layer}"
+        return f"effnet:{layer.lstrip('_')}"
 
 
 @dataclass
@@ -87,38 +87,31 @@ def _log(settings: DemoSettings, message: str) -> None:
 
 
 def compute_features(
-    images: np.ndarray, settings: DemoSettings, cache: FeatureCache
+    images: np.ndarray, settings: DemoSettings, store: FeatureStore
 ) -> tuple[dict[str, np.ndarray], dict[str, bool]]:
-    """Gabor energies and pooled EfficientNet-Lite0 layers for ``images``, through the cache."""
-    stimulus_digest = array_digest(images)
+    """Gabor energies and average-pooled EfficientNet-Lite0 layers for ``images``, through the store."""
     pyramid = GaborPyramid(image_size=settings.gabor_size)
     hits: dict[str, bool] = {}
     features: dict[str, np.ndarray] = {}
-    gabor_key = {"space": GABOR, "pyramid": asdict(pyramid), "grayscale": "PIL-L+lanczos", "stimuli": stimulus_digest}
-    features[GABOR], hits[GABOR] = cache.get_or_compute(
+    gabor_key = {
+        "space": GABOR,
+        "pyramid": asdict(pyramid),
+        "grayscale": "PIL-L+lanczos",
+        "stimuli": array_digest(images),
+    }
+    features[GABOR], hits[GABOR] = store.get_or_compute(
         GABOR, gabor_key, lambda: pyramid.transform(to_grayscale(images, settings.gabor_size))
     )
-    weights_digest = file_digest(bundled_weights_path())
-    keys = {
-        layer: {
-            "model": "efficientnet-lite0",
-            "weights": weights_digest,
-            "layer": layer,
-            "pooling": "avg",
-            "preprocessing": "bilinear-antialias-224,(x-127)/128",
-            "stimuli": stimulus_digest,
-        }
-        for layer in settings.deep_layers
-    }
-    missing = [layer for layer in settings.deep_layers if not cache.path("effnet", keys[layer]).is_file()]
-    extracted = {}
-    if missing:
-        extracted = extract_efficientnet_features(
-            images, missing, pooling="avg", batch_size=settings.batch_size, progress=settings.progress
-        )
+    model = load_model("efficientnet-lite0")
+    entries = store_entries(images, model, settings.deep_layers, "avg", store)
+    before = {layer: entry.complete for layer, entry in entries.items()}
+    deep = extract_features(
+        images, model, settings.deep_layers, "avg", batch_size=settings.batch_size, store=store,
+        progress=settings.progress,
+    )  # fmt: skip
     for layer in settings.deep_layers:
-        space = settings.space_name(layer)
-        features[space], hits[space] = cache.get_or_compute("effnet", keys[layer], lambda layer=layer: extracted[layer])
+        features[settings.space_name(layer)] = deep[layer]
+        hits[settings.space_name(layer)] = before[layer]
     return features, hits
 
 
@@ -220,7 +213,7 @@ def run_demo(
     """
     settings = settings or DemoSettings()
     out_dir = Path(out_dir)
-    cache = FeatureCache(Path(cache_dir) if cache_dir is not None else out_dir / "cache")
+    store = FeatureStore(Path(cache_dir) if cache_dir is not None else out_dir / "cache")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
 
@@ -231,7 +224,7 @@ def run_demo(
 
     _log(settings, "[2/5] Features: Gabor pyramid and EfficientNet-Lite0 layers (cached)")
     t = time.perf_counter()
-    raw, hits = compute_features(images, settings, cache)
+    raw, hits = compute_features(images, settings, store)
     timings["features"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -239,7 +232,7 @@ def run_demo(
     spaces = {GABOR: standardise_columns(raw[GABOR], train).astype(np.float32)}
     for layer in settings.deep_layers:
         name = settings.space_name(layer)
-        reduced, _ = pca_reduce(raw[name], train, settings.n_components, random_state=settings.seed)
+        reduced, _ = reduce_features(raw[name], train, Reduction("pca", settings.n_components, seed=settings.seed))
         spaces[name] = standardise_columns(reduced, train).astype(np.float32)
     driver = settings.space_name(settings.driver_layer)
     drivers = SimulationDrivers(
