@@ -19,32 +19,56 @@ def test_gabor_wavelets_are_zero_mean_unit_length():
     np.testing.assert_allclose(np.linalg.norm(sin_w[:, :-1], axis=0), 1, rtol=1e-5)
 
 
-def test_gabor_transform_matches_direct_per_wavelet_computation():
-    size, freqs = 16, (1, 2, 4)
-    pyramid = GaborPyramid(size, freqs, n_orientations=4)
-    images = np.random.default_rng(0).random((2, size, size))
-    table = pyramid.channels()
+def _direct_energy(images, channel, size, aperture=False):
+    """One channel's contrast energy, built from the formulas on the full pixel grid."""
+    if channel["kind"] == "luminance":
+        return np.sqrt(2) * np.abs(images.sum(axis=(1, 2)) / size)
     coords = (np.arange(size) + 0.5) / size
     xx, yy = np.meshgrid(coords, coords)
-    expected = np.zeros((2, len(table)))
-    for c, ch in table.iterrows():
-        if ch["kind"] == "luminance":
-            expected[:, c] = np.sqrt(2) * np.abs(images.sum(axis=(1, 2)) / size)
-            continue
-        sigma = 3 * np.sqrt(2 * np.log(2)) / (2 * np.pi) / ch["frequency"]
-        dx, dy = xx - ch["x"], yy - ch["y"]
-        env = np.exp(-(dx**2 + dy**2) / (2 * sigma**2))
-        env[env < 0.01] = 0
-        energy = 0.0
-        for carrier in (np.cos, np.sin):
-            w = env * carrier(
-                2 * np.pi * ch["frequency"] * (dx * np.cos(ch["orientation"]) + dy * np.sin(ch["orientation"]))
-            )
-            w[env > 0] -= w[env > 0].mean()
-            w /= np.linalg.norm(w)
-            energy = energy + ((images * w).sum(axis=(1, 2))) ** 2
-        expected[:, c] = np.sqrt(energy)
+    sigma = 3 * np.sqrt(2 * np.log(2)) / (2 * np.pi) / channel["frequency"]
+    dx, dy = xx - channel["x"], yy - channel["y"]
+    env = np.exp(-(dx**2 + dy**2) / (2 * sigma**2))
+    env[env < 0.01] = 0
+    if aperture and env[np.hypot(xx - 0.5, yy - 0.5) > 0.45].sum() > 0.5 * env.sum():
+        return np.zeros(len(images))
+    energy = 0.0
+    for carrier in (np.cos, np.sin):
+        theta = channel["orientation"]
+        w = env * carrier(2 * np.pi * channel["frequency"] * (dx * np.cos(theta) + dy * np.sin(theta)))
+        w[env > 0] -= w[env > 0].mean()
+        w /= np.linalg.norm(w)
+        energy = energy + ((images * w).sum(axis=(1, 2))) ** 2
+    return np.sqrt(energy)
+
+
+@pytest.mark.parametrize("aperture", [False, True])
+def test_gabor_transform_matches_direct_per_wavelet_computation(aperture):
+    size = 16
+    pyramid = GaborPyramid(size, (1, 2, 4), n_orientations=4, aperture=aperture)
+    images = np.random.default_rng(0).random((2, size, size))
+    table = pyramid.channels()
+    expected = np.stack([_direct_energy(images, ch, size, aperture) for _, ch in table.iterrows()], axis=1)
     np.testing.assert_allclose(pyramid.transform(images), expected, rtol=1e-4, atol=1e-5)
+    assert (expected[:, :-1] == 0).all(axis=0).any() == aperture
+
+
+def test_kay2008_pyramid_at_128_px_matches_direct_computation_on_sampled_channels():
+    pyramid = GaborPyramid.kay2008(128)
+    assert pyramid.frequencies == (1, 2, 4, 8, 16, 32) and pyramid.n_channels == 10921
+    assert GaborPyramid.kay2008(64).frequencies == (1, 2, 4, 8, 16)
+    cos_w, sin_w = pyramid.wavelets()
+    assert cos_w.shape == sin_w.shape == (128 * 128, 10921)
+    images = np.random.default_rng(1).random((3, 128, 128))
+    got = pyramid.transform(images)
+    table = pyramid.channels()
+    sample = np.random.default_rng(2).choice(len(table), 120, replace=False)
+    for c in [*sample, len(table) - 1]:
+        np.testing.assert_allclose(got[:, c], _direct_energy(images, table.iloc[c], 128, True), rtol=1e-4, atol=1e-5)
+    # corner wavelets of the finest scale lie outside the circular aperture, centre ones inside
+    finest = table.index[(table["frequency"] == 32)]
+    corner = finest[(table.loc[finest, "x"] < 0.05) & (table.loc[finest, "y"] < 0.05)]
+    centre = finest[(abs(table.loc[finest, "x"] - 0.5) < 0.05) & (abs(table.loc[finest, "y"] - 0.5) < 0.05)]
+    assert (got[:, corner] == 0).all() and (got[:, centre] > 0).all()
 
 
 def test_gabor_prefers_the_grating_orientation_and_frequency():
