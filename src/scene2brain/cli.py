@@ -119,3 +119,97 @@ def datasets_fetch(
     if name != "kay2008-nma":
         raise typer.BadParameter(f"only kay2008-nma can be fetched; {name!r} needs registration or a manual download")
     console.print(f"Files in {fetch_kay2008_nma(home)}")
+
+
+features_app = typer.Typer(help="Feature models and their layers.")
+app.add_typer(features_app, name="features")
+
+
+@features_app.callback(invoke_without_command=True)
+def features_models(ctx: typer.Context) -> None:
+    """List the model names `scene2brain extract --model` accepts."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from scene2brain.features.models import available_models, torchvision_models
+
+    torchvision_names = set(torchvision_models())
+    registered = [name for name in available_models() if name not in torchvision_names]
+    console.print("Registered: " + ", ".join(registered))
+    console.print("torchvision: " + ", ".join(sorted(torchvision_names)), soft_wrap=True)
+    console.print("Layers of a model: scene2brain features layers MODEL")
+
+
+@features_app.command("layers")
+def features_layers(
+    model: Annotated[str, typer.Argument(help="Model name (see `scene2brain features`).")],
+    contains: Annotated[str | None, typer.Option(help="Only layers whose name contains this text.")] = None,
+) -> None:
+    """List a model's extractable layers with their output shapes (one image, random weights)."""
+    from scene2brain.features.layers import list_layers
+    from scene2brain.features.models import load_model
+
+    try:
+        table = list_layers(load_model(model, weights="random"))
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    if contains:
+        table = table[table["layer"].str.contains(contains, regex=False)]
+    out = Table(title=f"{model}: {len(table)} layers")
+    for col in ("layer", "module", "output shape"):
+        out.add_column(col)
+    for row in table.itertuples():
+        out.add_row(row.layer, row.module, " x ".join(map(str, row.shape)))
+    console.print(out)
+
+
+@app.command()
+def extract(
+    stimuli: Annotated[str, typer.Option(help="Image folder, FILE.hdf5[:dataset] or .npy array (n, H, W[, 3]).")],
+    out: Annotated[Path, typer.Option(help="Feature store folder (reused: finished layers are not recomputed).")],
+    model: Annotated[str, typer.Option(help="Model name (see `scene2brain features`).")] = "efficientnet-lite0",
+    layers: Annotated[str, typer.Option(help="Comma-separated layer names.")] = "head",
+    pool: Annotated[str, typer.Option(help="flatten, avg, max, adaptiveK, cls or mean_token.")] = "avg",
+    weights: Annotated[str, typer.Option(help="pretrained, random, or a weights file.")] = "pretrained",
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 32,
+    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:1, ...")] = "cpu",
+    amp: Annotated[bool, typer.Option(help="Mixed precision on CUDA.")] = False,
+    blur: Annotated[float, typer.Option(help="Gaussian blur sigma in stimulus pixels (0: none).")] = 0.0,
+    retina: Annotated[bool, typer.Option(help="Retina-warp images to the model input size first.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Extract features of several layers in one pass per batch into a resumable feature store."""
+    import numpy as np
+
+    from scene2brain.features.extraction import extract_features, store_entries
+    from scene2brain.features.models import WeightsUnavailableError, load_model
+    from scene2brain.features.preprocessing import GaussianBlur
+    from scene2brain.features.retina import RetinaWarp
+
+    names = [name.strip() for name in layers.split(",") if name.strip()]
+    try:
+        images = np.load(stimuli, mmap_mode="r") if stimuli.endswith(".npy") else stimuli
+        feature_model = load_model(model, weights)
+        steps = ([GaussianBlur(blur)] if blur else []) + (
+            [RetinaWarp(feature_model.preprocessing.size)] if retina else []
+        )
+        if steps:
+            feature_model = feature_model.with_preprocessing(feature_model.preprocessing.with_steps(*steps))
+        entries = store_entries(images, feature_model, names, pool, out)
+        cached = {layer: entry.complete for layer, entry in entries.items()}
+        result = extract_features(
+            images, feature_model, names, pool, batch_size=batch_size, device=device, amp=amp, store=out,
+            lazy=True, progress=not quiet,
+        )  # fmt: skip
+    except (ValueError, FileNotFoundError, WeightsUnavailableError) as err:
+        console.print(f"[red]error:[/red] {err}", soft_wrap=True)
+        raise typer.Exit(code=2) from err
+    table = Table(
+        title=f"{feature_model.name} features of {next(iter(result.values())).shape[0]} images ({pool} pooling)"
+    )
+    for col in ("layer", "shape", "status", "zarr array"):
+        table.add_column(col, overflow="fold")
+    for layer, array in result.items():
+        status = "cached" if cached[layer] else "computed"
+        table.add_row(layer, " x ".join(map(str, array.shape)), status, str(entries[layer].array_path))
+    console.print(table)
+    console.print("Read with zarr.open_array(PATH)[:]; each entry's key.json says what it holds.")
