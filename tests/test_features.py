@@ -92,6 +92,26 @@ def test_any_torchvision_classification_model_is_available():
         load_model("alexnot", "random")
 
 
+def test_registered_user_models_load_by_name():
+    from scene2brain.features import register_model
+    from scene2brain.features.models import _REGISTRY
+
+    seen = []
+
+    def factory(weights):
+        seen.append(weights)
+        return FeatureModel.from_module(TinyNet(), Preprocessing(16, None), name="tiny")
+
+    register_model("tiny-test", factory)
+    try:
+        assert "tiny-test" in available_models()
+        a, b = load_model("tiny-test", "random", seed=5), load_model("tiny-test", "random", seed=5)
+        assert seen == ["random", "random"] and a.weights == "random(seed=5)"
+        assert a.weights_digest == b.weights_digest != load_model("tiny-test", "random", seed=6).weights_digest
+    finally:
+        _REGISTRY.pop("tiny-test")
+
+
 def test_layer_list_and_pooling_shapes():
     table = list_layers(load_model("efficientnet-lite0", "random")).set_index("layer")
     assert table.loc["_blocks.15", "shape"] == (320, 7, 7)
