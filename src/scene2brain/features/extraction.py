@@ -82,31 +82,56 @@ def extract_features(
     -------
     dict of layer -> array of shape (n_images, n_features), float32
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
-    poolings = _poolings(layers, pooling)
-    source = as_image_source(images)
-    if len(source) == 0:
-        raise ValueError("images: no images to extract features from")
-    if isinstance(model, str):
-        model = load_model(model, weights)
-    if store is None:
-        chunks = {layer: [] for layer in poolings}
-        for _, batch in _forward_batches(source, model, poolings, 0, batch_size, device, amp, progress):
-            for layer, block in batch.items():
-                chunks[layer].append(block)
-        return {layer: np.concatenate(parts) for layer, parts in chunks.items()}
+    if store is not None:
+        entries, _ = extract_to_store(
+            images, model, layers, pooling, store, weights=weights, batch_size=batch_size, device=device, amp=amp,
+            progress=progress,
+        )  # fmt: skip
+        return {layer: entry.read(lazy=lazy) for layer, entry in entries.items()}
+    source, model, poolings = _checked(images, model, layers, pooling, weights, batch_size)
+    chunks: dict[str, list[np.ndarray]] = {layer: [] for layer in poolings}
+    for _, batch in _forward_batches(source, model, poolings, 0, batch_size, device, amp, progress):
+        for layer, block in batch.items():
+            chunks[layer].append(block)
+    return {layer: np.concatenate(parts) for layer, parts in chunks.items()}
 
+
+def extract_to_store(
+    images: Any,
+    model: FeatureModel | str,
+    layers: Sequence[str],
+    pooling: str | Mapping[str, str],
+    store: FeatureStore | str | Path,
+    *,
+    weights: Weights = "pretrained",
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    amp: bool = False,
+    progress: bool = True,
+) -> tuple[dict[str, StoreEntry], list[str]]:
+    """Complete the store entry of every layer; see :func:`extract_features` for the parameters.
+
+    Layers already complete are left alone; the others are computed together, one
+    forward pass per batch, resuming each from its last stored batch.
+
+    Returns
+    -------
+    entries : dict of layer -> StoreEntry
+        All complete on return.
+    computed : list of str
+        The layers this call computed (the others were already in the store).
+    """
+    source, model, poolings = _checked(images, model, layers, pooling, weights, batch_size)
     entries = store_entries(source, model, layers, pooling, store)
     todo = {layer: entry for layer, entry in entries.items() if not entry.complete}
     if todo:
         info = _source_info(images, source)
         done = {layer: _resume_point(entry, batch_size) for layer, entry in todo.items()}
-        first = min(done.values())
         started: set[str] = set()
         batches = _forward_batches(
-            source, model, {layer: poolings[layer] for layer in todo}, first, batch_size, device, amp, progress
-        )
+            source, model, {layer: poolings[layer] for layer in todo}, min(done.values()), batch_size, device, amp,
+            progress,
+        )  # fmt: skip
         for start, batch in batches:
             for layer, block in batch.items():
                 entry = todo[layer]
@@ -115,7 +140,25 @@ def extract_features(
                     started.add(layer)
                 if start + len(block) > done[layer]:
                     entry.write_rows(start, block)
-    return {layer: entry.read(lazy=lazy) for layer, entry in entries.items()}
+    return entries, list(todo)
+
+
+def _checked(
+    images: Any,
+    model: FeatureModel | str,
+    layers: Sequence[str],
+    pooling: str | Mapping[str, str],
+    weights: Weights,
+    batch_size: int,
+) -> tuple[ImageSource, FeatureModel, dict[str, str]]:
+    """Validate the arguments of an extraction; resolve the image source and the model."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
+    poolings = _poolings(layers, pooling)
+    source = as_image_source(images)
+    if len(source) == 0:
+        raise ValueError("images: no images to extract features from")
+    return source, load_model(model, weights) if isinstance(model, str) else model, poolings
 
 
 def store_entries(

@@ -33,7 +33,6 @@ from scene2brain.features.efficientnet_lite import (
     PIXEL_STD,
     EfficientNetLite0,
     bundled_weights_path,
-    load_efficientnet_lite0,
 )
 from scene2brain.features.preprocessing import Preprocessing
 
@@ -232,8 +231,9 @@ def _efficientnet_lite0(weights: Weights) -> FeatureModel:
     prep = Preprocessing(INPUT_SIZE, None, (PIXEL_MEAN,) * 3, (PIXEL_STD,) * 3, "bilinear")
     if weights == "random":
         return FeatureModel("efficientnet-lite0", EfficientNetLite0(), prep, "random")
-    path = bundled_weights_path() if weights == "pretrained" else Path(weights)
-    return FeatureModel("efficientnet-lite0", load_efficientnet_lite0(path), prep, str(weights))
+    module = EfficientNetLite0()
+    _load_state_dict(module, bundled_weights_path() if weights == "pretrained" else Path(weights), "EfficientNet-Lite0")
+    return FeatureModel("efficientnet-lite0", module, prep, str(weights))
 
 
 CLIP_ARCH = "ViT-B-32-quickgelu"  # OpenAI's ViT-B/32 uses QuickGELU

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -132,7 +132,7 @@ class Preprocessing:
 
     def with_steps(self, *steps: Any) -> Preprocessing:
         """A copy with ``steps`` appended."""
-        return Preprocessing(self.size, self.resize, self.mean, self.std, self.interpolation, (*self.steps, *steps))
+        return replace(self, steps=(*self.steps, *steps))
 
     def __call__(self, images: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
         """uint8 images -> normalised float tensor (n, 3, size, size).

@@ -88,15 +88,19 @@ def fit_reduction(
     if train_index.ndim != 1 or len(train_index) < 2:
         raise ValueError(f"train_index: expected at least 2 row indices, got shape {train_index.shape}")
     estimator = reduction.estimator(len(train_index), features.shape[1])
-    if reduction.method == "pca" and reduction.solver == "incremental":
-        step = max(block_rows, estimator.n_components if not reduction.standardise else 0)
-        for start in range(0, len(train_index), step):
-            block = _rows(features, train_index[start : start + step])
-            if len(block) < estimator.n_components:  # IncrementalPCA needs >= n_components rows per call
-                break
-            estimator.partial_fit(block)
-        return estimator
-    return estimator.fit(_rows(features, train_index))
+    if not (reduction.method == "pca" and reduction.solver == "incremental"):
+        return estimator.fit(_rows(features, train_index))
+    # Two streaming passes over the training rows: column moments (if standardising), then PCA.
+    scaler, pca = (estimator[0], estimator[-1]) if reduction.standardise else (None, estimator)
+    # blocks of at least max(block_rows, n_components) rows, as IncrementalPCA needs
+    blocks = np.array_split(train_index, max(1, len(train_index) // max(block_rows, pca.n_components)))
+    if scaler is not None:
+        for block in blocks:
+            scaler.partial_fit(_rows(features, block))
+    for block in blocks:
+        rows = _rows(features, block)
+        pca.partial_fit(scaler.transform(rows) if scaler is not None else rows)
+    return estimator
 
 
 def transform_rows(estimator: TransformerMixin, features: Any, block_rows: int = 2048) -> np.ndarray:

@@ -27,9 +27,8 @@ from scene2brain.evaluation.noise_ceiling import (
     noise_ceiling_from_ncsnr,
     noise_normalised_accuracy,
 )
-from scene2brain.features.extraction import extract_features, store_entries
+from scene2brain.features.extraction import extract_to_store
 from scene2brain.features.gabor import GaborPyramid, to_grayscale
-from scene2brain.features.models import load_model
 from scene2brain.features.reduction import Reduction, reduce_features
 from scene2brain.features.store import FeatureStore
 from scene2brain.report.demo_report import DemoReportContent, write_demo_report
@@ -102,16 +101,18 @@ def compute_features(
     features[GABOR], hits[GABOR] = store.get_or_compute(
         GABOR, gabor_key, lambda: pyramid.transform(to_grayscale(images, settings.gabor_size))
     )
-    model = load_model("efficientnet-lite0")
-    entries = store_entries(images, model, settings.deep_layers, "avg", store)
-    before = {layer: entry.complete for layer, entry in entries.items()}
-    deep = extract_features(
-        images, model, settings.deep_layers, "avg", batch_size=settings.batch_size, store=store,
+    entries, computed = extract_to_store(
+        images,
+        "efficientnet-lite0",
+        settings.deep_layers,
+        "avg",
+        store,
+        batch_size=settings.batch_size,
         progress=settings.progress,
-    )  # fmt: skip
-    for layer in settings.deep_layers:
-        features[settings.space_name(layer)] = deep[layer]
-        hits[settings.space_name(layer)] = before[layer]
+    )
+    for layer, entry in entries.items():
+        features[settings.space_name(layer)] = entry.read()
+        hits[settings.space_name(layer)] = layer not in computed
     return features, hits
 
 
