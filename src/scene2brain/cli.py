@@ -26,43 +26,112 @@ def version() -> None:
     console.print(__version__)
 
 
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+def _print_run(result, quiet: bool) -> None:
+    computed, skipped = result.computed, result.skipped
+    console.print(
+        f"{len(computed)} stages computed, {len(skipped)} already done (in {result.seconds:.1f} s). "
+        f"Results: {result.output}  Report: {result.output / 'report' / 'index.html'}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _print_summary(summary, title: str) -> None:
+    table = Table(title=title)
+    for col in ("subject", "ROI", "model", "best layer", "voxels", "median", "95% CI", "median r", "NC"):
+        table.add_column(col)
+    for _, row in summary.iterrows():
+        unit = "%" if row["score"] == "nnacc" else ""
+        table.add_row(
+            row["subject"], row["roi"], row["model"], row["layer"], str(row["n_voxels"]),
+            f"{row['median']:.3f}{unit}", f"{row['ci_low']:.2f}-{row['ci_high']:.2f}", f"{row['median_r']:.3f}",
+            f"{row['median_noise_ceiling']:.3f}",
+        )  # fmt: skip
+    console.print(table)
+
+
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Report folder.")] = Path("scene2brain-demo"),
+    out: Annotated[Path, typer.Option(help="Results folder (report in OUT/report/index.html).")] = Path(
+        "scene2brain-demo"
+    ),
     n_stimuli: Annotated[int, typer.Option(help="Number of stimuli (at least 60).")] = 1200,
     n_voxels: Annotated[int, typer.Option(help="Number of simulated voxels.")] = 2000,
     seed: Annotated[int, typer.Option(help="Random seed (stimuli, subject, folds).")] = 0,
-    cache_dir: Annotated[Path | None, typer.Option(help="Feature cache folder [default: OUT/cache].")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Feature store folder [default: OUT/cache].")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
 ) -> None:
-    """Simulate an fMRI experiment from bundled photographs, analyse it end to end, write a report.
+    """Run the packaged demo configuration: a simulated experiment analysed end to end, with a report.
 
     The analysis must recover the simulation's ground truth: which feature space
-    drives each ROI, and how close a linear model gets to the noise ceiling.
+    drives each ROI, and how close a linear model gets to the noise ceiling. The
+    configuration is scene2brain/pipeline/configs/demo.toml; `scene2brain run` runs
+    a copy of it.
     """
-    from scene2brain.pipeline.demo import DemoSettings, run_demo
+    from scene2brain.pipeline.config import ConfigError
+    from scene2brain.pipeline.demo import demo_config, run_demo
 
     try:
-        settings = DemoSettings(n_stimuli=n_stimuli, n_voxels=n_voxels, seed=seed, progress=not quiet)
-    except ValueError as err:
+        config = demo_config(out, n_stimuli=n_stimuli, n_voxels=n_voxels, seed=seed, cache_dir=cache_dir)
+    except ConfigError as err:
         raise typer.BadParameter(str(err)) from err
-    result = run_demo(out, settings, cache_dir=cache_dir)
-
-    table = Table(title="Per-ROI summary (test split)")
-    for col in ("ROI", "voxels", "best feature space", "median r", "median NN-acc %", "NC est.", "NC true"):
-        table.add_column(col)
-    for _, row in result.roi_summary.iterrows():
-        table.add_row(
-            row["roi"], str(row["n_voxels"]), row["best_space"], f"{row['median_r']:.3f}",
-            f"{row['median_nnacc']:.1f}", f"{row['nc_estimated']:.3f}", f"{row['nc_true']:.3f}",
-        )  # fmt: skip
-    console.print(table)
-    for name, check in result.checks.items():
-        mark = "[green]PASS[/green]" if check["passed"] else "[red]FAIL[/red]"
-        console.print(f"{mark} {name}: {check['found']}")
-    console.print(f"Finished in {result.timings['total']:.1f} s. Report: {(result.out_dir / 'index.html').resolve()}")
-    if not all(c["passed"] for c in result.checks.values()):
+    result = run_demo(config, progress=not quiet)
+    summary = result.model_summary
+    _print_summary(summary[summary["roi"] != "all"], "Per ROI: each model at its best layer (test split)")
+    for subject, checks in result.checks.items():
+        for name, check in checks.items():
+            mark = "[green]PASS[/green]" if check["passed"] else "[red]FAIL[/red]"
+            console.print(f"{mark} {subject}: {name}: {check['found']}")
+    _print_run(result.run, quiet)
+    if not result.passed:
         raise typer.Exit(code=1)
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="Run configuration (TOML).")],
+    out: Annotated[Path | None, typer.Option(help="Results folder [default: run.output of the configuration].")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
+) -> None:
+    """Run a configuration stage by stage; finished stages whose settings are unchanged are skipped.
+
+    Writes the results folder: config.toml, provenance.json, run.json, tables/
+    (parquet + CSV), report/ (index.html, figures as PNG and SVG) and stages/.
+    """
+    import pandas as pd
+
+    from scene2brain.features.models import WeightsUnavailableError
+    from scene2brain.pipeline.config import load_config
+    from scene2brain.pipeline.run import run_config
+
+    try:
+        overrides = {"run": {"output": str(out.resolve())}} if out is not None else None
+        result = run_config(load_config(config, overrides), progress=not quiet)
+    except (ValueError, FileNotFoundError, WeightsUnavailableError) as err:
+        raise _fail(str(err)) from None
+    summary = pd.read_parquet(result.output / "tables" / "model_summary.parquet")
+    _print_summary(summary[summary["roi"] == "all"], "All voxels: each model at its best layer")
+    _print_run(result, quiet)
+
+
+@app.command()
+def report(
+    results: Annotated[Path, typer.Argument(help="Results folder written by `scene2brain run`.")],
+    out: Annotated[Path | None, typer.Option(help="Report folder [default: RESULTS/report].")] = None,
+) -> None:
+    """Write the HTML report of a results folder (figures embedded; PNG and SVG beside it)."""
+    from scene2brain.report.html import write_report
+
+    try:
+        index = write_report(results, out)
+    except FileNotFoundError as err:
+        raise _fail(str(err)) from None
+    console.print(f"Report: {index.resolve()}", highlight=False, soft_wrap=True)
 
 
 datasets_app = typer.Typer(help="Supported datasets: what they need, where to get them, checks of local copies.")
@@ -200,8 +269,7 @@ def extract(
         )  # fmt: skip
         result = {layer: entry.read(lazy=True) for layer, entry in entries.items()}
     except (ValueError, FileNotFoundError, WeightsUnavailableError) as err:
-        console.print(f"[red]error:[/red] {err}", soft_wrap=True)
-        raise typer.Exit(code=2) from err
+        raise _fail(str(err)) from err
     table = Table(
         title=f"{feature_model.name} features of {next(iter(result.values())).shape[0]} images ({pool} pooling)"
     )

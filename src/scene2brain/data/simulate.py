@@ -220,6 +220,39 @@ def _mixture(z: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.logaddexp(0, 2 * u) + 0.3 * v**2
 
 
+ROI_ORDER = ("EV", "HV", "FACE", "CAL")
+
+
+def place_on_fsaverage5(roi: np.ndarray, hemisphere: np.ndarray, seed: int = 0) -> np.ndarray | None:
+    """Give simulated voxels fsaverage vertices, early ROIs at the occipital pole.
+
+    Within each hemisphere the vertices of fsaverage5 (which are the first 10,242
+    vertices of fsaverage, so the indices are valid on both meshes) are ordered from
+    posterior to anterior on the inflated surface; EV takes the most posterior band,
+    then HV, FACE and CAL, each voxel a random vertex of its band. Returns None when a
+    hemisphere has more voxels than fsaverage5 has vertices.
+    """
+    from nilearn.datasets import load_fsaverage
+
+    inflated = load_fsaverage("fsaverage5")["inflated"]
+    rng = np.random.default_rng([seed, 5])
+    order = {name: i for i, name in enumerate(ROI_ORDER)}
+    vertex = np.full(len(roi), -1, dtype=np.int64)
+    for hemi, part in (("lh", "left"), ("rh", "right")):
+        rows = np.flatnonzero(hemisphere == hemi)
+        coordinates = inflated.parts[part].coordinates
+        if len(rows) > len(coordinates):
+            return None
+        posterior_first = np.argsort(coordinates[:, 1], kind="stable")[: len(rows)]
+        rows = rows[np.argsort([order.get(r, len(order)) for r in roi[rows]], kind="stable")]
+        start = 0
+        for name in dict.fromkeys(roi[rows]):
+            band = rows[roi[rows] == name]
+            vertex[band] = rng.permutation(posterior_first[start : start + len(band)])
+            start += len(band)
+    return vertex
+
+
 def simulate_responses(
     stimuli: Stimuli,
     splits: dict[str, np.ndarray],
@@ -244,7 +277,8 @@ def simulate_responses(
     Returns
     -------
     Experiment
-        Its voxel table holds the ground truth: ``roi``, ``hemisphere``, ``driver``
+        Its voxel table holds the ground truth: ``roi``, ``hemisphere``, ``vertex``
+        (see :func:`place_on_fsaverage5`), ``driver``
         (the feature space behind the voxel), ``true_ncsnr``, ``true_noise_ceiling``
         (for the test split's repeats) and, for EV voxels, the pRF parameters.
         ``metadata["simulation"]`` records the settings.
@@ -290,9 +324,12 @@ def simulate_responses(
     median = voxels["roi"].map(config.ncsnr_median).to_numpy(dtype=np.float64)
     ncsnr = median * np.exp(config.ncsnr_log_sd * rng.standard_normal(n_vox))
     voxels.insert(1, "hemisphere", np.where(rng.random(n_vox) < 0.5, "lh", "rh"))
+    vertices = place_on_fsaverage5(voxels["roi"].to_numpy(), voxels["hemisphere"].to_numpy(), seed)
+    if vertices is not None:
+        voxels.insert(2, "vertex", vertices)
     voxels["true_ncsnr"] = ncsnr
     voxels["true_noise_ceiling"] = ncsnr**2 / (ncsnr**2 + 1.0 / config.test_repeats)
-    front = ["roi", "hemisphere", "driver", "true_ncsnr", "true_noise_ceiling"]
+    front = [c for c in ("roi", "hemisphere", "vertex") if c in voxels] + ["driver", "true_ncsnr", "true_noise_ceiling"]
     voxels = voxels[front + [c for c in voxels.columns if c not in front]]
 
     trial_stimulus = np.concatenate(

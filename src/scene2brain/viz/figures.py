@@ -1,91 +1,150 @@
-"""Figures of encoding results; each writes one PNG and returns its file name.
+"""Figures of a run's results; each function returns a matplotlib Figure.
 
 Figures are built with :class:`matplotlib.figure.Figure` directly, so drawing them never
-changes the caller's pyplot backend or state.
+changes the caller's pyplot backend or state. The tables are those of
+:mod:`scene2brain.pipeline.results` (``roi_summary``, ``model_summary``, per-voxel
+tables, ``identification``).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from scene2brain.utils.files import atomic_path
-
-ROI_COLOURS = {"EV": "#1f77b4", "HV": "#d62728", "FACE": "#9467bd", "CAL": "#2ca02c"}
+SCORE_LABELS = {"nnacc": "noise-normalised accuracy (%)", "r": "Pearson r"}
 
 
-def _space_names(summary: pd.DataFrame) -> list[str]:
-    return [c[len("median_nnacc[") : -1] for c in summary.columns if c.startswith("median_nnacc[")]
+def score_label(score: str) -> str:
+    return SCORE_LABELS.get(score, score)
 
 
-def _new_axes(width: float, height: float):
-    fig = Figure(figsize=(width, height))
-    return fig, fig.subplots()
+def _rois(table: pd.DataFrame) -> list[str]:
+    rois = list(dict.fromkeys(table["roi"]))
+    return [r for r in rois if r != "all"] + (["all"] if "all" in rois else [])
 
 
-def _save(fig: Figure, path: Path) -> str:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    return path.name
+def figure_roi_accuracy(model_summary: pd.DataFrame) -> Figure:
+    """Per ROI: each model at its best layer (bars, bootstrap CI whiskers), and the noise ceiling.
+
+    One row of panels per subject.
+    """
+    subjects = list(dict.fromkeys(model_summary["subject"]))
+    has_nc = model_summary["median_noise_ceiling"].notna().any()
+    fig = Figure(figsize=(10 if has_nc else 7.5, 3.4 * len(subjects)))
+    axes = fig.subplots(len(subjects), 2 if has_nc else 1, squeeze=False, width_ratios=[3, 1] if has_nc else None)
+    for row, subject in enumerate(subjects):
+        table = model_summary[model_summary["subject"] == subject]
+        rois, models = _rois(table), list(dict.fromkeys(table["model"]))
+        ax = axes[row, 0]
+        width = 0.8 / len(models)
+        x = np.arange(len(rois))
+        for i, model in enumerate(models):
+            part = table[table["model"] == model].set_index("roi").reindex(rois)
+            err = np.vstack([part["median"] - part["ci_low"], part["ci_high"] - part["median"]])
+            ax.bar(x + (i + 0.5) * width - 0.4, part["median"], width, label=model)
+            if np.isfinite(err).any():
+                ax.errorbar(x + (i + 0.5) * width - 0.4, part["median"], yerr=np.clip(err, 0, None), fmt="none",
+                            ecolor="k", elinewidth=0.8, capsize=2)  # fmt: skip
+        ax.set_xticks(x, rois, rotation=30 if len(rois) > 8 else 0, fontsize=8)
+        ax.set_ylabel(f"median {score_label(table['score'].iloc[0])}", fontsize=9)
+        ax.set_title(f"{subject}: each model at its best layer per ROI (bars: 95% bootstrap CI)", fontsize=9)
+        ax.legend(fontsize=7, ncols=2)
+        if has_nc:
+            nc = table.drop_duplicates("roi").set_index("roi").reindex(rois)["median_noise_ceiling"] * 100
+            axes[row, 1].barh(np.arange(len(rois)), nc, color="0.6")
+            axes[row, 1].set_yticks(np.arange(len(rois)), rois, fontsize=8)
+            axes[row, 1].invert_yaxis()
+            axes[row, 1].set_xlabel("median noise ceiling (% variance)", fontsize=9)
+    fig.tight_layout()
+    return fig
 
 
-def figure_roi_accuracy(summary: pd.DataFrame, path: Path) -> str:
-    """Grouped bars: median noise-normalised accuracy per ROI and feature space."""
-    spaces = _space_names(summary)
-    fig, ax = _new_axes(8, 3.8)
-    width = 0.8 / len(spaces)
-    x = np.arange(len(summary))
-    for i, space in enumerate(spaces):
-        ax.bar(x + i * width - 0.4 + width / 2, summary[f"median_nnacc[{space}]"], width, label=space)
-    ax.set_xticks(x, summary["roi"])
-    ax.set_ylabel("median noise-normalised\naccuracy (%)")
-    ax.set_title("Which feature space predicts which ROI")
-    ax.legend(fontsize=8, ncols=2)
-    return _save(fig, path)
+def figure_layer_hierarchy(roi_summary: pd.DataFrame) -> Figure | None:
+    """Accuracy against layer depth, one panel per model (with more than one layer), one line per ROI."""
+    models = [m for m, g in roi_summary.groupby("model", sort=False) if g["layer"].nunique() > 1]
+    if not models:
+        return None
+    subjects = list(dict.fromkeys(roi_summary["subject"]))
+    fig = Figure(figsize=(4.6 * len(models), 3.4 * len(subjects)))
+    axes = fig.subplots(len(subjects), len(models), squeeze=False)
+    for row, subject in enumerate(subjects):
+        for col, model in enumerate(models):
+            ax = axes[row, col]
+            table = roi_summary[(roi_summary["subject"] == subject) & (roi_summary["model"] == model)]
+            layers = table.drop_duplicates("depth").sort_values("depth")
+            for roi in _rois(table):
+                part = table[table["roi"] == roi].sort_values("depth")
+                style = {"color": "k", "ls": "--"} if roi == "all" else {"ls": "-"}
+                ax.plot(part["depth"], part["median"], marker="o", ms=3, label=roi, **style)
+                if part["ci_low"].notna().any():
+                    ax.fill_between(
+                        part["depth"], part["ci_low"], part["ci_high"], alpha=0.15, color=style.get("color")
+                    )
+            ax.set_xticks(layers["depth"], layers["layer"], rotation=30, fontsize=7)
+            ax.set_title(f"{subject}: {model}", fontsize=9)
+            ax.set_ylabel(f"median {score_label(table['score'].iloc[0])}", fontsize=8)
+            ax.set_xlabel("layer (input to output)", fontsize=8)
+        axes[row, -1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    fig.tight_layout()
+    return fig
 
 
-def figure_layer_hierarchy(summary: pd.DataFrame, path: Path) -> str:
-    """Median accuracy per ROI across EfficientNet-Lite0 layers (Gabor as a dashed reference)."""
-    spaces = [s for s in _space_names(summary) if s.startswith("effnet:")]
-    fig, ax = _new_axes(6.5, 3.8)
-    for _, row in summary.iterrows():
-        colour = ROI_COLOURS.get(row["roi"])
-        ax.plot(range(len(spaces)), [row[f"median_nnacc[{s}]"] for s in spaces], "o-", color=colour, label=row["roi"])
-        if "median_nnacc[gabor]" in row:
-            ax.axhline(row["median_nnacc[gabor]"], color=colour, ls="--", lw=0.8)
-    ax.set_xticks(range(len(spaces)), [s.split(":", 1)[1] for s in spaces])
-    ax.set_xlabel("EfficientNet-Lite0 layer (dashed: Gabor pyramid)")
-    ax.set_ylabel("median noise-normalised\naccuracy (%)")
-    ax.legend(fontsize=8)
-    return _save(fig, path)
+def figure_voxel_scatter(voxels: pd.DataFrame, a: str, b: str, score: str, roi_column: str) -> Figure:
+    """Voxel-by-voxel scores of two feature spaces, coloured by ROI, with the diagonal."""
+    fig = Figure(figsize=(4.8, 4.4))
+    ax = fig.subplots()
+    x, y = voxels[f"{score}[{a}]"], voxels[f"{score}[{b}]"]
+    groups = voxels[roi_column].fillna("none") if roi_column in voxels else pd.Series("all", index=voxels.index)
+    for roi in dict.fromkeys(groups):
+        rows = (groups == roi).to_numpy()
+        ax.scatter(x[rows], y[rows], s=3, alpha=0.5, label=str(roi), rasterized=True)
+    finite = np.concatenate([x[np.isfinite(x)], y[np.isfinite(y)]])
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    ax.plot([low, high], [low, high], "k-", lw=0.8)
+    ax.set_xlabel(f"{a}: {score_label(score)}", fontsize=8)
+    ax.set_ylabel(f"{b}: {score_label(score)}", fontsize=8)
+    above = float(np.mean(y > x))
+    ax.set_title(f"{voxels['subject'].iloc[0]}: {above:.0%} of voxels above the diagonal", fontsize=9)
+    ax.legend(fontsize=7, markerscale=3)
+    fig.tight_layout()
+    return fig
 
 
-def figure_noise_ceiling(table: pd.DataFrame, path: Path) -> str:
-    """Noise ceiling estimated from the test repeats against the simulation's truth."""
-    fig, ax = _new_axes(4.2, 4.2)
-    for roi, group in table.groupby("roi", sort=False):
-        ax.scatter(
-            group["true_noise_ceiling"], group["noise_ceiling"], s=4, alpha=0.5, color=ROI_COLOURS.get(roi), label=roi
-        )
+def figure_identification(identification: pd.DataFrame) -> Figure:
+    """Identification accuracy against set size: exact (solid) and extrapolated (dashed), with chance."""
+    subjects = list(dict.fromkeys(identification["subject"]))
+    fig = Figure(figsize=(5.5 * len(subjects), 4))
+    axes = fig.subplots(1, len(subjects), squeeze=False)[0]
+    for ax, subject in zip(axes, subjects, strict=True):
+        table = identification[identification["subject"] == subject]
+        for i, (space, part) in enumerate(table.groupby("space", sort=False)):
+            colour = f"C{i % 10}"
+            exact = part[part["kind"] == "exact"]
+            extra = part[part["kind"] == "extrapolated"]
+            ax.plot(exact["set_size"], exact["accuracy"] * 100, "-", color=colour, label=space)
+            ax.plot(extra["set_size"], extra["accuracy"] * 100, "--", color=colour, lw=0.8)
+        sizes = np.geomspace(2, table["set_size"].max(), 50)
+        ax.plot(sizes, 100 / sizes, ":", color="0.5", label="chance")
+        ax.set_xscale("log")
+        ax.set_xlabel("set size (candidate images)", fontsize=8)
+        ax.set_ylabel("identification accuracy (%)", fontsize=8)
+        ax.set_title(f"{subject}: exact (solid), extrapolated (dashed)", fontsize=9)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def figure_noise_ceiling_truth(voxels: pd.DataFrame, roi_column: str) -> Figure:
+    """Noise ceiling estimated from the data against the simulation's true one."""
+    fig = Figure(figsize=(4.4, 4.2))
+    ax = fig.subplots()
+    for roi, group in voxels.groupby(roi_column, sort=False):
+        ax.scatter(group["true_noise_ceiling"], group["noise_ceiling"], s=4, alpha=0.5, label=roi, rasterized=True)
     ax.plot([0, 1], [0, 1], "k-", lw=0.8)
     ax.set_xlabel("true noise ceiling")
-    ax.set_ylabel("estimated from repeats")
+    ax.set_ylabel("estimated noise ceiling")
+    ax.set_title(f"{voxels['subject'].iloc[0]}: simulation ground truth", fontsize=9)
     ax.legend(fontsize=8, markerscale=3)
-    return _save(fig, path)
-
-
-def figure_calibration(table: pd.DataFrame, space: str, path: Path) -> str:
-    """Held-out r^2 of calibration voxels against their true noise ceiling."""
-    cal = table[table["roi"] == "CAL"]
-    fig, ax = _new_axes(4.2, 4.2)
-    ax.scatter(cal["true_noise_ceiling"], np.clip(cal[f"r[{space}]"], 0, None) ** 2, s=6, color=ROI_COLOURS["CAL"])
-    ax.plot([0, 1], [0, 1], "k-", lw=0.8, label="ceiling")
-    ax.plot([0, 1], [0, 0.8], "k--", lw=0.8, label="80% of ceiling")
-    ax.set_xlabel("true noise ceiling")
-    ax.set_ylabel(f"test r$^2$ ({space})")
-    ax.set_title("Calibration voxels (linear ground truth)", fontsize=9)
-    ax.legend(fontsize=8)
-    return _save(fig, path)
+    fig.tight_layout()
+    return fig

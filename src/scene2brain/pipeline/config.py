@@ -1,0 +1,314 @@
+"""Run configuration: one TOML file that says what a study computes.
+
+A configuration names the dataset and subjects, the splits, the feature spaces (models x
+layers x pooling x reduction), the encoder and the evaluation. :func:`load_config` reads
+and validates it; every error names the file, the key and what is allowed.
+
+Example (the demo ships as ``scene2brain/pipeline/configs/demo.toml``)::
+
+    [run]
+    output = "results"
+
+    [dataset]
+    name = "simulated"
+
+    [[features]]
+    name = "effnet"
+    model = "efficientnet-lite0"
+    layers = ["_blocks.6", "head"]
+    reduction = { method = "pca", n_components = 64 }
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DATASETS = ("simulated", "algonauts2023", "nsd", "kay2008", "kay2008-nma", "things", "bold5000")
+GABOR = "gabor"
+
+
+class ConfigError(ValueError):
+    """A run configuration that cannot be used; the message names the file and key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RunSection(_Section):
+    """``[run]``: where results go and the run-wide seed."""
+
+    name: str = "run"
+    output: Path = Path("results")
+    cache: Path | None = None
+    seed: int = 0
+
+
+class SimulationSection(_Section):
+    """``[dataset.simulation]``: size of the simulated experiment and what drives its voxels."""
+
+    n_stimuli: int = Field(1200, ge=60)
+    n_voxels: int = Field(2000, ge=4)
+    image_size: int = Field(128, ge=32)
+    gabor_size: int = Field(64, ge=16)
+    driver_model: str = "efficientnet-lite0"
+    driver_layer: str = "head"
+    n_components: int = Field(64, ge=2)
+
+
+class DatasetSection(_Section):
+    """``[dataset]``: which data, where, whose."""
+
+    name: Literal["simulated", "algonauts2023", "nsd", "kay2008", "kay2008-nma", "things", "bold5000"]
+    path: Path | None = None
+    subjects: list[int | str] = Field(default_factory=lambda: [1], min_length=1)
+    roi_column: str = "roi"
+    options: dict[str, Any] = Field(default_factory=dict)
+    simulation: SimulationSection = Field(default_factory=SimulationSection)
+
+    @model_validator(mode="after")
+    def _path_needed(self) -> DatasetSection:
+        if self.name != "simulated" and self.path is None:
+            raise ValueError(f"path is required for dataset {self.name!r} (the folder holding its files)")
+        return self
+
+
+class SplitsSection(_Section):
+    """``[splits]``: names of the experiment's splits used to fit and to score."""
+
+    train: str = "train"
+    test: str = "test"
+
+    @model_validator(mode="after")
+    def _distinct(self) -> SplitsSection:
+        if self.train == self.test:
+            raise ValueError(f"train and test must be different splits, both are {self.train!r}")
+        return self
+
+
+class ReductionSection(_Section):
+    """How a layer's features are reduced (fitted on training stimuli only), then z-scored."""
+
+    method: Literal["pca", "srp", "standardise"] = "pca"
+    n_components: int = Field(64, ge=1)
+    standardise: bool = False
+    solver: Literal["auto", "full", "randomized", "incremental"] = "auto"
+
+
+class FeatureSection(_Section):
+    """One ``[[features]]`` entry: a model and its layers; each layer is one feature space."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    model: str
+    layers: list[str] = Field(default_factory=lambda: ["output"], min_length=1)
+    pooling: str = "avg"
+    weights: str = "pretrained"
+    batch_size: int = Field(32, ge=1)
+    device: str = "cpu"
+    image_size: int = Field(64, ge=16, description="Gabor pyramid only: grid the images are resampled to")
+    reduction: ReductionSection = Field(default_factory=ReductionSection)
+
+    @field_validator("reduction", mode="before")
+    @classmethod
+    def _reduction_shorthand(cls, value: Any) -> Any:
+        return {"method": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _gabor_layers(self) -> FeatureSection:
+        if self.model == GABOR and self.layers != ["output"] and self.layers != ["energy"]:
+            raise ValueError(f"layers: the Gabor pyramid has one layer, 'energy'; got {self.layers}")
+        if len(set(self.layers)) != len(self.layers):
+            raise ValueError(f"layers: each layer once, got {self.layers}")
+        return self
+
+    def layer_names(self) -> list[str]:
+        return ["energy"] if self.model == GABOR else list(self.layers)
+
+    def space(self, layer: str) -> str:
+        """Feature-space name of one layer: ``"<name>:<layer>"``."""
+        return f"{self.name}:{layer}"
+
+
+class EncoderSection(_Section):
+    """``[encoder]``: the voxelwise model fitted per feature space."""
+
+    model: Literal["ridge", "ols"] = "ridge"
+    alphas: list[float] | None = None
+    cv: int = Field(5, ge=2)
+    backend: Literal["numpy", "torch"] = "numpy"
+    device: str | None = None
+
+    @field_validator("alphas")
+    @classmethod
+    def _positive(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and (not value or min(value) <= 0):
+            raise ValueError(f"alphas must be a non-empty list of positive numbers, got {value}")
+        return value
+
+
+class EvaluationSection(_Section):
+    """``[evaluation]``: noise ceiling, confidence intervals, identification."""
+
+    noise_ceiling: Literal["repeats", "ncsnr", "none"] = "repeats"
+    n_bootstraps: int = Field(1000, ge=0)
+    confidence: float = Field(0.95, gt=0, lt=1)
+    identification: bool = False
+    identification_voxels: int = Field(500, ge=2)
+
+
+class ReportSection(_Section):
+    """``[report]``: whether ``scene2brain run`` writes the report, and what it draws."""
+
+    enabled: bool = True
+    compare: list[str] | None = Field(None, min_length=2, max_length=2)
+    surface: Literal["auto", "fsaverage5", "fsaverage"] = "auto"
+    views: list[Literal["lateral", "medial", "ventral", "posterior", "dorsal", "anterior"]] = Field(
+        default_factory=lambda: ["lateral", "medial", "ventral"], min_length=1
+    )
+
+
+class RunConfig(_Section):
+    """A whole run configuration."""
+
+    run: RunSection = Field(default_factory=RunSection)
+    dataset: DatasetSection
+    splits: SplitsSection = Field(default_factory=SplitsSection)
+    features: list[FeatureSection] = Field(min_length=1)
+    encoder: EncoderSection = Field(default_factory=EncoderSection)
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
+    report: ReportSection = Field(default_factory=ReportSection)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunConfig:
+        names = [f.name for f in self.features]
+        if len(set(names)) != len(names):
+            raise ValueError(f"features: each name once, got {names}")
+        if self.report.compare is not None:
+            unknown = [s for s in self.report.compare if s not in self.spaces()]
+            if unknown:
+                raise ValueError(f"report.compare: {unknown} are not feature spaces; allowed: {self.spaces()}")
+        return self
+
+    def spaces(self) -> list[str]:
+        """Every feature space, ``"<feature name>:<layer>"``, in configuration order."""
+        return [f.space(layer) for f in self.features for layer in f.layer_names()]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved configuration as plain TOML-writable values (no None)."""
+        return _drop_none(self.model_dump(mode="json"))
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def _section_for(loc: tuple) -> type[BaseModel] | None:
+    """The model class that owns the key at ``loc`` (for listing allowed keys)."""
+    model: type[BaseModel] | None = RunConfig
+    for part in loc[:-1]:
+        if model is None or isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        annotation = field.annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+    return model
+
+
+def _key(loc: tuple) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _describe_errors(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if p not in ("function-after", "function-before"))
+        if e["type"] == "extra_forbidden":
+            owner = _section_for(loc)
+            allowed = ", ".join(owner.model_fields) if owner else "?"
+            lines.append(f"{_key(loc)}: unknown key; allowed keys: {allowed}")
+        elif e["type"] == "missing":
+            lines.append(f"{_key(loc)}: required key is missing")
+        else:
+            message = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{_key(loc)}: {message} (got {e['input']!r})" if "input" in e else message)
+    return f"{source}: invalid run configuration:\n  " + "\n  ".join(lines)
+
+
+def parse_config(data: dict[str, Any], source: str = "configuration", base: Path | None = None) -> RunConfig:
+    """Validate a configuration given as a dict (as read from TOML).
+
+    Relative paths (``run.output``, ``run.cache``, ``dataset.path``) are resolved
+    against ``base``, the folder of the configuration file.
+    """
+    try:
+        config = RunConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_describe_errors(err, source)) from None
+    if base is None:
+        return config
+
+    def resolve(path: Path | None) -> Path | None:
+        return None if path is None else (path if path.is_absolute() else (base / path).resolve())
+
+    run = config.run.model_copy(update={"output": resolve(config.run.output), "cache": resolve(config.run.cache)})
+    dataset = config.dataset.model_copy(update={"path": resolve(config.dataset.path)})
+    return config.model_copy(update={"run": run, "dataset": dataset})
+
+
+def load_config(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> RunConfig:
+    """Read and validate a TOML run configuration.
+
+    Parameters
+    ----------
+    path : path
+        The TOML file.
+    overrides : dict, optional
+        Values that replace the file's, nested like the file, e.g.
+        ``{"run": {"output": "out"}, "dataset": {"simulation": {"n_voxels": 500}}}``.
+
+    Raises
+    ------
+    ConfigError
+        Unreadable TOML, unknown keys, values outside the allowed ones; the message
+        names the file, the key and what is allowed.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    _merge(data, overrides or {})
+    return parse_config(data, str(path), base=path.parent.resolve())
+
+
+def _merge(data: dict[str, Any], overrides: dict[str, Any]) -> None:
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            _merge(data[key], value)
+        else:
+            data[key] = value
+
+
+def packaged_config(name: str = "demo") -> Path:
+    """Path of a configuration shipped with scene2brain (``"demo"``)."""
+    path = Path(str(resources.files("scene2brain.pipeline") / "configs" / f"{name}.toml"))
+    if not path.is_file():
+        raise ConfigError(f"no packaged configuration named {name!r}")
+    return path

@@ -1,0 +1,153 @@
+"""`scene2brain run`: stages computed once, a changed setting recomputes exactly its dependents."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import tomli_w
+from typer.testing import CliRunner
+
+from scene2brain.cli import app
+from scene2brain.evaluation.metrics import pearson_r
+from scene2brain.evaluation.noise_ceiling import noise_normalised_accuracy
+from scene2brain.pipeline.config import ConfigError, load_config
+from scene2brain.pipeline.run import run_config
+
+SMALL = {
+    "run": {"name": "small", "output": "results", "cache": "cache"},
+    "dataset": {"name": "simulated", "simulation": {"n_stimuli": 120, "n_voxels": 80, "image_size": 64}},
+    "features": [
+        {"name": "gabor", "model": "gabor", "image_size": 32, "reduction": "standardise"},
+        {
+            "name": "effnet",
+            "model": "efficientnet-lite0",
+            "layers": ["_blocks.2", "head"],
+            "reduction": {"method": "pca", "n_components": 16},
+        },
+    ],  # fmt: skip
+    "encoder": {"alphas": [1.0, 10.0, 100.0, 1000.0], "cv": 3},
+    "evaluation": {"n_bootstraps": 20, "identification": True, "identification_voxels": 40},
+    "report": {"enabled": False},
+}
+
+
+def write_config(folder, changes=None):
+    data = json.loads(json.dumps(SMALL))
+    for section, values in (changes or {}).items():
+        if isinstance(values, list):
+            data[section] = values
+        else:
+            data.setdefault(section, {}).update(values)
+    path = folder / "study.toml"
+    path.write_text(tomli_w.dumps(data))
+    return load_config(path)
+
+
+def kinds(names):
+    """Stage names without the subject: 'encode/sim01/effnet:head' -> 'encode/effnet:head'."""
+    return sorted(n.split("/")[0] + ("/" + n.split("/")[2] if n.count("/") == 2 else "") for n in names)
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("run")
+    return folder, run_config(write_config(folder), progress=False)
+
+
+def test_first_run_computes_every_stage_and_writes_the_results_store(first_run):
+    folder, result = first_run
+    assert result.skipped == []
+    spaces = ["gabor:energy", "effnet:_blocks.2", "effnet:head"]
+    assert kinds(result.computed) == sorted(
+        ["experiment", "responses", "noise_ceiling", "summary"]
+        + [f"{k}/{s}" for k in ("features", "encode", "scores", "identification") for s in spaces]
+    )
+    out = folder / "results"
+    assert load_config(out / "config.toml").spaces() == spaces  # the resolved configuration reloads
+    versions = json.loads((out / "provenance.json").read_text())["versions"]
+    assert {"python", "scene2brain", "numpy", "torch"} <= set(versions)
+    voxels = pd.read_parquet(out / "tables" / "voxels_sim01.parquet")
+    assert len(voxels) == 80 and {"vertex", "noise_ceiling", "best_space", "alpha[effnet:head]"} <= set(voxels)
+    pd.testing.assert_frame_equal(voxels, pd.read_csv(out / "tables" / "voxels_sim01.csv"), check_dtype=False)
+    # The per-voxel table holds what the stage arrays hold, and scores recompute from them.
+    stages = out / "stages"
+    y_test = np.load(stages / "responses" / "sim01" / "test.npy")
+    predictions = np.load(stages / "encode" / "sim01" / "effnet~head" / "predictions.npy")
+    r = pearson_r(y_test, predictions)
+    np.testing.assert_allclose(voxels["r[effnet:head]"], r, rtol=1e-6)
+    nnacc = noise_normalised_accuracy(r, voxels["noise_ceiling"].to_numpy())
+    np.testing.assert_allclose(voxels["nnacc[effnet:head]"], nnacc, rtol=1e-6)
+    assert set(np.unique(voxels["alpha[effnet:head]"])) <= {1.0, 10.0, 100.0, 1000.0}
+    roi = pd.read_parquet(out / "tables" / "roi_summary.parquet")
+    row = roi[(roi["space"] == "effnet:head") & (roi["roi"] == "HV")].iloc[0]
+    assert row["median"] == pytest.approx(np.nanmedian(nnacc[voxels["roi"] == "HV"]))
+    assert row["ci_low"] <= row["median"] <= row["ci_high"]
+    ident = pd.read_parquet(out / "tables" / "identification.parquet")
+    assert set(ident["kind"]) == {"exact", "extrapolated"} and ident["n_candidates"].iloc[0] == 20
+
+
+def test_rerun_does_no_work(first_run):
+    folder, _ = first_run
+    again = run_config(write_config(folder), progress=False)
+    assert again.computed == []
+    run = json.loads((folder / "results" / "run.json").read_text())
+    assert run["computed"] == [] and len(run["skipped"]) == len(again.skipped)
+
+
+def test_changed_settings_recompute_exactly_their_dependents(first_run):
+    folder, _ = first_run
+    spaces = ["gabor:energy", "effnet:_blocks.2", "effnet:head"]
+
+    alphas = run_config(write_config(folder, {"encoder": {"alphas": [0.1, 1.0, 10.0]}}), progress=False)
+    assert kinds(alphas.computed) == sorted(
+        ["summary"] + [f"{k}/{s}" for k in ("encode", "scores", "identification") for s in spaces]
+    )
+
+    boots = run_config(write_config(folder, {"encoder": {"alphas": [0.1, 1.0, 10.0]}, "evaluation": {
+        "n_bootstraps": 30, "identification": True, "identification_voxels": 40}}), progress=False)  # fmt: skip
+    assert boots.computed == ["summary"]
+
+    ceiling = run_config(
+        write_config(folder, {"encoder": {"alphas": [0.1, 1.0, 10.0]}, "evaluation": {"noise_ceiling": "none",
+            "n_bootstraps": 30, "identification": True, "identification_voxels": 40}}), progress=False,
+    )  # fmt: skip
+    assert kinds(ceiling.computed) == sorted(["noise_ceiling", "summary"] + [f"scores/{s}" for s in spaces])
+    roi = pd.read_parquet(folder / "results" / "tables" / "roi_summary.parquet")
+    assert set(roi["score"]) == {"r"}
+
+    features = json.loads(json.dumps(SMALL["features"]))
+    features[1]["layers"] = ["_blocks.2", "_blocks.6", "head"]
+    layer = run_config(write_config(folder, {"features": features}), progress=False)
+    new = "effnet:_blocks.6"
+    # Back to the original encoder and evaluation: those stages are recomputed; the new
+    # layer gets its features; the other layers' features are reused.
+    assert not any(
+        name.startswith(("features/", "experiment/", "responses/")) for name in layer.computed if new not in name
+    )
+    assert f"features/sim01/{new}" in layer.computed and "summary" in layer.computed
+
+    again = run_config(write_config(folder, {"features": features}), progress=False)
+    assert again.computed == []
+
+
+def test_run_time_errors_name_the_setting(tmp_path):
+    config = write_config(tmp_path, {"splits": {"test": "val"}})
+    with pytest.raises(
+        ConfigError, match=r"splits.test: 'val' is not a split of sim01; its splits: \['train', 'test'\]"
+    ):
+        run_config(config, progress=False)
+
+
+def test_cli_run_and_report(first_run, tmp_path):
+    folder, _ = first_run
+    runner = CliRunner()
+    result = runner.invoke(app, ["run", str(folder / "study.toml"), "--quiet"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "already done" in result.output and "All voxels" in result.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[dataset]\nname = "simulated"\n[encoder]\nmodel = "lasso"\n')
+    result = runner.invoke(app, ["run", str(bad)], terminal_width=200)
+    assert result.exit_code == 2 and "encoder.model" in result.output and "features: required" in result.output
+    result = runner.invoke(app, ["report", str(tmp_path / "nowhere")], terminal_width=200)
+    assert result.exit_code == 2 and "results folder not found" in result.output
