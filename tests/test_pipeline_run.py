@@ -25,7 +25,7 @@ SMALL = {
             "layers": ["_blocks.2", "head"],
             "reduction": {"method": "pca", "n_components": 16},
         },
-    ],  # fmt: skip
+    ],
     "encoder": {"alphas": [1.0, 10.0, 100.0, 1000.0], "cv": 3},
     "evaluation": {"n_bootstraps": 20, "identification": True, "identification_voxels": 40},
     "report": {"enabled": False},

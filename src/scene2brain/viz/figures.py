@@ -76,11 +76,10 @@ def figure_layer_hierarchy(roi_summary: pd.DataFrame) -> Figure | None:
             for roi in _rois(table):
                 part = table[table["roi"] == roi].sort_values("depth")
                 style = {"color": "k", "ls": "--"} if roi == "all" else {"ls": "-"}
-                ax.plot(part["depth"], part["median"], marker="o", ms=3, label=roi, **style)
+                (line,) = ax.plot(part["depth"], part["median"], marker="o", ms=3, label=roi, **style)
                 if part["ci_low"].notna().any():
-                    ax.fill_between(
-                        part["depth"], part["ci_low"], part["ci_high"], alpha=0.15, color=style.get("color")
-                    )
+                    band = part["ci_low"], part["ci_high"]
+                    ax.fill_between(part["depth"], *band, alpha=0.12, color=line.get_color())
             ax.set_xticks(layers["depth"], layers["layer"], rotation=30, fontsize=7)
             ax.set_title(f"{subject}: {model}", fontsize=9)
             ax.set_ylabel(f"median {score_label(table['score'].iloc[0])}", fontsize=8)
