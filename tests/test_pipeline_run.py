@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import tomli_w
+from run_fixtures import SMALL, write_config
 from typer.testing import CliRunner
 
 from scene2brain.cli import app
@@ -13,35 +13,6 @@ from scene2brain.evaluation.metrics import pearson_r
 from scene2brain.evaluation.noise_ceiling import noise_normalised_accuracy
 from scene2brain.pipeline.config import ConfigError, load_config
 from scene2brain.pipeline.run import run_config
-
-SMALL = {
-    "run": {"name": "small", "output": "results", "cache": "cache"},
-    "dataset": {"name": "simulated", "simulation": {"n_stimuli": 120, "n_voxels": 80, "image_size": 64}},
-    "features": [
-        {"name": "gabor", "model": "gabor", "image_size": 32, "reduction": "standardise"},
-        {
-            "name": "effnet",
-            "model": "efficientnet-lite0",
-            "layers": ["_blocks.2", "head"],
-            "reduction": {"method": "pca", "n_components": 16},
-        },
-    ],
-    "encoder": {"alphas": [1.0, 10.0, 100.0, 1000.0], "cv": 3},
-    "evaluation": {"n_bootstraps": 20, "identification": True, "identification_voxels": 40},
-    "report": {"enabled": False},
-}
-
-
-def write_config(folder, changes=None):
-    data = json.loads(json.dumps(SMALL))
-    for section, values in (changes or {}).items():
-        if isinstance(values, list):
-            data[section] = values
-        else:
-            data.setdefault(section, {}).update(values)
-    path = folder / "study.toml"
-    path.write_text(tomli_w.dumps(data))
-    return load_config(path)
 
 
 def kinds(names):

@@ -14,10 +14,9 @@ import subprocess
 import time
 
 import pytest
-import tomli_w
 from PIL import Image
+from run_fixtures import write_config
 
-from scene2brain.pipeline.config import load_config
 from scene2brain.pipeline.run import run_config
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
@@ -113,23 +112,13 @@ def browser(tmp_path):
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     folder = tmp_path_factory.mktemp("report")
-    data = {
-        "run": {"name": "browser test", "output": "results"},
-        "dataset": {"name": "simulated", "simulation": {"n_stimuli": 120, "n_voxels": 200, "image_size": 64}},
-        "features": [
-            {"name": "gabor", "model": "gabor", "image_size": 32, "reduction": "standardise"},
-            {
-                "name": "effnet",
-                "model": "efficientnet-lite0",
-                "layers": ["_blocks.2", "head"],
-                "reduction": {"method": "pca", "n_components": 16},
-            },
-        ],
-        "encoder": {"cv": 3},
+    changes = {
+        "run": {"name": "browser test"},
+        "dataset": {"simulation": {"n_stimuli": 120, "n_voxels": 200, "image_size": 64}},
         "evaluation": {"n_bootstraps": 20, "identification": True, "identification_voxels": 50},
+        "report": {"enabled": True},
     }
-    (folder / "study.toml").write_text(tomli_w.dumps(data))
-    result = run_config(load_config(folder / "study.toml"), progress=False)
+    result = run_config(write_config(folder, changes), progress=False)
     return result.output / "report"
 
 

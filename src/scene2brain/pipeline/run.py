@@ -139,7 +139,14 @@ def _check_splits(config: RunConfig, experiment: Experiment, subject: str) -> No
 
 def _experiment_stage(ctx: StageContext, config: RunConfig, subject: int | str, store: FeatureStore, progress: bool):
     if config.dataset.name == "simulated":
-        experiment = simulate_subject(config.dataset.simulation, int(subject), config.run.seed, store, progress)
+        sim = config.dataset.simulation
+        prefetch = [
+            layer
+            for f in config.features
+            if (f.model, f.pooling, f.weights) == (sim.driver_model, "avg", "pretrained")
+            for layer in f.layers
+        ]
+        experiment = simulate_subject(sim, int(subject), config.run.seed, store, progress, prefetch)
     else:
         experiment = _load_real(config, subject)
     _check_splits(config, experiment, subject_name(config.dataset.name, subject))
@@ -205,8 +212,8 @@ def _features_stage(
     experiment = _experiment(ctx, experiment_stage)
     # Extract every layer of this model that some pending stage needs in one pass; the
     # other layers' stages then find them in the feature store.
-    layers = [name for name in spec.layer_names() if f"features/{subject}/{spec.space(name)}" in ctx.pending]
-    raw = raw_features(experiment.stimuli, spec, layers or [layer], store, progress)[layer]
+    pending = [name for name in spec.layer_names() if f"features/{subject}/{spec.space(name)}" in ctx.pending]
+    raw = raw_features(experiment.stimuli, spec, [layer], store, progress, prefetch=pending)[layer]
     train = experiment.split_index(config.splits.train)
     np.save(ctx.out / "features.npy", reduced_space(raw, train, spec, config.run.seed))
     (ctx.out / "info.json").write_text(json.dumps({"raw_features": int(raw.shape[1])}))
@@ -268,7 +275,8 @@ def _identification_stage(ctx: StageContext, config: RunConfig, encode_stage: st
 
 
 def _summary_stage(ctx: StageContext, config: RunConfig, layout: dict[str, Any]):
-    write_summary(ctx.out, config, {k: {kk: ctx.inputs.get(vv, vv) for kk, vv in v.items()} for k, v in layout.items()})
+    folders = {key: {kind: ctx.input(stage) for kind, stage in stages.items()} for key, stages in layout.items()}
+    write_summary(ctx.out, config, folders)
 
 
 def _report_stage(ctx: StageContext, results: Path):

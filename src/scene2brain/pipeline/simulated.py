@@ -24,17 +24,24 @@ def driver_spec(sim: SimulationSection) -> FeatureSection:
 
 
 def simulate_subject(
-    sim: SimulationSection, subject: int, seed: int, store: FeatureStore, progress: bool = False
+    sim: SimulationSection,
+    subject: int,
+    seed: int,
+    store: FeatureStore,
+    progress: bool = False,
+    prefetch: list[str] | None = None,
 ) -> Experiment:
     """Simulated subject ``subject`` (1, 2, ...): shared stimuli, its own voxels (seed + subject - 1).
 
     The drivers (Gabor energies, the driver layer and its PCA) go through the feature
-    store with the same keys as a run's feature spaces, so they are computed once.
+    store with the same keys as a run's feature spaces, so they are computed once;
+    ``prefetch`` names more layers of the driver model (average-pooled) to extract in
+    the same pass, for the run's feature spaces.
     """
     stimuli, splits = make_stimuli(sim.n_stimuli, image_size=sim.image_size, seed=seed)
     images = stimuli.load_images()
     spec = driver_spec(sim)
-    deep = raw_features(images, spec, spec.layers, store, progress)[sim.driver_layer]
+    deep = raw_features(images, spec, spec.layers, store, progress, prefetch or [])[sim.driver_layer]
     calibration = reduced_space(deep, splits["train"], spec, seed)
     name = f"{sim.driver_model}:{sim.driver_layer}"
     drivers = SimulationDrivers(

@@ -40,15 +40,24 @@ def gabor_energy(images: Any, image_size: int, store: FeatureStore) -> np.ndarra
 
 
 def raw_features(
-    images: Any, spec: FeatureSection, layers: Sequence[str], store: FeatureStore, progress: bool = False
+    images: Any,
+    spec: FeatureSection,
+    layers: Sequence[str],
+    store: FeatureStore,
+    progress: bool = False,
+    prefetch: Sequence[str] = (),
 ) -> dict[str, np.ndarray]:
-    """Unreduced features of ``layers`` of one configured model; all missing layers in one pass."""
+    """Unreduced features of ``layers`` of one configured model, through the store.
+
+    Missing layers, and the missing ``prefetch`` layers that later calls will ask for,
+    are computed together in one pass over the images.
+    """
     if spec.model == GABOR:
         return {"energy": gabor_energy(images, spec.image_size, store)}
     entries, _ = extract_to_store(
         images,
         spec.model,
-        list(layers),
+        list(dict.fromkeys([*layers, *prefetch])),
         spec.pooling,
         store,
         weights=spec.weights,
@@ -56,7 +65,7 @@ def raw_features(
         device=spec.device,
         progress=progress,
     )
-    return {layer: entry.read() for layer, entry in entries.items()}
+    return {layer: entries[layer].read() for layer in layers}
 
 
 def reduced_space(raw: np.ndarray, train: np.ndarray, spec: FeatureSection, seed: int) -> np.ndarray:
