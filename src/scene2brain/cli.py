@@ -42,15 +42,18 @@ def _print_run(result, quiet: bool) -> None:
 
 
 def _print_summary(summary, title: str) -> None:
-    table = Table(title=title)
-    for col in ("subject", "ROI", "model", "best layer", "voxels", "median", "95% CI", "median r", "NC"):
-        table.add_column(col)
+    from rich import box
+
+    several = summary["subject"].nunique() > 1
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    for col in ("subject",) * several + ("ROI", "model", "best layer", "voxels", "median", "95% CI", "r", "NC"):
+        table.add_column(col, no_wrap=True)
     for _, row in summary.iterrows():
         unit = "%" if row["score"] == "nnacc" else ""
         table.add_row(
-            row["subject"], row["roi"], row["model"], row["layer"], str(row["n_voxels"]),
-            f"{row['median']:.3f}{unit}", f"{row['ci_low']:.2f}-{row['ci_high']:.2f}", f"{row['median_r']:.3f}",
-            f"{row['median_noise_ceiling']:.3f}",
+            *[row["subject"]] * several, row["roi"], row["model"], row["layer"], str(row["n_voxels"]),
+            f"{row['median']:.1f}{unit}", f"{row['ci_low']:.1f}-{row['ci_high']:.1f}", f"{row['median_r']:.2f}",
+            f"{row['median_noise_ceiling']:.2f}",
         )  # fmt: skip
     console.print(table)
 
