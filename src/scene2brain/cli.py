@@ -31,10 +31,9 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _print_run(result, quiet: bool) -> None:
-    computed, skipped = result.computed, result.skipped
+def _print_run(result) -> None:
     console.print(
-        f"{len(computed)} stages computed, {len(skipped)} already done (in {result.seconds:.1f} s). "
+        f"{len(result.computed)} stages computed, {len(result.skipped)} already done (in {result.seconds:.1f} s). "
         f"Results: {result.output}  Report: {result.output / 'report' / 'index.html'}",
         highlight=False,
         soft_wrap=True,
@@ -90,7 +89,7 @@ def demo(
         for name, check in checks.items():
             mark = "[green]PASS[/green]" if check["passed"] else "[red]FAIL[/red]"
             console.print(f"{mark} {subject}: {name}: {check['found']}")
-    _print_run(result.run, quiet)
+    _print_run(result.run)
     if not result.passed:
         raise typer.Exit(code=1)
 
@@ -119,7 +118,7 @@ def run(
         raise _fail(str(err)) from None
     summary = pd.read_parquet(result.output / "tables" / "model_summary.parquet")
     _print_summary(summary[summary["roi"] == "all"], "All voxels: each model at its best layer")
-    _print_run(result, quiet)
+    _print_run(result)
 
 
 @app.command()

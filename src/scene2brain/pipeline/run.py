@@ -157,19 +157,14 @@ def _experiment(ctx: StageContext, name: str) -> Experiment:
     return load_experiment(ctx.input(name) / "experiment")
 
 
-def _averaged(experiment: Experiment, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Repeat-averaged responses of a split's stimuli (rows in split order) and those stimuli."""
-    stimuli = experiment.split_index(split)
+def _responses_stage(ctx: StageContext, config: RunConfig, experiment_stage: str):
+    """Repeat-averaged responses of the train and test stimuli (rows in split order), and those stimuli."""
+    experiment = _experiment(ctx, experiment_stage)
     averaged = experiment.average_repeats().responses
     row_of = {s: i for i, s in enumerate(averaged.trial_stimulus)}
-    return averaged.data[[row_of[s] for s in stimuli]], stimuli
-
-
-def _responses_stage(ctx: StageContext, config: RunConfig, experiment_stage: str):
-    experiment = _experiment(ctx, experiment_stage)
     for key in ("train", "test"):
-        data, stimuli = _averaged(experiment, getattr(config.splits, key))
-        np.save(ctx.out / f"{key}.npy", data)
+        stimuli = experiment.split_index(getattr(config.splits, key))
+        np.save(ctx.out / f"{key}.npy", averaged.data[[row_of[s] for s in stimuli]])
         np.save(ctx.out / f"{key}_stimuli.npy", stimuli)
 
 

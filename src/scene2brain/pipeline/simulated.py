@@ -67,11 +67,12 @@ def ground_truth_checks(
     not part of the run are left out.
     """
     gabor = [f.space("energy") for f in features if f.model == GABOR]
-    driver = [
-        f.space(sim.driver_layer)
-        for f in features
-        if f.model == sim.driver_model and sim.driver_layer in f.layers and f.pooling == "avg"
+    drivers = [
+        f for f in features if f.model == sim.driver_model and sim.driver_layer in f.layers and f.pooling == "avg"
     ]
+    driver = [f.space(sim.driver_layer) for f in drivers]
+    # CAL voxels are exactly linear only in the driver layer reduced as the simulation reduced it.
+    same_pca = [f.space(sim.driver_layer) for f in drivers if f.reduction == driver_spec(sim).reduction]
     prefix = "nnacc[" if voxels["noise_ceiling"].notna().any() else "r["
     medians = {
         roi: {c[len(prefix) : -1]: np.nanmedian(g[c]) for c in g.columns if c.startswith(prefix)}
@@ -84,11 +85,6 @@ def ground_truth_checks(
     if driver and "HV" in best:
         checks[f"HV is best predicted by {driver[0]}"] = {"passed": best["HV"] in driver, "found": best["HV"]}
     cal = voxels[voxels["roi"] == "CAL"]
-    same_pca = [
-        f.space(sim.driver_layer)
-        for f in features
-        if f.space(sim.driver_layer) in driver and f.reduction == driver_spec(sim).reduction
-    ]
     if same_pca and len(cal):
         r = cal[f"r[{same_pca[0]}]"].to_numpy()
         recovered = float(np.nanmedian(np.clip(r, 0, None) ** 2 / cal["true_noise_ceiling"].to_numpy()))

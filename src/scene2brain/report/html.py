@@ -57,14 +57,11 @@ class ResultsFolder:
     compute_seconds: float = 0.0
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path, root: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise FileNotFoundError(
-            f"{path}: missing; is {path.parent.parent if path.parent.name == 'tables' else path.parent} "
-            "a results folder written by `scene2brain run`?"
-        ) from None
+        raise FileNotFoundError(f"{path}: missing; is {root} a results folder written by `scene2brain run`?") from None
 
 
 def read_results(root: str | Path) -> ResultsFolder:
@@ -72,9 +69,9 @@ def read_results(root: str | Path) -> ResultsFolder:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: results folder not found")
-    provenance = _read_json(root / "provenance.json")
+    provenance = _read_json(root / "provenance.json", root)
     tables = root / "tables"
-    facts = _read_json(tables / "facts.json")
+    facts = _read_json(tables / "facts.json", root)
     voxels = {s: pd.read_parquet(tables / f"voxels_{s}.parquet") for s in facts["subjects"]}
     identification = tables / "identification.parquet"
     checks = tables / "checks.json"

@@ -127,8 +127,10 @@ def figure_surface_map(
     from nilearn import plotting
 
     finite = np.concatenate([m[np.isfinite(m)] for m in maps.values()])
-    vmin = float(np.min(finite)) if vmin is None and finite.size else (vmin or 0.0)
-    vmax = float(np.max(finite)) if vmax is None and finite.size else (vmax if vmax is not None else 1.0)
+    if vmin is None:
+        vmin = float(finite.min()) if finite.size else 0.0
+    if vmax is None:
+        vmax = float(finite.max()) if finite.size else 1.0
     if vmax <= vmin:
         vmax = vmin + 1e-6
     fig = Figure(figsize=(2.6 * len(views) + 0.8, 4.6))
