@@ -1,16 +1,15 @@
-"""COCO categories through the NSD crop, `scene2brain datasets` listing/check, and the offline-safe fetcher."""
+"""COCO categories through the NSD crop, and `scene2brain datasets` listing and check."""
 
 import json
 import sys
 
-import numpy as np
 import pandas as pd
 import pytest
-from dataset_fixtures import write_algonauts_subject, write_kay_nma
+from dataset_fixtures import write_algonauts_subject
 from typer.testing import CliRunner
 
 from scene2brain.cli import app
-from scene2brain.data.datasets import DatasetFileError, check_dataset, fetch_kay2008_nma, nsd_coco_categories, registry
+from scene2brain.data.datasets import DatasetFileError, check_dataset, nsd_coco_categories
 from scene2brain.data.datasets.coco import visible_fraction
 
 
@@ -76,26 +75,3 @@ def test_check_reports_missing_and_malformed_files(tmp_path):
         assert name in listing.output
     bad = runner.invoke(app, ["datasets", "check", "hcp", str(tmp_path)])
     assert bad.exit_code != 0 and "expected one of" in bad.output
-
-
-def test_fetch_uses_local_files_and_fails_clearly_offline(tmp_path, monkeypatch):
-    import pooch
-
-    def offline(*args, **kwargs):
-        raise ConnectionError("no network")
-
-    monkeypatch.setattr(pooch, "retrieve", offline)
-    with pytest.raises(DatasetFileError, match=r"kay_images\.npz: missing and the download .* failed .*copy it to"):
-        fetch_kay2008_nma(tmp_path)
-    # a copy placed by hand is used without any network access (sizes of the fixture, not of the real files)
-    folder = tmp_path / "kay2008-nma"
-    write_kay_nma(folder)
-    sizes = {f: (url, (folder / f).stat().st_size) for f, (url, _) in registry.KAY_NMA_FILES.items()}
-    monkeypatch.setattr(registry, "KAY_NMA_FILES", sizes)
-    assert fetch_kay2008_nma(tmp_path) == folder
-    assert len((folder / "SHA256SUMS").read_text().splitlines()) == 3
-    labels = np.load(folder / "kay_labels.npy")
-    labels[0, 0] = "tampered"
-    np.save(folder / "kay_labels.npy", labels)
-    with pytest.raises(DatasetFileError, match=r"SHA-256 .* differs"):
-        fetch_kay2008_nma(tmp_path)

@@ -179,17 +179,27 @@ def datasets_check(
 
 @datasets_app.command("fetch")
 def datasets_fetch(
-    name: Annotated[str, typer.Argument(help="A dataset public without registration: kay2008-nma.")],
+    name: Annotated[str, typer.Argument(help="kay2008-nma, things-fmri, bold5000 or coco.")],
     home: Annotated[
         Path | None, typer.Option(help="Data home [default: $SCENE2BRAIN_DATA or ~/scene2brain_data].")
     ] = None,
 ) -> None:
-    """Download a public dataset into the data home (files already there are kept and verified)."""
-    from scene2brain.data.datasets.registry import fetch_kay2008_nma
+    """Download a public dataset into the data home; files already there (also copied by hand) are verified and kept."""
+    import sys
 
-    if name != "kay2008-nma":
-        raise typer.BadParameter(f"only kay2008-nma can be fetched; {name!r} needs registration or a manual download")
-    console.print(f"Files in {fetch_kay2008_nma(home)}")
+    from scene2brain.data.datasets import DATASETS, PUBLIC_DATASETS, DatasetFileError, fetch_dataset
+
+    if name not in PUBLIC_DATASETS:
+        how = f"; {DATASETS[name].obtain}" if name in DATASETS else ""
+        raise _fail(f"{name!r} cannot be fetched: expected one of {sorted(PUBLIC_DATASETS)}{how}")
+    try:
+        fetched = fetch_dataset(name, home, progress=sys.stderr.isatty())
+    except DatasetFileError as err:
+        raise _fail(str(err)) from err
+    console.print(f"{name} is in {fetched.root}", highlight=False, soft_wrap=True)
+    if fetched.images is not None:
+        console.print(f"images: {fetched.images}", highlight=False, soft_wrap=True)
+    console.print(f"load it with {DATASETS[name].loader}({str(fetched.root)!r})", highlight=False, soft_wrap=True)
 
 
 features_app = typer.Typer(help="Feature models and their layers.")

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from scene2brain.data.datasets.registry import data_home
+from scene2brain.data.datasets.fetch import data_home
 from scene2brain.utils.files import atomic_path
 from scene2brain.viz.figures import (
     figure_identification,

@@ -14,18 +14,21 @@ from scene2brain.data.datasets.algonauts import (
 )
 from scene2brain.data.datasets.bold5000 import load_bold5000
 from scene2brain.data.datasets.coco import nsd_coco_categories
+from scene2brain.data.datasets.fetch import PUBLIC_DATASETS, data_home, fetch_dataset
 from scene2brain.data.datasets.kay import load_kay2008, load_kay2008_nma
 from scene2brain.data.datasets.nsd import load_nsd, read_expdesign, read_stim_info, trials_from_stim_info
-from scene2brain.data.datasets.registry import DATASETS, check_dataset, fetch_kay2008_nma
+from scene2brain.data.datasets.registry import DATASETS, check_dataset
 from scene2brain.data.datasets.things import load_things_fmri
 
 __all__ = [
     "DATASETS",
+    "PUBLIC_DATASETS",
     "DatasetFileError",
     "challenge_to_fsaverage",
     "check_dataset",
+    "data_home",
     "devkit_split",
-    "fetch_kay2008_nma",
+    "fetch_dataset",
     "fsaverage_to_challenge",
     "load_algonauts2023",
     "load_bold5000",

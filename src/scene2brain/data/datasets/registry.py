@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from scene2brain.data.datasets._files import DatasetFileError
 
 
 @dataclass(frozen=True)
@@ -89,7 +86,9 @@ DATASETS: dict[str, DatasetInfo] = {
         DatasetInfo(
             "things-fmri",
             "THINGS-fMRI single-trial response tables (3 subjects)",
-            "Public on figshare (THINGS-data collection, betas_csv): download the sub-0X files.",
+            "Public on figshare (THINGS-data collection), no registration: `scene2brain datasets fetch "
+            "things-fmri` downloads betas_csv (all subjects). The THINGS images need the password from "
+            "the THINGS database's OSF page.",
             "scene2brain.data.datasets.load_things_fmri",
             lambda subject: [
                 f"sub-{subject:02d}_ResponseData.h5",
@@ -100,7 +99,8 @@ DATASETS: dict[str, DatasetInfo] = {
         DatasetInfo(
             "bold5000",
             "BOLD5000 ROI release: per-ROI responses of CSI1-CSI4 and the per-trial image lists",
-            "Public on figshare / bold5000.org (ROIs release); no registration.",
+            "Public on figshare (release 1) and Dropbox, no registration: `scene2brain datasets fetch "
+            "bold5000` downloads the ROI release and the stimuli.",
             "scene2brain.data.datasets.load_bold5000",
             lambda subject: [
                 f"ROIs/CSI{subject}/mat/CSI{subject}_ROIs_TR34.mat",
@@ -110,7 +110,8 @@ DATASETS: dict[str, DatasetInfo] = {
         DatasetInfo(
             "coco",
             "COCO 2017 instance annotations (categories of NSD images)",
-            "Public at cocodataset.org: annotations_trainval2017.zip, then point at its annotations/ folder.",
+            "Public at cocodataset.org, no registration: `scene2brain datasets fetch coco` downloads "
+            "annotations_trainval2017.zip and unpacks its annotations/ folder.",
             "scene2brain.data.datasets.coco.nsd_coco_categories",
             lambda subject: ["instances_train2017.json", "instances_val2017.json"],
         ),
@@ -165,53 +166,3 @@ def check_dataset(name: str, root: str | Path, subject: int | None = None) -> li
                 status = f"malformed: {type(err).__name__}: {err}"
         report.append((rel, status))
     return report
-
-
-#: The NMA Kay 2008 files on OSF, with their sizes in bytes where known (from the Git LFS pointers).
-KAY_NMA_FILES = {
-    "kay_images.npz": ("https://osf.io/ymnjv/download", 248_704_338),
-    "kay_labels.npy": ("https://osf.io/r638s/download", 1_988_128),
-    "kay_labels_val.npy": ("https://osf.io/yqb3e/download", None),
-}
-
-
-def data_home(path: str | Path | None = None) -> Path:
-    """Where fetched datasets live: ``path``, else ``$SCENE2BRAIN_DATA``, else ``~/scene2brain_data``."""
-    return Path(path or os.environ.get("SCENE2BRAIN_DATA") or Path.home() / "scene2brain_data")
-
-
-def fetch_kay2008_nma(home: str | Path | None = None) -> Path:
-    """Download the public NMA Kay 2008 files into the data home (once) and return their folder.
-
-    Files already present with the expected size are used as they are, so an offline
-    machine works from a copy placed there by hand. A download that fails (offline,
-    server error) raises a :class:`DatasetFileError` saying where to put the files.
-    Sizes are checked where the size is known; on first download the SHA-256 of each
-    file is recorded in ``SHA256SUMS`` beside them and verified on later calls.
-    """
-    import hashlib
-
-    folder = data_home(home) / "kay2008-nma"
-    folder.mkdir(parents=True, exist_ok=True)
-    sums_path = folder / "SHA256SUMS"
-    sums = dict(line.split()[::-1] for line in sums_path.read_text().splitlines()) if sums_path.is_file() else {}
-    for fname, (url, size) in KAY_NMA_FILES.items():
-        target = folder / fname
-        if not target.is_file():
-            import pooch
-
-            try:
-                pooch.retrieve(url, known_hash=None, fname=fname, path=folder, progressbar=False)
-            except Exception as err:
-                raise DatasetFileError(
-                    f"{target}: missing and the download from {url} failed ({type(err).__name__}: {err}); "
-                    f"when offline, download it elsewhere and copy it to {folder}"
-                ) from err
-        if size is not None and target.stat().st_size != size:
-            raise DatasetFileError(f"{target}: expected {size} bytes, found {target.stat().st_size} (truncated?)")
-        digest = hashlib.sha256(target.read_bytes()).hexdigest()
-        if fname in sums and sums[fname] != digest:
-            raise DatasetFileError(f"{target}: SHA-256 {digest} differs from the one recorded in {sums_path}")
-        sums[fname] = digest
-    sums_path.write_text("".join(f"{d}  {f}\n" for f, d in sorted(sums.items())))
-    return folder
