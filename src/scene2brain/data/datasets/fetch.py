@@ -182,12 +182,13 @@ def fetch_dataset(name: str, home: str | Path | None = None, *, progress: bool =
 
 def _download(remote: RemoteFile, folder: Path, progress: bool) -> None:
     """Download to a temporary file beside the target, moved into place only when complete."""
-    from pooch.downloaders import choose_downloader
+    from pooch import downloaders
 
+    progress = progress and downloaders.tqdm is not None  # pooch draws its bar with tqdm, an optional package
     target = folder / remote.name
     try:
         with atomic_path(target) as tmp:
-            choose_downloader(remote.url, progressbar=progress)(remote.url, str(tmp), None)
+            downloaders.choose_downloader(remote.url, progressbar=progress)(remote.url, str(tmp), None)
     except Exception as err:
         raise DatasetFileError(
             f"{target}: missing and the download from {remote.url} failed "
