@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from dataset_fixtures import write_nsd
 
+from scene2brain.data import load_experiment, save_experiment
 from scene2brain.data.datasets import DatasetFileError
 from scene2brain.data.datasets.nsd import load_nsd, read_expdesign, read_stim_info, trials_from_stim_info
 
@@ -55,6 +56,17 @@ def test_fsaverage_trials_images_and_rois(nsd_root):
     assert exp.stimuli.table.loc[exp.splits["test"], "shared1000"].all()
     assert set(exp.stimuli.table.loc[exp.splits["test"], "nsd_id"]) <= set(truth["shared"])
     assert exp.stimuli.table["coco_id"].tolist() == (100000 + ids).tolist()
+
+
+def test_a_saved_nsd_experiment_points_at_the_brick(nsd_root, tmp_path):
+    root, _ = nsd_root
+    exp = load_nsd(root, 1, sessions=[1])
+    path = save_experiment(exp, tmp_path / "exp")
+    assert not (path / "arrays.zarr" / "images").exists()  # the brick is referenced, not copied
+    back = load_experiment(path)
+    np.testing.assert_array_equal(back.stimuli.load_images([3, 1, 3]), exp.stimuli.load_images([3, 1, 3]))
+    assert back.stimuli.images.digest() == exp.stimuli.images.digest()
+    np.testing.assert_array_equal(back.stimuli.subset([2, 0]).load_images(), exp.stimuli.load_images([2, 0]))
 
 
 def test_zscoring_within_sessions(nsd_root):

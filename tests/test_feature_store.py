@@ -12,16 +12,15 @@ import numpy as np
 import pytest
 from slow_extraction import IMAGES, LAYERS, counting_model
 
+from scene2brain.data.images import as_image_source
 from scene2brain.features import (
     FeatureStore,
     GaussianBlur,
     Preprocessing,
     extract_features,
     feature_key,
-    images_digest,
 )
 from scene2brain.features.extraction import store_entries
-from scene2brain.features.images import as_image_source
 
 SCRIPT = Path(__file__).with_name("slow_extraction.py")
 
@@ -32,9 +31,9 @@ def _images(n=10, seed=0):
 
 def test_cache_key_changes_with_each_ingredient_and_only_then():
     images = _images()
-    digest = images_digest(as_image_source(images))
+    digest = as_image_source(images).digest()
     base = feature_key(counting_model(), "conv", "avg", digest)
-    assert feature_key(counting_model(), "conv", "avg", images_digest(as_image_source(images.copy()))) == base
+    assert feature_key(counting_model(), "conv", "avg", as_image_source(images.copy()).digest()) == base
     blurred = Preprocessing(16, None).with_steps(GaussianBlur(1.0))
     renormalised = Preprocessing(16, None, mean=(0.5,) * 3)
     variants = {
@@ -43,8 +42,8 @@ def test_cache_key_changes_with_each_ingredient_and_only_then():
         "normalisation": feature_key(counting_model(prep=renormalised), "conv", "avg", digest),
         "layer": feature_key(counting_model(), "output", "avg", digest),
         "pooling": feature_key(counting_model(), "conv", "max", digest),
-        "stimuli": feature_key(counting_model(), "conv", "avg", images_digest(as_image_source(_images(seed=1)))),
-        "stimulus order": feature_key(counting_model(), "conv", "avg", images_digest(as_image_source(images[::-1]))),
+        "stimuli": feature_key(counting_model(), "conv", "avg", as_image_source(_images(seed=1)).digest()),
+        "stimulus order": feature_key(counting_model(), "conv", "avg", as_image_source(images[::-1]).digest()),
     }  # fmt: skip
     store = FeatureStore("/nonexistent")
     paths = {name: store.entry("counting", key).path for name, key in variants.items()}

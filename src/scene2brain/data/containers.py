@@ -10,73 +10,15 @@ was found and what was expected.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from scene2brain.data.images import Images, ImageSource, as_image_source
 from scene2brain.utils.arrays import group_means
 
 NanPolicy = Literal["raise", "allow"]
-
-
-class ImageSource(Protocol):
-    """Anything that returns images by position: ``len(src)`` and ``src[indices]``."""
-
-    def __len__(self) -> int: ...
-
-    def __getitem__(self, index: Any) -> np.ndarray: ...
-
-
-class ArrayImages:
-    """Images held in an array-like (numpy, zarr, h5py) of shape (n, H, W[, C]).
-
-    Nothing is read until images are indexed, so a zarr- or HDF5-backed array stays
-    on disk.
-    """
-
-    def __init__(self, array: Any):
-        if len(array.shape) not in (3, 4):
-            raise ValueError(f"images: expected an array of shape (n, H, W) or (n, H, W, C), got shape {array.shape}")
-        self.array = array
-
-    def __len__(self) -> int:
-        return int(self.array.shape[0])
-
-    def __getitem__(self, index: Any) -> np.ndarray:
-        if isinstance(index, np.ndarray | list):
-            index = np.asarray(index)
-            if index.dtype == bool:
-                index = np.flatnonzero(index)
-            order = np.argsort(index, kind="stable")
-            out = np.asarray(self.array[np.sort(index)] if len(index) else self.array[:0])
-            result = np.empty_like(out)
-            result[order] = out
-            return result
-        return np.asarray(self.array[index])
-
-
-class FileImages:
-    """Images read from files (PNG, JPEG, ...) with Pillow when indexed."""
-
-    def __init__(self, paths: Sequence[str | Path]):
-        self.paths = [Path(p) for p in paths]
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: Any) -> np.ndarray:
-        from PIL import Image
-
-        if isinstance(index, int | np.integer):
-            path = self.paths[int(index)]
-            if not path.is_file():
-                raise FileNotFoundError(f"stimulus image not found: {path}")
-            with Image.open(path) as img:
-                return np.asarray(img)
-        idx = np.arange(len(self))[index]
-        return np.stack([self[int(i)] for i in idx]) if len(idx) else np.empty((0,))
 
 
 def _as_table(table: pd.DataFrame | None, n_rows: int, name: str) -> pd.DataFrame:
@@ -97,9 +39,10 @@ class Stimuli:
     table : DataFrame
         One row per stimulus, in order. Must hold a unique ``stimulus_id`` column;
         other columns (NSD id, COCO id, category, source...) are free.
-    images : array-like or ImageSource, optional
-        Images in the same order. Arrays are wrapped in :class:`ArrayImages` and
-        read lazily.
+    images : ImageSource, array-like, folder or ``"file.h5[:dataset]"``, optional
+        Images in the same order, turned into an :class:`~scene2brain.data.images.ImageSource`
+        by :func:`~scene2brain.data.images.as_image_source`; nothing is read until
+        images are asked for.
 
     Examples
     --------
@@ -109,7 +52,7 @@ class Stimuli:
     (2, (1, 8, 8))
     """
 
-    def __init__(self, table: pd.DataFrame, images: ImageSource | np.ndarray | None = None):
+    def __init__(self, table: pd.DataFrame, images: ImageSource | np.ndarray | str | None = None):
         if not isinstance(table, pd.DataFrame):
             raise TypeError(f"stimuli table: expected a pandas DataFrame, got {type(table).__name__}")
         if "stimulus_id" not in table.columns:
@@ -121,12 +64,10 @@ class Stimuli:
                 f"stimuli table: stimulus_id must be unique, found {dup.nunique()} duplicated ids "
                 f"(first: {dup.iloc[0]!r})"
             )
-        if images is not None and not hasattr(images, "__getitem__"):
-            raise TypeError(f"images: expected an array or an ImageSource, got {type(images).__name__}")
-        if isinstance(images, np.ndarray) or (images is not None and hasattr(images, "shape")):
-            images = ArrayImages(images)
-        if images is not None and len(images) != len(table):
-            raise ValueError(f"images: expected {len(table)} images (one per stimulus), got {len(images)}")
+        if images is not None:
+            images = as_image_source(images)
+            if len(images) != len(table):
+                raise ValueError(f"images: expected {len(table)} images (one per stimulus), got {len(images)}")
         self.table = table.reset_index(drop=True)
         self.images = images
 
@@ -141,32 +82,17 @@ class Stimuli:
         """Stimulus ids in order."""
         return self.table["stimulus_id"].to_numpy()
 
-    def load_images(self, indices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
-        """Read images (all, or those at ``indices``) into memory."""
+    def load_images(self, indices: Sequence[int] | np.ndarray | None = None) -> Images:
+        """Read images (all, or those at ``indices``) into memory; see :meth:`ImageSource.read`."""
         if self.images is None:
             raise ValueError("these stimuli have no images attached")
-        if indices is None:
-            indices = np.arange(len(self))
-        return self.images[np.asarray(indices)]
+        return self.images.read(slice(None) if indices is None else np.asarray(indices))
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> Stimuli:
         """Stimuli at ``indices``, in that order."""
         indices = np.asarray(indices)
-        images = None
-        if self.images is not None:
-            images = _SubsetImages(self.images, indices)
+        images = None if self.images is None else self.images.subset(indices)
         return Stimuli(self.table.iloc[indices].reset_index(drop=True), images)
-
-
-class _SubsetImages:
-    def __init__(self, source: ImageSource, indices: np.ndarray):
-        self.source, self.indices = source, indices
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, index: Any) -> np.ndarray:
-        return self.source[self.indices[index]]
 
 
 class Responses:
@@ -273,6 +199,32 @@ def _describe(x: Any) -> str:
     return type(x).__name__
 
 
+def checked_splits(splits: Mapping[str, Sequence[int] | np.ndarray] | None, n: int) -> dict[str, np.ndarray]:
+    """Named, pairwise disjoint sets of positions among ``n`` stimuli, validated, as int64 arrays.
+
+    Raises a ``TypeError``/``ValueError`` naming the split when positions are not 1-D
+    integers, out of ``[0, n)``, repeated, or shared with another split.
+    """
+    clean: dict[str, np.ndarray] = {}
+    for name, idx in (splits or {}).items():
+        idx = np.asarray(idx)
+        if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
+            raise TypeError(f"split {name!r}: expected a 1-D integer array of stimulus positions, got {_describe(idx)}")
+        if len(idx) and (idx.min() < 0 or idx.max() >= n):
+            raise ValueError(f"split {name!r}: stimulus positions must lie in [0, {n}), found {idx.min()}..{idx.max()}")
+        if len(np.unique(idx)) != len(idx):
+            raise ValueError(f"split {name!r}: contains repeated stimulus positions")
+        for other, oidx in clean.items():
+            common = np.intersect1d(idx, oidx)
+            if len(common):
+                raise ValueError(
+                    f"splits {other!r} and {name!r} overlap in {len(common)} stimuli "
+                    f"(first: position {common[0]}); splits must be disjoint"
+                )
+        clean[str(name)] = idx.astype(np.int64)
+    return clean
+
+
 class Experiment:
     """One subject's experiment: stimuli, trial responses and named splits.
 
@@ -306,31 +258,10 @@ class Experiment:
             raise ValueError(
                 f"responses.trial_stimulus: index {responses.trial_stimulus.max()} is out of range for {n} stimuli"
             )
-        clean: dict[str, np.ndarray] = {}
-        for name, idx in (splits or {}).items():
-            idx = np.asarray(idx)
-            if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
-                raise TypeError(
-                    f"split {name!r}: expected a 1-D integer array of stimulus positions, got {_describe(idx)}"
-                )
-            if len(idx) and (idx.min() < 0 or idx.max() >= n):
-                raise ValueError(
-                    f"split {name!r}: stimulus positions must lie in [0, {n}), found {idx.min()}..{idx.max()}"
-                )
-            if len(np.unique(idx)) != len(idx):
-                raise ValueError(f"split {name!r}: contains repeated stimulus positions")
-            for other, oidx in clean.items():
-                common = np.intersect1d(idx, oidx)
-                if len(common):
-                    raise ValueError(
-                        f"splits {other!r} and {name!r} overlap in {len(common)} stimuli "
-                        f"(first: position {common[0]}); splits must be disjoint"
-                    )
-            clean[str(name)] = idx.astype(np.int64)
         self.subject = str(subject)
         self.stimuli = stimuli
         self.responses = responses
-        self.splits = clean
+        self.splits = checked_splits(splits, n)
         self.metadata = dict(metadata or {})
 
     def __repr__(self) -> str:
@@ -409,16 +340,3 @@ class Experiment:
         data = ((np.asarray(self.responses.data, dtype=np.float64) - mean) / sd).astype(np.float32)
         r = self.responses
         return self._replace(responses=Responses(data, r.trial_stimulus, r.voxels, r.nan_policy))
-
-    def save(self, path: str | Path) -> Path:
-        """Write the experiment to a folder (zarr arrays + parquet tables), atomically."""
-        from scene2brain.data.storage import save_experiment
-
-        return save_experiment(self, path)
-
-    @classmethod
-    def load(cls, path: str | Path) -> Experiment:
-        """Read an experiment written by :meth:`save`."""
-        from scene2brain.data.storage import load_experiment
-
-        return load_experiment(path)

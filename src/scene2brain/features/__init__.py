@@ -2,7 +2,6 @@
 
 from scene2brain.features.extraction import extract_features, feature_key
 from scene2brain.features.gabor import GaborPyramid, to_grayscale
-from scene2brain.features.images import as_image_source, folder_images, hdf5_images, images_digest
 from scene2brain.features.layers import POOLINGS, list_layers, pool
 from scene2brain.features.models import (
     FeatureModel,
@@ -33,14 +32,10 @@ __all__ = [
     "Reduction",
     "RetinaWarp",
     "WeightsUnavailableError",
-    "as_image_source",
     "available_models",
     "box_equivalent_sigma",
     "extract_features",
     "feature_key",
-    "folder_images",
-    "hdf5_images",
-    "images_digest",
     "list_layers",
     "load_model",
     "pool",

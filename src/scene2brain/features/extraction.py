@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from scene2brain.data.containers import FileImages, ImageSource
-from scene2brain.features.images import as_image_source, images_digest, load_batch
-from scene2brain.features.layers import capture, check_pooling, first_tensor, pool
-from scene2brain.features.models import OUTPUT, FeatureModel, Weights, load_model
+from scene2brain.data.images import ImageSource, as_image_source
+from scene2brain.features.layers import check_pooling
+from scene2brain.features.models import Extractor, Weights, load_model
 from scene2brain.features.store import FeatureStore, StoreEntry
-from scene2brain.utils.progress import track
 
 
-def feature_key(model: FeatureModel, layer: str, pooling: str, stimuli_digest: str) -> dict[str, Any]:
+def feature_key(model: Extractor, layer: str, pooling: str, stimuli_digest: str) -> dict[str, Any]:
     """Cache key of one layer: model, weights digest, preprocessing, layer, pooling, stimuli."""
     return {**model.key(), "layer": layer, "pooling": pooling, "stimuli": stimuli_digest}
 
@@ -37,7 +33,7 @@ def _poolings(layers: Sequence[str], pooling: str | Mapping[str, str]) -> dict[s
 
 def extract_features(
     images: Any,
-    model: FeatureModel | str = "efficientnet-lite0",
+    model: Extractor | str = "efficientnet-lite0",
     layers: Sequence[str] = ("head",),
     pooling: str | Mapping[str, str] = "avg",
     *,
@@ -53,9 +49,11 @@ def extract_features(
 
     Parameters
     ----------
-    images : ndarray, Stimuli, image source, folder path or ``"file.hdf5:dataset"``
-        uint8 images (n, H, W[, C]); grayscale is repeated over three channels.
-    model : FeatureModel or str
+    images : ndarray, Stimuli, image source, folder path, ``"file.hdf5[:dataset]"`` or ``.npy`` file
+        uint8 images (n, H, W[, C]); grayscale is repeated over three channels. See
+        :func:`~scene2brain.data.images.as_image_source`; the stimuli's digest is
+        computed once per source object (pass the same source, or a Stimuli, to reuse it).
+    model : Extractor or str
         A feature model or a registry name (see :func:`~scene2brain.features.available_models`).
     layers : sequence of str
         Layer names (:func:`~scene2brain.features.list_layers`), ``"output"`` for the model output.
@@ -90,7 +88,7 @@ def extract_features(
         return {layer: entry.read(lazy=lazy) for layer, entry in entries.items()}
     source, model, poolings = _checked(images, model, layers, pooling, weights, batch_size)
     chunks: dict[str, list[np.ndarray]] = {layer: [] for layer in poolings}
-    for _, batch in _forward_batches(source, model, poolings, 0, batch_size, device, amp, progress):
+    for _, batch in model.batches(source, poolings, 0, batch_size, device, amp, progress):
         for layer, block in batch.items():
             chunks[layer].append(block)
     return {layer: np.concatenate(parts) for layer, parts in chunks.items()}
@@ -98,7 +96,7 @@ def extract_features(
 
 def extract_to_store(
     images: Any,
-    model: FeatureModel | str,
+    model: Extractor | str,
     layers: Sequence[str],
     pooling: str | Mapping[str, str],
     store: FeatureStore | str | Path,
@@ -128,8 +126,8 @@ def extract_to_store(
         info = _source_info(images, source)
         done = {layer: _resume_point(entry, batch_size) for layer, entry in todo.items()}
         started: set[str] = set()
-        batches = _forward_batches(
-            source, model, {layer: poolings[layer] for layer in todo}, min(done.values()), batch_size, device, amp,
+        batches = model.batches(
+            source, {layer: poolings[layer] for layer in todo}, min(done.values()), batch_size, device, amp,
             progress,
         )  # fmt: skip
         for start, batch in batches:
@@ -145,12 +143,12 @@ def extract_to_store(
 
 def _checked(
     images: Any,
-    model: FeatureModel | str,
+    model: Extractor | str,
     layers: Sequence[str],
     pooling: str | Mapping[str, str],
     weights: Weights,
     batch_size: int,
-) -> tuple[ImageSource, FeatureModel, dict[str, str]]:
+) -> tuple[ImageSource, Extractor, dict[str, str]]:
     """Validate the arguments of an extraction; resolve the image source and the model."""
     if batch_size < 1:
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
@@ -163,14 +161,14 @@ def _checked(
 
 def store_entries(
     images: Any,
-    model: FeatureModel,
+    model: Extractor,
     layers: Sequence[str],
     pooling: str | Mapping[str, str],
     store: FeatureStore | str | Path,
 ) -> dict[str, StoreEntry]:
     """The store entry of each layer (``entry.complete`` tells whether extraction would compute it)."""
     store = store if isinstance(store, FeatureStore) else FeatureStore(store)
-    digest = images_digest(as_image_source(images))
+    digest = as_image_source(images).digest()
     return {
         layer: store.entry(model.name, feature_key(model, layer, p, digest))
         for layer, p in _poolings(layers, pooling).items()
@@ -183,55 +181,7 @@ def _resume_point(entry: StoreEntry, batch_size: int) -> int:
 
 
 def _source_info(images: Any, source: ImageSource) -> dict[str, Any]:
-    info: dict[str, Any] = {"n_images": len(source)}
+    info: dict[str, Any] = {"n_images": len(source), "images": source.describe()}
     if isinstance(images, str | Path):
         info["stimuli"] = str(images)
-    if isinstance(source, FileImages):
-        info["files"] = [p.name for p in source.paths]
     return info
-
-
-def _forward_batches(
-    source: ImageSource,
-    model: FeatureModel,
-    poolings: dict[str, str],
-    first: int,
-    batch_size: int,
-    device: str | torch.device,
-    amp: bool,
-    progress: bool,
-):
-    """Yield (start, {layer: float32 array}) per batch from row ``first`` on.
-
-    The next batch is read and preprocessed in a background thread while the
-    network runs on the current one.
-    """
-    device = torch.device(device)
-    net = model.module.eval().to(device)
-    starts = list(range(first, len(source), batch_size))
-
-    def prepare(start: int) -> torch.Tensor:
-        return model.preprocessing(load_batch(source, start, min(start + batch_size, len(source))))
-
-    autocast = (
-        torch.autocast(device_type="cuda", dtype=torch.float16)
-        if amp and device.type == "cuda"
-        else contextlib.nullcontext()
-    )
-    with ThreadPoolExecutor(max_workers=1) as pool_, torch.inference_mode(), capture(net, poolings) as captured:
-        pending = pool_.submit(prepare, starts[0]) if starts else None
-        for i, start in enumerate(track(starts, f"{model.name} features", total=len(starts), show=progress)):
-            x = pending.result().to(device, non_blocking=True)
-            if i + 1 < len(starts):
-                pending = pool_.submit(prepare, starts[i + 1])
-            captured.clear()
-            with autocast:
-                out = net(x)
-            if OUTPUT in poolings:
-                tensor = first_tensor(out)
-                if tensor is not None:
-                    captured[OUTPUT] = pool(tensor, poolings[OUTPUT], OUTPUT)
-            missing = [layer for layer in poolings if layer not in captured]
-            if missing:
-                raise RuntimeError(f"layers {missing} produced no tensor output in a forward pass of {model.name}")
-            yield start, {layer: captured[layer].float().cpu().numpy() for layer in poolings}

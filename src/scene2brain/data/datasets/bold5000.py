@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scene2brain.data.containers import Experiment, FileImages, Responses, Stimuli
+from scene2brain.data.containers import Experiment, Responses, Stimuli
 from scene2brain.data.datasets._files import DatasetFileError, require, subject_number
+from scene2brain.data.images import FileImages
 
 ROIS = ("EarlyVis", "LOC", "OPA", "PPA", "RSC")
 TRS = ("1", "2", "3", "4", "5", "34")

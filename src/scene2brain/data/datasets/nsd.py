@@ -32,11 +32,12 @@ import pandas as pd
 
 from scene2brain.data.containers import Experiment, Responses, Stimuli
 from scene2brain.data.datasets._files import DatasetFileError, check_shape, nsd_subject, require
+from scene2brain.data.fsaverage import N_FSAVERAGE_VERTICES
+from scene2brain.data.images import HDF5Images
 from scene2brain.utils.arrays import standardise_columns
 
 BETA_VERSIONS = ("betas_fithrf_GLMdenoise_RR", "betas_fithrf", "betas_assumehrf")
 SPACES = ("fsaverage", "func1pt8mm", "func1mm")
-N_FSAVERAGE_VERTICES = 163_842
 INT16_SCALE = 300.0
 SESSIONS_PER_SUBJECT = (40, 40, 32, 30, 40, 32, 40, 30)
 
@@ -126,27 +127,6 @@ def trials_from_stim_info(table: pd.DataFrame, subject: int | str) -> pd.DataFra
         rows.append(pd.DataFrame({"nsd_id": table["nsdId"].to_numpy()[shown], "repetition": rep,
                                   "trial": table[col].to_numpy()[shown] - 1}))  # fmt: skip
     return pd.concat(rows, ignore_index=True).sort_values("trial", ignore_index=True)
-
-
-class HDF5Images:
-    """Lazy images from an HDF5 brick (e.g. NSD's ``imgBrick``), selected by row ids."""
-
-    def __init__(self, path: str | Path, dataset: str, rows: np.ndarray):
-        self.path, self.dataset, self.rows = Path(path), dataset, np.asarray(rows, dtype=np.int64)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, index: Any) -> np.ndarray:
-        import h5py
-
-        rows = np.atleast_1d(self.rows[index])
-        unique, inverse = np.unique(rows, return_inverse=True)  # h5py needs increasing, distinct indices
-        with h5py.File(self.path, "r") as f:
-            if self.dataset not in f:
-                raise DatasetFileError(f"{self.path}: dataset {self.dataset!r} missing (found {list(f.keys())})")
-            out = f[self.dataset][unique][inverse]
-        return out if np.ndim(self.rows[index]) else out[0]
 
 
 def _read_image(path: Path, what: str) -> np.ndarray:
