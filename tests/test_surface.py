@@ -1,20 +1,14 @@
-"""Cortical maps: challenge-space values land on the right fsaverage vertices."""
+"""Cortical maps: values land on the right fsaverage vertices and are drawn (loading the meshes: test_fsaverage.py)."""
 
-import nibabel.freesurfer as fs
 import numpy as np
 import pytest
 from dataset_fixtures import write_algonauts_subject
 
 from scene2brain.data.datasets import load_algonauts2023
+from scene2brain.data.fsaverage import N_FSAVERAGE5_VERTICES, load_surface
+from scene2brain.data.fsaverage import N_FSAVERAGE_VERTICES as N_FS
 from scene2brain.data.simulate import place_on_fsaverage5
-from scene2brain.viz.surface import (
-    N_FSAVERAGE5_VERTICES,
-    figure_surface_map,
-    load_surface,
-    voxels_to_surface,
-)
-
-N_FS = 163_842
+from scene2brain.viz.surface import figure_surface_map, voxels_to_surface
 
 
 def test_challenge_values_land_on_their_fsaverage_vertices(tmp_path):
@@ -62,27 +56,10 @@ def test_simulated_voxels_sit_posterior_early_rois_first():
     assert place_on_fsaverage5(np.array(["EV"] * 10_243), np.array(["lh"] * 10_243)) is None
 
 
-def test_full_fsaverage_is_used_from_the_data_home(tmp_path):
-    assert load_surface("auto", tmp_path).name == "fsaverage5"
-    with pytest.raises(FileNotFoundError, match=r"fsaverage/surf"):
-        load_surface("fsaverage", tmp_path)
-    surf = tmp_path / "fsaverage" / "surf"
-    surf.mkdir(parents=True)
-    coords = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=float)
-    faces = np.array([[0, 1, 2], [0, 1, 3], [0, 2, 3], [1, 2, 3]])
-    for hemi in ("lh", "rh"):
-        fs.write_geometry(surf / f"{hemi}.inflated", coords, faces)
-        fs.write_morph_data(surf / f"{hemi}.sulc", np.arange(4, dtype=np.float32))
-    surface = load_surface("auto", tmp_path)
-    assert surface.name == "fsaverage" and surface.n_vertices == N_FS
-    np.testing.assert_array_equal(surface.meshes["lh"][0], coords)
-    np.testing.assert_array_equal(surface.sulc["rh"], np.arange(4))
-    assert load_surface("fsaverage5", tmp_path).name == "fsaverage5"
-
-
 def test_surface_figure_draws_both_hemispheres_in_each_view():
     surface = load_surface("fsaverage5")
     maps = {h: np.where(np.arange(N_FSAVERAGE5_VERTICES) < 500, 1.0, np.nan) for h in ("lh", "rh")}
     fig = figure_surface_map(maps, surface, "test", ("lateral", "ventral"), vmin=0, vmax=2)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["lh lateral", "lh ventral", "rh lateral", "rh ventral"]
+    assert fig.texts[0].get_text() == "test (fsaverage5, inflated)"

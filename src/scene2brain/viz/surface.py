@@ -3,84 +3,29 @@
 Values live on voxels whose table gives ``hemisphere`` ("lh"/"rh") and ``vertex`` (the
 fsaverage index, 0..163,841; for Algonauts challenge vertices this is the nonzero
 position in the all-vertices mask, see
-:func:`scene2brain.data.datasets.challenge_to_fsaverage`). They are drawn on full
-fsaverage when its FreeSurfer files are in the data home
-(``<data home>/fsaverage/surf/{lh,rh}.{inflated,sulc}``), otherwise on nilearn's
-bundled fsaverage5. fsaverage is a recursively subdivided icosahedron whose vertices are
-appended level by level, so fsaverage5's 10,242 vertices are the first 10,242 of
-fsaverage: resampling to fsaverage5 keeps the values of those vertices (decimation).
+:func:`scene2brain.data.fsaverage.challenge_to_fsaverage`). The meshes come from
+:func:`scene2brain.data.fsaverage.load_surface`: full fsaverage when a copy is in the
+data home, otherwise nilearn's bundled fsaverage5, whose 10,242 vertices are the first
+10,242 of fsaverage, so cutting a map to them keeps those vertices' values (decimation).
+This module only draws.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from scene2brain.data.datasets.algonauts import N_FSAVERAGE_VERTICES, challenge_to_fsaverage
+from scene2brain.data.fsaverage import (
+    HEMISPHERES,
+    SIDES,
+    SurfaceMesh,
+    challenge_to_fsaverage,
+    load_surface,
+)
 
-HEMISPHERES = {"lh": "left", "rh": "right"}
-N_FSAVERAGE5_VERTICES = 10_242
-
-
-@dataclass
-class SurfaceMesh:
-    """Inflated meshes and sulcal depth of both hemispheres.
-
-    Attributes
-    ----------
-    name : {"fsaverage", "fsaverage5"}
-    meshes : dict
-        "lh"/"rh" -> (coordinates, faces) or a nilearn mesh.
-    sulc : dict
-        "lh"/"rh" -> sulcal depth per vertex (the background shading).
-    n_vertices : int
-        Vertices per hemisphere.
-    """
-
-    name: str
-    meshes: dict
-    sulc: dict[str, np.ndarray]
-    n_vertices: int
-
-
-def full_fsaverage_dir(data_home: str | Path) -> Path | None:
-    """``<data_home>/fsaverage/surf`` when it holds the inflated meshes and sulcal depth of both hemispheres."""
-    surf = Path(data_home) / "fsaverage" / "surf"
-    needed = [surf / f"{h}.{kind}" for h in HEMISPHERES for kind in ("inflated", "sulc")]
-    return surf if all(p.is_file() for p in needed) else None
-
-
-def load_surface(kind: str = "auto", data_home: str | Path | None = None) -> SurfaceMesh:
-    """Inflated fsaverage ("fsaverage", from the data home) or fsaverage5 (bundled with nilearn).
-
-    ``kind="auto"`` takes full fsaverage when present in the data home, else fsaverage5.
-    """
-    if kind not in ("auto", "fsaverage", "fsaverage5"):
-        raise ValueError(f"surface: expected 'auto', 'fsaverage' or 'fsaverage5', got {kind!r}")
-    surf = full_fsaverage_dir(data_home) if data_home is not None else None
-    if kind == "fsaverage" and surf is None:
-        where = Path(data_home or "?") / "fsaverage" / "surf"
-        raise FileNotFoundError(
-            f"surface 'fsaverage': no {{lh,rh}}.inflated and {{lh,rh}}.sulc in {where}"
-            " (copy FreeSurfer's subjects/fsaverage there, or use 'fsaverage5')"
-        )
-    if surf is not None and kind != "fsaverage5":
-        import nibabel.freesurfer as fs
-
-        meshes = {h: fs.read_geometry(surf / f"{h}.inflated") for h in HEMISPHERES}
-        sulc = {h: fs.read_morph_data(surf / f"{h}.sulc") for h in HEMISPHERES}
-        return SurfaceMesh("fsaverage", meshes, sulc, N_FSAVERAGE_VERTICES)
-    from nilearn.datasets import load_fsaverage, load_fsaverage_data
-
-    inflated = load_fsaverage("fsaverage5")["inflated"]
-    sulc = load_fsaverage_data(mesh="fsaverage5", mesh_type="inflated", data_type="sulcal")
-    meshes = {h: inflated.parts[part] for h, part in HEMISPHERES.items()}
-    depth = {h: np.asarray(sulc.data.parts[part]) for h, part in HEMISPHERES.items()}
-    return SurfaceMesh("fsaverage5", meshes, depth, N_FSAVERAGE5_VERTICES)
+# load_surface and SurfaceMesh are re-exported for the callers that draw with this module.
+__all__ = ["SurfaceMesh", "figure_surface_map", "load_surface", "voxels_to_surface"]
 
 
 def voxels_to_surface(values: np.ndarray, voxels: pd.DataFrame, n_vertices: int) -> dict[str, np.ndarray]:
@@ -138,7 +83,7 @@ def figure_surface_map(
         for col, view in enumerate(views):
             ax = fig.add_subplot(2, len(views), row * len(views) + col + 1, projection="3d")
             plotting.plot_surf(
-                surface.meshes[hemi], surf_map=maps[hemi], bg_map=surface.sulc[hemi], hemi=HEMISPHERES[hemi],
+                surface.meshes[hemi], surf_map=maps[hemi], bg_map=surface.sulc[hemi], hemi=SIDES[hemi],
                 view=view, cmap=cmap, vmin=vmin, vmax=vmax, axes=ax, figure=fig, colorbar=False,
                 engine="matplotlib",
             )  # fmt: skip
@@ -148,5 +93,5 @@ def figure_surface_map(
     fig.subplots_adjust(left=0, right=0.88, bottom=0, top=0.9, wspace=0, hspace=0)
     mappable = cm.ScalarMappable(colors.Normalize(vmin, vmax), cmap)
     fig.colorbar(mappable, cax=fig.add_axes((0.9, 0.2, 0.015, 0.55)), label=colorbar_label)
-    fig.suptitle(f"{title} ({surface.name}, inflated)", fontsize=10)
+    fig.suptitle(f"{title} ({surface.name}, {surface.mesh_type})", fontsize=10)
     return fig

@@ -27,12 +27,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scene2brain.data.containers import Experiment, FileImages, Responses, Stimuli
+from scene2brain.data.containers import Experiment, Responses, Stimuli
 from scene2brain.data.datasets._files import DatasetFileError, check_shape, load_npy, nsd_subject
+from scene2brain.data.fsaverage import (
+    HEMISPHERES,
+    N_FSAVERAGE_VERTICES,
+)
+from scene2brain.data.images import FileImages
 from scene2brain.utils.files import save_npy_atomic
 
-N_FSAVERAGE_VERTICES = 163_842
-HEMISPHERES = ("lh", "rh")
 ROI_FAMILIES = ("prf-visualrois", "floc-bodies", "floc-faces", "floc-places", "floc-words", "streams")
 _IMAGE_NAME = re.compile(r"^(train|test)-(\d{4})_nsd-(\d{5})\.png$")
 
@@ -71,24 +74,6 @@ def challenge_vertices(root: str | Path, subject: int | str, hemisphere: str) ->
     mask = load_npy(path, "the all-vertices mask over fsaverage", ndim=1, kind="iufb")
     check_shape(path, mask, (N_FSAVERAGE_VERTICES,), "the all-vertices mask")
     return np.flatnonzero(mask)
-
-
-def challenge_to_fsaverage(values: np.ndarray, vertices: np.ndarray, fill: float = np.nan) -> np.ndarray:
-    """Put challenge-space values (last axis) onto the 163,842 fsaverage vertices; others get ``fill``."""
-    values = np.asarray(values)
-    if values.shape[-1] != len(vertices):
-        raise ValueError(f"values: last axis has {values.shape[-1]} entries, expected {len(vertices)} vertices")
-    out = np.full((*values.shape[:-1], N_FSAVERAGE_VERTICES), fill, dtype=np.result_type(values, np.float32))
-    out[..., vertices] = values
-    return out
-
-
-def fsaverage_to_challenge(values: np.ndarray, vertices: np.ndarray) -> np.ndarray:
-    """The inverse of :func:`challenge_to_fsaverage`: keep the challenge vertices (last axis)."""
-    values = np.asarray(values)
-    if values.shape[-1] != N_FSAVERAGE_VERTICES:
-        raise ValueError(f"values: last axis has {values.shape[-1]} entries, expected {N_FSAVERAGE_VERTICES}")
-    return values[..., vertices]
 
 
 def load_roi_mapping(root: str | Path, subject: int | str, family: str) -> dict[int, str]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scene2brain.data.datasets._files import DatasetFileError
+from scene2brain.data.home import data_home
 from scene2brain.utils.files import atomic_path
 
 
@@ -114,11 +115,6 @@ PUBLIC_DATASETS: dict[str, PublicDataset] = {
         root="instances_val2017.json",
     ),
 }
-
-
-def data_home(path: str | Path | None = None) -> Path:
-    """Where fetched datasets live: ``path``, else ``$SCENE2BRAIN_DATA``, else ``~/scene2brain_data``."""
-    return Path(path or os.environ.get("SCENE2BRAIN_DATA") or Path.home() / "scene2brain_data")
 
 
 def fetch_dataset(name: str, home: str | Path | None = None, *, progress: bool = False) -> Fetched:
