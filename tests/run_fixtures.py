@@ -10,7 +10,7 @@ SMALL = {
     "run": {"name": "small", "output": "results", "cache": "cache"},
     "dataset": {"name": "simulated", "simulation": {"n_stimuli": 120, "n_voxels": 80, "image_size": 64}},
     "features": [
-        {"name": "gabor", "model": "gabor", "image_size": 32, "reduction": "standardise"},
+        {"name": "gabor", "model": "gabor", "options": {"image_size": 32}, "reduction": "standardise"},
         {
             "name": "effnet",
             "model": "efficientnet-lite0",

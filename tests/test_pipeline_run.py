@@ -17,7 +17,7 @@ from scene2brain.pipeline.run import run_config
 
 def kinds(names):
     """Stage names without the subject: 'encode/sim01/effnet:head' -> 'encode/effnet:head'."""
-    return sorted(n.split("/")[0] + ("/" + n.split("/")[2] if n.count("/") == 2 else "") for n in names)
+    return sorted("/".join(part for part in n.split("/") if not part.startswith("sim0")) for n in names)
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +30,12 @@ def test_first_run_computes_every_stage_and_writes_the_results_store(first_run):
     folder, result = first_run
     assert result.skipped == []
     spaces = ["gabor:energy", "effnet:_blocks.2", "effnet:head"]
+    # One feature stage per model; the simulation's drivers differ from the configured spaces here (Gabor at
+    # 64 px, PCA to 64), so they get their own stages, which find the shared layer (head) in the feature store.
+    features = ["features/gabor", "features/effnet", "features/sim-gabor", "features/sim-driver"]
     assert kinds(result.computed) == sorted(
-        ["experiment", "responses", "noise_ceiling", "summary"]
-        + [f"{k}/{s}" for k in ("features", "encode", "scores", "identification") for s in spaces]
+        ["stimuli", *features, "experiment", "responses", "noise_ceiling", "tables"]
+        + [f"{k}/{s}" for k in ("encode", "scores", "identification") for s in spaces]
     )
     out = folder / "results"
     assert load_config(out / "config.toml").spaces() == spaces  # the resolved configuration reloads
@@ -72,18 +75,18 @@ def test_changed_settings_recompute_exactly_their_dependents(first_run):
 
     alphas = run_config(write_config(folder, {"encoder": {"alphas": [0.1, 1.0, 10.0]}}), progress=False)
     assert kinds(alphas.computed) == sorted(
-        ["summary"] + [f"{k}/{s}" for k in ("encode", "scores", "identification") for s in spaces]
+        ["tables"] + [f"{k}/{s}" for k in ("encode", "scores", "identification") for s in spaces]
     )
 
     boots = run_config(write_config(folder, {"encoder": {"alphas": [0.1, 1.0, 10.0]}, "evaluation": {
         "n_bootstraps": 30, "identification": True, "identification_voxels": 40}}), progress=False)  # fmt: skip
-    assert boots.computed == ["summary"]
+    assert boots.computed == ["tables"]
 
     ceiling = run_config(
         write_config(folder, {"encoder": {"alphas": [0.1, 1.0, 10.0]}, "evaluation": {"noise_ceiling": "none",
             "n_bootstraps": 30, "identification": True, "identification_voxels": 40}}), progress=False,
     )  # fmt: skip
-    assert kinds(ceiling.computed) == sorted(["noise_ceiling", "summary"] + [f"scores/{s}" for s in spaces])
+    assert kinds(ceiling.computed) == sorted(["noise_ceiling", "tables"] + [f"scores/{s}" for s in spaces])
     roi = pd.read_parquet(folder / "results" / "tables" / "roi_summary.parquet")
     assert set(roi["score"]) == {"r"}
 
@@ -91,12 +94,11 @@ def test_changed_settings_recompute_exactly_their_dependents(first_run):
     features[1]["layers"] = ["_blocks.2", "_blocks.6", "head"]
     layer = run_config(write_config(folder, {"features": features}), progress=False)
     new = "effnet:_blocks.6"
-    # Back to the original encoder and evaluation: those stages are recomputed; the new
-    # layer gets its features; the other layers' features are reused.
-    assert not any(
-        name.startswith(("features/", "experiment/", "responses/")) for name in layer.computed if new not in name
-    )
-    assert f"features/sim01/{new}" in layer.computed and "summary" in layer.computed
+    # Back to the original encoder and evaluation: those stages are recomputed; the model's feature stage adds
+    # the new layer (the others come from the feature store); nothing upstream of it is recomputed.
+    assert not any(name.startswith(("stimuli", "experiment/", "responses/")) for name in layer.computed)
+    assert "features/effnet" in layer.computed and "features/gabor" not in layer.computed
+    assert f"encode/sim01/{new}" in layer.computed and "tables" in layer.computed
 
     again = run_config(write_config(folder, {"features": features}), progress=False)
     assert again.computed == []
@@ -122,3 +124,49 @@ def test_cli_run_and_report(first_run, tmp_path):
     assert result.exit_code == 2 and "encoder.model" in result.output and "features: required" in result.output
     result = runner.invoke(app, ["report", str(tmp_path / "nowhere")], terminal_width=200)
     assert result.exit_code == 2 and "results folder not found" in result.output
+
+
+def test_two_subjects_three_spaces_compute_each_feature_matrix_once(tmp_path, monkeypatch):
+    """Both simulated subjects share the stimulus set: one digest, one pass per extractor, drivers from the store."""
+    from collections import Counter
+
+    from scene2brain.data.images import ImageSource
+    from scene2brain.features.gabor import GaborExtractor
+    from scene2brain.features.models import FeatureModel
+
+    rows: Counter = Counter()
+    calls: Counter = Counter()
+    digests = []
+
+    def counting(batches):
+        def wrapper(self, source, poolings, *args, **kwargs):
+            name = self.name if isinstance(self, FeatureModel) else f"gabor@{self.pyramid.image_size}"
+            calls[name] += 1
+            for start, block in batches(self, source, poolings, *args, **kwargs):
+                for layer, values in block.items():
+                    rows[name, layer] += len(values)
+                yield start, block
+
+        return wrapper
+
+    compute_digest = ImageSource._compute_digest
+
+    def counting_digest(self):
+        digests.append(type(self).__name__)
+        return compute_digest(self)
+
+    monkeypatch.setattr(FeatureModel, "batches", counting(FeatureModel.batches))
+    monkeypatch.setattr(GaborExtractor, "batches", counting(GaborExtractor.batches))
+    monkeypatch.setattr(ImageSource, "_compute_digest", counting_digest)
+    config = write_config(tmp_path, {"dataset": {"subjects": [1, 2]}, "evaluation": {"identification": False}})
+    result = run_config(config, progress=False)
+    assert kinds(result.computed).count("experiment") == 2 and "encode/effnet:head" in kinds(result.computed)
+    n = SMALL["dataset"]["simulation"]["n_stimuli"]
+    # the configured spaces (Gabor at 32 px, two network layers) and the simulation's Gabor driver (64 px); the
+    # driver layer (head) is one of the configured layers, so the driver's own stage reads it from the store
+    assert rows == {("efficientnet-lite0", "_blocks.2"): n, ("efficientnet-lite0", "head"): n,
+                    ("gabor@32", "energy"): n, ("gabor@64", "energy"): n}  # fmt: skip
+    assert calls == {"efficientnet-lite0": 1, "gabor@32": 1, "gabor@64": 1}
+    assert digests == ["ArrayImages"]  # the stimulus set, once; recorded with it and reused by every stage
+    voxels = [pd.read_parquet(tmp_path / "results" / "tables" / f"voxels_sim0{s}.parquet") for s in (1, 2)]
+    assert not np.allclose(voxels[0]["r[effnet:head]"], voxels[1]["r[effnet:head]"])  # two different subjects

@@ -85,7 +85,13 @@ def test_cross_field_rules(tmp_path):
     data["features"] = [BASE["features"][0], BASE["features"][0]]
     assert "each name once" in error_of(tmp_path, data)
     data["features"] = [{"name": "g", "model": "gabor", "layers": ["conv1"]}]
-    assert "the Gabor pyramid has one layer, 'energy'" in error_of(tmp_path, data)
+    assert "features[0]: layers: gabor has the layers ['energy']; got ['conv1']" in error_of(tmp_path, data)
+    data["features"] = [{"name": "g", "model": "gabor", "options": {"size": 3}}]
+    assert "options: ['size'] are not options of gabor (its options: ['image_size'])" in error_of(tmp_path, data)
+    data["features"] = [{"name": "g", "model": "gabor", "weights": "random"}]
+    assert "features[0]: weights: gabor has no weights (it is fixed); got 'random'" in error_of(tmp_path, data)
+    data["features"] = [{"name": "x", "model": "no-such-net"}]
+    assert "features[0].model: unknown model 'no-such-net'" in error_of(tmp_path, data)
 
 
 def test_unreadable_files(tmp_path):

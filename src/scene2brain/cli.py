@@ -32,9 +32,11 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _print_run(result) -> None:
+    from scene2brain.results import REPORT_INDEX
+
     console.print(
         f"{len(result.computed)} stages computed, {len(result.skipped)} already done (in {result.seconds:.1f} s). "
-        f"Results: {result.output}  Report: {result.output / 'report' / 'index.html'}",
+        f"Results: {result.output}  Report: {result.layout.report / REPORT_INDEX}",
         highlight=False,
         soft_wrap=True,
     )
@@ -43,12 +45,14 @@ def _print_run(result) -> None:
 def _print_summary(summary, title: str) -> None:
     from rich import box
 
+    from scene2brain.evaluation.noise_ceiling import NNACC
+
     several = summary["subject"].nunique() > 1
     table = Table(title=title, box=box.SIMPLE_HEAD)
     for col in ("subject",) * several + ("ROI", "model", "best layer", "voxels", "median", "95% CI", "r", "NC"):
         table.add_column(col, no_wrap=True)
     for _, row in summary.iterrows():
-        unit = "%" if row["score"] == "nnacc" else ""
+        unit = "%" if row["score"] == NNACC else ""
         table.add_row(
             *[row["subject"]] * several, row["roi"], row["model"], row["layer"], str(row["n_voxels"]),
             f"{row['median']:.1f}{unit}", f"{row['ci_low']:.1f}-{row['ci_high']:.1f}", f"{row['median_r']:.2f}",
@@ -77,6 +81,7 @@ def demo(
     """
     from scene2brain.pipeline.config import ConfigError
     from scene2brain.pipeline.demo import demo_config, run_demo
+    from scene2brain.results import ALL_VOXELS
 
     try:
         config = demo_config(out, n_stimuli=n_stimuli, n_voxels=n_voxels, seed=seed, cache_dir=cache_dir)
@@ -84,7 +89,7 @@ def demo(
         raise typer.BadParameter(str(err)) from err
     result = run_demo(config, progress=not quiet)
     summary = result.model_summary
-    _print_summary(summary[summary["roi"] != "all"], "Per ROI: each model at its best layer (test split)")
+    _print_summary(summary[summary["roi"] != ALL_VOXELS], "Per ROI: each model at its best layer (test split)")
     for subject, checks in result.checks.items():
         for name, check in checks.items():
             mark = "[green]PASS[/green]" if check["passed"] else "[red]FAIL[/red]"
@@ -105,19 +110,18 @@ def run(
     Writes the results folder: config.toml, provenance.json, run.json, tables/
     (parquet + CSV), report/ (index.html, figures as PNG and SVG) and stages/.
     """
-    import pandas as pd
-
     from scene2brain.features.models import WeightsUnavailableError
     from scene2brain.pipeline.config import load_config
     from scene2brain.pipeline.run import run_config
+    from scene2brain.results import ALL_VOXELS, MODEL_SUMMARY, read_results
 
     try:
         overrides = {"run": {"output": str(out.resolve())}} if out is not None else None
         result = run_config(load_config(config, overrides), progress=not quiet)
     except (ValueError, FileNotFoundError, WeightsUnavailableError) as err:
         raise _fail(str(err)) from None
-    summary = pd.read_parquet(result.output / "tables" / "model_summary.parquet")
-    _print_summary(summary[summary["roi"] == "all"], "All voxels: each model at its best layer")
+    summary = read_results(result.output).table(MODEL_SUMMARY)
+    _print_summary(summary[summary["roi"] == ALL_VOXELS], "All voxels: each model at its best layer")
     _print_run(result)
 
 
@@ -127,10 +131,10 @@ def report(
     out: Annotated[Path | None, typer.Option(help="Report folder [default: RESULTS/report].")] = None,
 ) -> None:
     """Write the HTML report of a results folder (figures embedded; PNG and SVG beside it)."""
-    from scene2brain.report.html import write_report
+    from scene2brain.pipeline.report import write_run_report
 
     try:
-        index = write_report(results, out)
+        index = write_run_report(results, out)
     except FileNotFoundError as err:
         raise _fail(str(err)) from None
     console.print(f"Report: {index.resolve()}", highlight=False, soft_wrap=True)
@@ -259,8 +263,7 @@ def extract(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Extract features of several layers in one pass per batch into a resumable feature store."""
-    import numpy as np
-
+    from scene2brain.data.images import as_image_source
     from scene2brain.features.extraction import extract_to_store
     from scene2brain.features.models import WeightsUnavailableError, load_model
     from scene2brain.features.preprocessing import GaussianBlur
@@ -268,7 +271,7 @@ def extract(
 
     names = [name.strip() for name in layers.split(",") if name.strip()]
     try:
-        images = np.load(stimuli, mmap_mode="r") if stimuli.endswith(".npy") else stimuli
+        images = as_image_source(stimuli)
         feature_model = load_model(model, weights)
         steps = ([GaussianBlur(blur)] if blur else []) + (
             [RetinaWarp(feature_model.preprocessing.size)] if retina else []

@@ -238,3 +238,28 @@ def noise_normalised_accuracy(r: np.ndarray, noise_ceiling: np.ndarray) -> np.nd
     nc[nc == 0] = 1e-14
     score = 100.0 * np.clip(r, 0.0, None) ** 2 / nc
     return np.minimum(score, 100.0)
+
+
+#: Names of the two primary scores (see :func:`primary_score`).
+NNACC, PEARSON_R = "nnacc", "r"
+
+
+def primary_score(noise_ceiling: np.ndarray) -> str:
+    """Which score ranks models: ``"nnacc"`` where a noise ceiling exists, else ``"r"``.
+
+    The one rule every table, check, figure and report of a run uses: the noise-normalised
+    accuracy (:func:`noise_normalised_accuracy`) when any voxel has a noise ceiling;
+    Pearson r when none has (``noise_ceiling`` all NaN).
+
+    Examples
+    --------
+    >>> primary_score(np.array([0.4, np.nan])), primary_score(np.full(2, np.nan))
+    ('nnacc', 'r')
+    """
+    return PEARSON_R if np.isnan(np.asarray(noise_ceiling, dtype=np.float64)).all() else NNACC
+
+
+def scores_with_ceiling(r: np.ndarray, noise_ceiling: np.ndarray) -> np.ndarray:
+    """Noise-normalised accuracy per voxel; NaN where the voxel has no noise ceiling."""
+    ceiling = np.asarray(noise_ceiling, dtype=np.float64)
+    return np.where(np.isnan(ceiling), np.nan, noise_normalised_accuracy(r, np.nan_to_num(ceiling)))

@@ -21,11 +21,13 @@ transform is one sparse matrix product per batch of images.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
+
+from scene2brain.utils.progress import track
 
 # Spatial SD (in FOV units) times frequency (cycles/FOV) for a one-octave bandwidth:
 # sigma_f = f / (3 sqrt(2 ln 2)) and sigma = 1 / (2 pi sigma_f).
@@ -191,3 +193,31 @@ def to_grayscale(images: np.ndarray, size: int) -> np.ndarray:
             pil = pil.resize((size, size), Image.Resampling.LANCZOS)
         out[i] = np.asarray(pil, dtype=np.float32) / 255.0
     return out
+
+
+@dataclass(frozen=True)
+class GaborExtractor:
+    """The Gabor pyramid as a feature extractor, behind the same store API as the networks.
+
+    It has one layer, ``"energy"``; images are converted to luminance and resampled to
+    the pyramid's grid with Pillow (Lanczos) before the transform. Pooling does not
+    apply (the energies are already one vector per image).
+    """
+
+    pyramid: GaborPyramid
+    name: str = "gabor"
+    LAYER = "energy"
+
+    def key(self) -> dict:
+        """Extractor part of a feature-store key."""
+        return {"model": self.name, "pyramid": asdict(self.pyramid), "grayscale": "PIL-L+lanczos"}
+
+    def batches(self, source, poolings, first: int, batch_size: int, device=None, amp: bool = False, progress=False):
+        """Yield ``(start, {"energy": float32 array})`` per batch of images from row ``first`` on."""
+        unknown = sorted(set(poolings) - {self.LAYER})
+        if unknown:
+            raise ValueError(f"layers: the Gabor pyramid has one layer, {self.LAYER!r}; got {unknown}")
+        starts = range(first, len(source), batch_size)
+        for start in track(starts, f"{self.name} features", total=len(starts), show=progress):
+            images = source.read(slice(start, min(start + batch_size, len(source))))
+            yield start, {self.LAYER: self.pyramid.transform(to_grayscale(images, self.pyramid.image_size))}

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -31,8 +32,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from scene2brain.features.models import OUTPUT, FeatureModel
+if TYPE_CHECKING:
+    from scene2brain.features.models import FeatureModel
 
+OUTPUT = "output"  # layer name of the model's final output
 POOLINGS = ("flatten", "avg", "max", "adaptiveK", "cls", "mean_token")
 _SPATIAL = {"avg", "max"}
 _TOKEN = {"cls", "mean_token"}

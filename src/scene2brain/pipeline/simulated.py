@@ -1,102 +1,131 @@
-"""The simulated dataset of a run, and the checks that the analysis recovered its ground truth."""
+"""The simulated dataset of a run: one stimulus set, its features, and simulated subjects driven by them.
+
+The simulation's drivers are feature spaces like any other: the Gabor energies and
+the driver layer (average-pooled, and its PCA for the calibration voxels) come from
+the run's own feature stages when the configuration has a matching [[features]] entry
+(same model, pooling, weights, options and, for the PCA, the same reduction), so they
+are extracted and reduced once for the simulation and the encoding models alike; a
+driver without a match gets a feature stage of its own (``sim-gabor``, ``sim-driver``).
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
-from scene2brain.data.containers import Experiment
 from scene2brain.data.simulate import SimulationDrivers, SubjectConfig, make_stimuli, simulate_responses
-from scene2brain.features.store import FeatureStore
-from scene2brain.pipeline.config import GABOR, FeatureSection, SimulationSection
-from scene2brain.pipeline.spaces import gabor_energy, gabor_pyramid, raw_features, reduced_space
+from scene2brain.data.storage import load_stimuli, save_experiment, save_stimuli
+from scene2brain.features.gabor import GaborPyramid
+from scene2brain.features.reduction import Reduction
+from scene2brain.pipeline.config import FeatureSection, RunConfig
+from scene2brain.pipeline.graph import Ref, Stage, StageContext, StageId
+from scene2brain.pipeline.plan import EXPERIMENT_DIR, FEATURES_FILE, check_splits, raw_features
+
+if TYPE_CHECKING:
+    from scene2brain.pipeline.plan import Plan
+
+STIMULI = StageId("stimuli")
 
 
-def driver_spec(sim: SimulationSection) -> FeatureSection:
-    """The network layer behind the simulated HV, FACE and CAL voxels (average-pooled, PCA for CAL)."""
-    return FeatureSection(
-        name="driver",
+def driver_specs(config: RunConfig) -> tuple[FeatureSection, FeatureSection]:
+    """The simulation's Gabor pyramid and driver layer (average-pooled, PCA for the calibration voxels)."""
+    sim = config.dataset.simulation
+    seed = config.run.seed
+    gabor = FeatureSection(
+        name="sim-gabor", model="gabor", options={"image_size": sim.gabor_size}, reduction=Reduction("standardise")
+    )
+    deep = FeatureSection(
+        name="sim-driver",
         model=sim.driver_model,
         layers=[sim.driver_layer],
         pooling="avg",
-        reduction={"method": "pca", "n_components": sim.n_components},
+        reduction=Reduction("pca", sim.n_components, seed=seed),
     )
+    return gabor, deep
 
 
-def simulate_subject(
-    sim: SimulationSection,
-    subject: int,
-    seed: int,
-    store: FeatureStore,
-    progress: bool = False,
-    prefetch: list[str] | None = None,
-) -> Experiment:
-    """Simulated subject ``subject`` (1, 2, ...): shared stimuli, its own voxels (seed + subject - 1).
+def _matching(config: RunConfig, driver: FeatureSection, layer: str, same_reduction: bool) -> FeatureSection | None:
+    """The configured [[features]] entry that computes ``driver``'s ``layer`` the same way, if any."""
+    want = driver.extraction()
+    for spec in config.features:
+        have = spec.extraction()
+        if not same_reduction:
+            have, want = {**have, "reduction": None}, {**want, "reduction": None}
+        if have == want and layer in spec.layer_names():
+            return spec
+    return None
 
-    The drivers (Gabor energies, the driver layer and its PCA) go through the feature
-    store with the same keys as a run's feature spaces, so they are computed once;
-    ``prefetch`` names more layers of the driver model (average-pooled) to extract in
-    the same pass, for the run's feature spaces.
-    """
-    stimuli, splits = make_stimuli(sim.n_stimuli, image_size=sim.image_size, seed=seed)
-    images = stimuli.load_images()
-    spec = driver_spec(sim)
-    deep = raw_features(images, spec, spec.layers, store, progress, prefetch or [])[sim.driver_layer]
-    calibration = reduced_space(deep, splits["train"], spec, seed)
-    name = f"{sim.driver_model}:{sim.driver_layer}"
+
+def add_simulated_experiments(plan: Plan) -> None:
+    """Add the stimulus set, the feature stages and one experiment stage per simulated subject."""
+    config = plan.config
+    sim = config.dataset.simulation
+    stimuli = plan.graph.add(
+        Stage(
+            STIMULI,
+            compute_stimuli,
+            {"n_stimuli": sim.n_stimuli, "image_size": sim.image_size, "seed": config.run.seed},
+        )
+    )
+    features = {spec.name: plan.add_features(stimuli, spec) for spec in config.features}
+    gabor, deep = driver_specs(config)
+    drivers = {}
+    for role, driver, layer, same_reduction in (
+        ("gabor", gabor, "energy", False),
+        ("deep", deep, sim.driver_layer, True),
+    ):
+        match = _matching(config, driver, layer, same_reduction)
+        stage = features[match.name] if match else plan.add_features(stimuli, driver, layers=[layer])
+        drivers[role] = Ref(stage, layer)
+    settings = sim.model_dump(mode="json", include={"n_voxels", "gabor_size", "driver_model", "driver_layer"})
+    for subject, name in zip(config.dataset.subjects, plan.subjects, strict=True):
+        plan.graph.add(
+            Stage(
+                plan.experiment(name),
+                compute_simulated_experiment,
+                settings={
+                    "simulation": settings,
+                    "subject": int(subject),
+                    "label": name,
+                    "seed": config.run.seed,
+                    "splits": config.splits.model_dump(),
+                },
+                inputs={"stimuli": Ref(stimuli), **drivers},
+            )
+        )
+        plan.set_spaces(name, features)
+
+
+def compute_stimuli(ctx: StageContext) -> None:
+    """The simulated stimulus set (crops of bundled photographs, faces) and its train/test split."""
+    s = ctx.settings
+    stimuli, splits = make_stimuli(s["n_stimuli"], image_size=s["image_size"], seed=s["seed"])
+    save_stimuli(stimuli, splits, ctx.out / EXPERIMENT_DIR)
+
+
+def compute_simulated_experiment(ctx: StageContext) -> None:
+    """One simulated subject (seed + subject - 1) driven by the Gabor energies and the driver layer."""
+    s = ctx.settings
+    stimuli, splits = load_stimuli(ctx.input("stimuli") / EXPERIMENT_DIR)
+    sim = s["simulation"]
+    name = f"{sim['driver_model']}:{sim['driver_layer']}"
+    calibration = np.load(ctx.input("deep") / FEATURES_FILE)
     drivers = SimulationDrivers(
-        gabor_energy=gabor_energy(images, sim.gabor_size, store),
-        gabor_channels=gabor_pyramid(sim.gabor_size).channels(),
-        deep=deep,
+        gabor_energy=raw_features(ctx.input("gabor")),
+        gabor_channels=GaborPyramid.kay2008(sim["gabor_size"], aperture=False).channels(),
+        deep=raw_features(ctx.input("deep")),
         calibration=calibration,
         is_face=stimuli.table["is_face"].to_numpy(),
         names={"deep": name, "calibration": f"{name} (PCA {calibration.shape[1]})"},
     )
-    config = SubjectConfig.scaled(sim.n_voxels)
-    return simulate_responses(stimuli, splits, drivers, config, seed=seed + subject - 1, subject=f"sim{subject:02d}")
-
-
-def ground_truth_checks(
-    voxels: pd.DataFrame, features: list[FeatureSection], sim: SimulationSection
-) -> dict[str, dict]:
-    """Did the analysis recover what the simulation put in?
-
-    ``voxels`` is a subject's result table (``roi``, ``true_noise_ceiling``,
-    ``noise_ceiling``, ``r[<space>]`` and ``nnacc[<space>]``); ROIs are judged by
-    noise-normalised accuracy, or by r when there is no noise ceiling. Checks whose feature space is
-    not part of the run are left out.
-    """
-    gabor = [f.space("energy") for f in features if f.model == GABOR]
-    drivers = [
-        f for f in features if f.model == sim.driver_model and sim.driver_layer in f.layers and f.pooling == "avg"
-    ]
-    driver = [f.space(sim.driver_layer) for f in drivers]
-    # CAL voxels are exactly linear only in the driver layer reduced as the simulation reduced it.
-    same_pca = [f.space(sim.driver_layer) for f in drivers if f.reduction == driver_spec(sim).reduction]
-    prefix = "nnacc[" if voxels["noise_ceiling"].notna().any() else "r["
-    medians = {
-        roi: {c[len(prefix) : -1]: np.nanmedian(g[c]) for c in g.columns if c.startswith(prefix)}
-        for roi, g in voxels.groupby("roi", sort=False)
-    }
-    best = {roi: max(m, key=m.get) for roi, m in medians.items()}
-    checks: dict[str, dict] = {}
-    if gabor and "EV" in best:
-        checks["EV is best predicted by Gabor features"] = {"passed": best["EV"] in gabor, "found": best["EV"]}
-    if driver and "HV" in best:
-        checks[f"HV is best predicted by {driver[0]}"] = {"passed": best["HV"] in driver, "found": best["HV"]}
-    cal = voxels[voxels["roi"] == "CAL"]
-    if same_pca and len(cal):
-        r = cal[f"r[{same_pca[0]}]"].to_numpy()
-        recovered = float(np.nanmedian(np.clip(r, 0, None) ** 2 / cal["true_noise_ceiling"].to_numpy()))
-        checks["CAL voxels reach >= 80% of the true noise ceiling (median r^2 / NC)"] = {
-            "passed": recovered >= 0.8,
-            "found": round(recovered, 3),
-        }
-    if voxels["noise_ceiling"].notna().all():
-        nc_r = float(np.corrcoef(voxels["noise_ceiling"], voxels["true_noise_ceiling"])[0, 1])
-        nc_err = float(np.median(np.abs(voxels["noise_ceiling"] - voxels["true_noise_ceiling"])))
-        checks["estimated noise ceiling tracks the truth (r > 0.8)"] = {
-            "passed": nc_r > 0.8,
-            "found": {"correlation": round(nc_r, 3), "median_abs_error": round(nc_err, 3)},
-        }
-    return checks
+    experiment = simulate_responses(
+        stimuli,
+        splits,
+        drivers,
+        SubjectConfig.scaled(sim["n_voxels"]),
+        seed=s["seed"] + s["subject"] - 1,
+        subject=s["label"],
+    )
+    check_splits(experiment, s["splits"], s["label"])
+    save_experiment(experiment, ctx.out / EXPERIMENT_DIR)

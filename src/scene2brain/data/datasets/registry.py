@@ -1,29 +1,63 @@
-"""What each supported dataset needs on disk, where to get it, and a check of a local copy."""
+"""The dataset registry: every supported dataset, what it needs on disk, where to get it, its loader.
+
+:data:`DATASETS` is the single list that ``scene2brain datasets``, the run
+configuration's ``dataset.name`` and the pipeline read.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from scene2brain.data.containers import Experiment
+from scene2brain.data.datasets.algonauts import ROI_FAMILIES, load_algonauts2023
+from scene2brain.data.datasets.bold5000 import load_bold5000
+from scene2brain.data.datasets.kay import load_kay2008, load_kay2008_nma
+from scene2brain.data.datasets.nsd import SESSIONS_PER_SUBJECT, load_nsd
+from scene2brain.data.datasets.things import load_things_fmri
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """A supported dataset."""
+    """A supported dataset.
+
+    Attributes
+    ----------
+    name : str
+        The name used everywhere (CLI, run configurations, data home folders).
+    description, obtain : str
+        What it is; how to get a copy.
+    files : callable
+        subject -> paths relative to the dataset root that a complete copy holds.
+    load : callable, optional
+        ``load(root, subject, **options) -> Experiment``; None where the dataset is not
+        an experiment (COCO annotations) or is built by the pipeline (the simulation).
+    experiment : bool
+        Whether a run configuration can name it as ``dataset.name``.
+    """
 
     name: str
     description: str
     obtain: str
-    loader: str
-    files: Callable[[int], list[str]]  # subject -> paths relative to the dataset root
+    files: Callable[[int], list[str]]
+    load: Callable[..., Any] | None = None
+    experiment: bool = True
+    reference: str = ""
     default_subject: int = 1
+
+    @property
+    def loader(self) -> str:
+        """Dotted name of the function that reads it (for listings)."""
+        if self.reference:
+            return self.reference
+        return f"{self.load.__module__}.{self.load.__name__}" if self.load is not None else "-"
 
 
 def _algonauts_files(subject: int) -> list[str]:
-    from scene2brain.data.datasets.algonauts import ROI_FAMILIES
-
     s = f"subj{subject:02d}"
     files = []
     for hemi in ("lh", "rh"):
@@ -35,8 +69,6 @@ def _algonauts_files(subject: int) -> list[str]:
 
 
 def _nsd_files(subject: int) -> list[str]:
-    from scene2brain.data.datasets.nsd import SESSIONS_PER_SUBJECT
-
     s = f"subj{subject:02d}"
     base = f"nsddata_betas/ppdata/{s}/fsaverage/betas_fithrf_GLMdenoise_RR"
     files = [
@@ -50,38 +82,55 @@ def _nsd_files(subject: int) -> list[str]:
     return files
 
 
+def _load_kay2008_nma(root: str | Path, subject: int | str = 1, **options: Any) -> Experiment:
+    """The NMA archive holds subject 1 only; ``subject`` is accepted for a uniform loader signature."""
+    if str(subject) not in ("1", "S1"):
+        raise ValueError(f"subject: the kay2008-nma archive holds subject 1 only, got {subject!r}")
+    return load_kay2008_nma(root, **options)
+
+
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
+        DatasetInfo(
+            "simulated",
+            "Simulated experiment: crops of photographs bundled with scikit-image and scikit-learn, voxels of "
+            "known tuning (Gabor pRFs, network features, faces), trial noise with repeats",
+            "Nothing to download: `scene2brain demo` (or a run configuration with dataset.name = "
+            "'simulated') builds it.",
+            lambda subject: [],
+            reference="scene2brain.pipeline.simulated.simulate_subject",
+        ),
         DatasetInfo(
             "algonauts2023",
             "Algonauts 2023 challenge: NSD subjects 1-8, fsaverage challenge vertices, images as PNG",
             "Fill in the data request form on algonautsproject.com/2023 (accept the NSD terms); "
             "download algonauts_2023_challenge_data from the shared Google Drive folder.",
-            "scene2brain.data.datasets.load_algonauts2023",
             _algonauts_files,
+            load_algonauts2023,
         ),
         DatasetInfo(
             "nsd",
             "Natural Scenes Dataset: single-trial betas (fsaverage or volume), design, stimuli, ROIs",
             "Register at naturalscenesdataset.org (NSD Data Access agreement), then copy from the "
             "s3://natural-scenes-dataset bucket, e.g. aws s3 sync --no-sign-request.",
-            "scene2brain.data.datasets.load_nsd",
             _nsd_files,
+            load_nsd,
         ),
         DatasetInfo(
             "kay2008",
             "Kay et al. 2008 (CRCNS vim-1): estimated responses of S1/S2, greyscale stimuli",
             "Create a CRCNS account (crcns.org), then download vim-1 (EstimatedResponses.mat, Stimuli.mat).",
-            "scene2brain.data.datasets.load_kay2008",
             lambda subject: ["EstimatedResponses.mat", "Stimuli.mat"],
+            load_kay2008,
         ),
         DatasetInfo(
             "kay2008-nma",
             "Kay et al. 2008 as repackaged by Neuromatch Academy (S1, 8,428 voxels, category labels)",
             "Public on OSF, no registration: `scene2brain datasets fetch kay2008-nma` downloads it.",
-            "scene2brain.data.datasets.load_kay2008_nma",
             lambda subject: ["kay_images.npz", "kay_labels.npy", "kay_labels_val.npy"],
+            _load_kay2008_nma,
+            reference="scene2brain.data.datasets.load_kay2008_nma",
         ),
         DatasetInfo(
             "things-fmri",
@@ -89,31 +138,32 @@ DATASETS: dict[str, DatasetInfo] = {
             "Public on figshare (THINGS-data collection), no registration: `scene2brain datasets fetch "
             "things-fmri` downloads betas_csv (all subjects). The THINGS images need the password from "
             "the THINGS database's OSF page.",
-            "scene2brain.data.datasets.load_things_fmri",
             lambda subject: [
                 f"sub-{subject:02d}_ResponseData.h5",
                 f"sub-{subject:02d}_VoxelMetadata.csv",
                 f"sub-{subject:02d}_StimulusMetadata.csv",
             ],
+            load_things_fmri,
         ),
         DatasetInfo(
             "bold5000",
             "BOLD5000 ROI release: per-ROI responses of CSI1-CSI4 and the per-trial image lists",
             "Public on figshare (release 1) and Dropbox, no registration: `scene2brain datasets fetch "
             "bold5000` downloads the ROI release and the stimuli.",
-            "scene2brain.data.datasets.load_bold5000",
             lambda subject: [
                 f"ROIs/CSI{subject}/mat/CSI{subject}_ROIs_TR34.mat",
                 f"ROIs/stim_lists/CSI0{subject}_stim_lists.txt",
             ],
+            load_bold5000,
         ),
         DatasetInfo(
             "coco",
             "COCO 2017 instance annotations (categories of NSD images)",
             "Public at cocodataset.org, no registration: `scene2brain datasets fetch coco` downloads "
             "annotations_trainval2017.zip and unpacks its annotations/ folder.",
-            "scene2brain.data.datasets.coco.nsd_coco_categories",
             lambda subject: ["instances_train2017.json", "instances_val2017.json"],
+            experiment=False,
+            reference="scene2brain.data.datasets.coco.nsd_coco_categories",
         ),
     )
 }
@@ -145,11 +195,21 @@ def _probe(path: Path) -> None:
             fh.readline()
 
 
-def check_dataset(name: str, root: str | Path, subject: int | None = None) -> list[tuple[str, str]]:
-    """Status of every file a dataset needs: ``[(relative path, "ok" | "missing" | "malformed: ...")]``."""
+def dataset_info(name: str) -> DatasetInfo:
+    """The registry entry of ``name``, or a ValueError listing the names."""
     if name not in DATASETS:
         raise ValueError(f"dataset: expected one of {sorted(DATASETS)}, got {name!r}")
-    info = DATASETS[name]
+    return DATASETS[name]
+
+
+def experiment_datasets() -> list[str]:
+    """Names a run configuration accepts as ``dataset.name``."""
+    return [name for name, info in DATASETS.items() if info.experiment]
+
+
+def check_dataset(name: str, root: str | Path, subject: int | None = None) -> list[tuple[str, str]]:
+    """Status of every file a dataset needs: ``[(relative path, "ok" | "missing" | "malformed: ...")]``."""
+    info = dataset_info(name)
     root = Path(root)
     report = []
     for rel in info.files(subject or info.default_subject):

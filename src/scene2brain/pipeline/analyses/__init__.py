@@ -1,0 +1,14 @@
+"""The analyses of a run, in the order their tables are written and their report sections appear.
+
+Adding an analysis: write one module here that defines an
+:class:`~scene2brain.pipeline.analysis.Analysis` (its stages, its tables, its report
+section) and add it to :data:`ANALYSES` (see ``docs/architecture.md``).
+"""
+
+from scene2brain.pipeline.analyses.encoding import ENCODING
+from scene2brain.pipeline.analyses.ground_truth import GROUND_TRUTH
+from scene2brain.pipeline.analyses.identification import IDENTIFICATION_ANALYSIS
+
+ANALYSES = [ENCODING, IDENTIFICATION_ANALYSIS, GROUND_TRUTH]
+
+__all__ = ["ANALYSES"]

@@ -1,0 +1,272 @@
+"""From a run configuration to a stage graph: the shared stages, then every registered analysis.
+
+Shared stages (what analyses read)::
+
+    stimuli                          simulated data only: the stimulus set, shared by all subjects
+    features/<subject>/<name>        one [[features]] entry (a model): every layer extracted in one
+                                     pass through the feature store, each reduced on the training
+                                     stimuli (one named output per layer); simulated subjects share
+                                     one stage per model (no subject in the id)
+    experiment/<subject>             the dataset's loader (or the simulation, from the features)
+    responses/<subject>              repeat-averaged train and test responses, voxel table, counts
+    noise_ceiling/<subject>          per-voxel noise ceiling of the test responses
+    tables                           every analysis's tables               -> tables/
+    report                           the HTML report                       -> report/
+
+Each analysis of :data:`scene2brain.pipeline.analyses.ANALYSES` adds its own stages
+between ``noise_ceiling`` and ``tables``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scene2brain.data.containers import Experiment
+from scene2brain.data.datasets.registry import dataset_info
+from scene2brain.data.storage import load_experiment, load_stimuli, save_experiment
+from scene2brain.evaluation.noise_ceiling import (
+    ncsnr_from_repeats,
+    noise_ceiling_from_ncsnr,
+    primary_score,
+)
+from scene2brain.features.extraction import extract_to_store
+from scene2brain.features.models import load_model
+from scene2brain.features.reduction import Reduction, reduce_features
+from scene2brain.features.store import StoreEntry
+from scene2brain.pipeline.config import SIMULATED, ConfigError, FeatureSection, RunConfig
+from scene2brain.pipeline.graph import Ref, Stage, StageContext, StageGraph, StageId
+from scene2brain.utils.arrays import standardise_columns
+
+EXPERIMENT_DIR = "experiment"  # inside an experiment (or stimuli) stage folder: the saved experiment
+FEATURES_FILE = "features.npy"  # inside a feature stage's layer output: the reduced features
+FEATURES_INFO = "info.json"  # ... and the raw width and the feature-store entry of the raw features
+NOISE_CEILING_FILE = "noise_ceiling.npy"
+
+
+def subject_name(dataset: str, subject: int | str) -> str:
+    """Folder-safe subject label used in stage ids and tables."""
+    if dataset == SIMULATED:
+        return f"sim{int(subject):02d}"
+    return str(subject) if isinstance(subject, str) else f"{dataset}-{subject:02d}"
+
+
+@dataclass(frozen=True)
+class Space:
+    """One feature space of a subject: ``"<name>:<layer>"``, its [[features]] entry and its stage output."""
+
+    name: str
+    spec: FeatureSection
+    layer: str
+    depth: int
+    features: Ref
+
+
+class Plan:
+    """The stage graph under construction, with the ids of the shared stages.
+
+    Analyses add their stages to :attr:`graph` and find what they read with
+    :meth:`responses`, :meth:`noise_ceiling`, :meth:`spaces` and :meth:`experiment`.
+    """
+
+    def __init__(self, config: RunConfig):
+        self.config = config
+        self.graph = StageGraph()
+        self.subjects = [subject_name(config.dataset.name, s) for s in config.dataset.subjects]
+        self._spaces: dict[str, list[Space]] = {}
+
+    # -- shared stage ids ------------------------------------------------------------------
+    def experiment(self, subject: str) -> StageId:
+        return StageId("experiment", subject)
+
+    def responses(self, subject: str) -> StageId:
+        return StageId("responses", subject)
+
+    def noise_ceiling(self, subject: str) -> StageId:
+        return StageId("noise_ceiling", subject)
+
+    def spaces(self, subject: str) -> list[Space]:
+        """Every feature space of ``subject``, in configuration order."""
+        return self._spaces[subject]
+
+    # -- building --------------------------------------------------------------------------
+    def add_features(self, source: StageId, spec: FeatureSection, subject: str = "", layers=None) -> StageId:
+        """The feature stage of one [[features]] entry on the stimuli of ``source`` (added once)."""
+        stage_id = StageId("features", subject, spec.name)
+        if stage_id not in self.graph:
+            layers = spec.layer_names() if layers is None else layers
+            self.graph.add(
+                Stage(
+                    stage_id,
+                    compute_features,
+                    settings={"extraction": spec.extraction(), "train": self.config.splits.train},
+                    inputs={"stimuli": Ref(source)},
+                    outputs={layer: {"layer": layer} for layer in layers},
+                    options={"batch_size": spec.batch_size, "device": spec.device},
+                )
+            )
+        return stage_id
+
+    def set_spaces(self, subject: str, feature_stages: dict[str, StageId]) -> None:
+        """Record the feature spaces of ``subject`` (``feature_stages``: [[features]] name -> stage)."""
+        self._spaces[subject] = [
+            Space(spec.space(layer), spec, layer, depth, Ref(feature_stages[spec.name], layer))
+            for spec in self.config.features
+            for depth, layer in enumerate(spec.layer_names())
+        ]
+
+
+def plan_run(config: RunConfig) -> tuple[StageGraph, Plan]:
+    """The stage graph of ``config`` and the plan that built it."""
+    from scene2brain.pipeline.analyses import ANALYSES
+    from scene2brain.pipeline.report import add_report_stage, add_tables_stage
+    from scene2brain.pipeline.simulated import add_simulated_experiments
+
+    plan = Plan(config)
+    splits = config.splits.model_dump()
+    if config.dataset.name == SIMULATED:
+        add_simulated_experiments(plan)
+    else:
+        dataset = config.dataset.model_dump(mode="json", include={"name", "path", "options"})
+        for subject, name in zip(config.dataset.subjects, plan.subjects, strict=True):
+            experiment = plan.graph.add(
+                Stage(
+                    plan.experiment(name),
+                    compute_experiment,
+                    settings={"dataset": dataset, "subject": subject, "label": name, "splits": splits},
+                )
+            )
+            plan.set_spaces(name, {spec.name: plan.add_features(experiment, spec, name) for spec in config.features})
+    for name in plan.subjects:
+        experiment = Ref(plan.experiment(name))
+        plan.graph.add(Stage(plan.responses(name), compute_responses, splits, {"experiment": experiment}))
+        nc = {"method": config.evaluation.noise_ceiling, "test": config.splits.test, "label": name}
+        plan.graph.add(Stage(plan.noise_ceiling(name), compute_noise_ceiling, nc, {"experiment": experiment}))
+    needs = {analysis.name: analysis.plan(plan) for analysis in ANALYSES}
+    tables = add_tables_stage(plan, {name: need for name, need in needs.items() if need is not None})
+    if config.report.enabled:
+        add_report_stage(plan, tables)
+    return plan.graph, plan
+
+
+# -- shared stage functions ----------------------------------------------------------------
+
+
+def check_splits(experiment: Experiment, splits: dict[str, str], subject: str) -> None:
+    """Both configured splits exist and have measured responses, or a ConfigError naming the setting."""
+    for key in ("train", "test"):
+        name = splits[key]
+        if name not in experiment.splits:
+            raise ConfigError(
+                f"splits.{key}: {name!r} is not a split of {subject}; its splits: {list(experiment.splits)}"
+            )
+        if not experiment.trials_in_split(name).any():
+            raise ConfigError(
+                f"splits.{key}: split {name!r} of {subject} has no measured responses "
+                f"(e.g. the Algonauts test images); choose one of {list(experiment.splits)} that has"
+            )
+
+
+def compute_experiment(ctx: StageContext) -> None:
+    """Load one subject of a registered dataset and save it (images by reference where possible)."""
+    dataset, subject = ctx.settings["dataset"], ctx.settings["subject"]
+    info = dataset_info(dataset["name"])
+    try:
+        inspect.signature(info.load).bind(dataset["path"], subject, **dataset["options"])
+    except TypeError as err:
+        signature = inspect.signature(info.load)
+        raise ConfigError(f"dataset.options: {err} (options of {info.name}: {signature})") from None
+    experiment = info.load(dataset["path"], subject, **dataset["options"])
+    check_splits(experiment, ctx.settings["splits"], ctx.settings["label"])
+    save_experiment(experiment, ctx.out / EXPERIMENT_DIR)
+
+
+def compute_features(ctx: StageContext) -> None:
+    """Extract every layer in one pass through the feature store; reduce each on the training stimuli."""
+    spec = ctx.settings["extraction"]
+    stimuli, splits = load_stimuli(ctx.input("stimuli") / EXPERIMENT_DIR)
+    model = load_model(spec["model"], spec["weights"], **spec["options"])
+    entries, _ = extract_to_store(
+        stimuli.images, model, list(ctx.outputs), spec["pooling"], ctx.runtime.store,
+        batch_size=ctx.options["batch_size"], device=ctx.options["device"], progress=ctx.runtime.progress,
+    )  # fmt: skip
+    train = splits[ctx.settings["train"]]
+    reduction = Reduction(**spec["reduction"])
+    for layer in ctx.outputs:
+        raw = entries[layer].read()
+        reduced, _ = reduce_features(raw, train, reduction)
+        folder = ctx.output(layer)
+        np.save(folder / FEATURES_FILE, standardise_columns(reduced, train).astype(np.float32))
+        info = {"raw_features": int(raw.shape[1]), "store_entry": str(entries[layer].path)}
+        (folder / FEATURES_INFO).write_text(json.dumps(info, indent=2))
+
+
+def raw_features(output: Path) -> np.ndarray:
+    """The unreduced features behind a feature stage's layer output (read from the feature store)."""
+    info = json.loads((output / FEATURES_INFO).read_text())
+    return StoreEntry(Path(info["store_entry"]), {}).read()
+
+
+def compute_responses(ctx: StageContext) -> None:
+    """Repeat-averaged responses of the train and test stimuli (rows in split order), the voxel table, counts."""
+    experiment = load_experiment(ctx.input("experiment") / EXPERIMENT_DIR)
+    averaged = experiment.average_repeats().responses
+    row_of = {s: i for i, s in enumerate(averaged.trial_stimulus)}
+    for key in ("train", "test"):
+        stimuli = experiment.split_index(ctx.settings[key])
+        np.save(ctx.out / f"{key}.npy", averaged.data[[row_of[s] for s in stimuli]])
+        np.save(ctx.out / f"{key}_stimuli.npy", stimuli)
+    experiment.voxels.to_parquet(ctx.out / "voxels.parquet", index=False)
+    facts = {
+        "n_stimuli": len(experiment.stimuli),
+        "n_train": len(experiment.split_index(ctx.settings["train"])),
+        "n_test": len(experiment.split_index(ctx.settings["test"])),
+        "n_test_trials": int(experiment.trials_in_split(ctx.settings["test"]).sum()),
+        "n_voxels": experiment.responses.n_voxels,
+    }
+    (ctx.out / "facts.json").write_text(json.dumps(facts, indent=2))
+
+
+def compute_noise_ceiling(ctx: StageContext) -> None:
+    """Per-voxel noise ceiling of the test responses (NaN with method "none") and the primary score it implies."""
+    experiment = load_experiment(ctx.input("experiment") / EXPERIMENT_DIR)
+    method, subject = ctx.settings["method"], ctx.settings["label"]
+    trials = experiment.trials_in_split(ctx.settings["test"])
+    stimuli = experiment.responses.trial_stimulus[trials]
+    _, repeats = np.unique(stimuli, return_counts=True)
+    if method == "repeats":
+        if repeats.max() < 2:
+            raise ConfigError(
+                f"evaluation.noise_ceiling: 'repeats' needs test stimuli shown at least twice; {subject}'s "
+                f"test split has one trial per stimulus; use 'ncsnr' (voxel table column) or 'none'"
+            )
+        ceiling = noise_ceiling_from_ncsnr(ncsnr_from_repeats(experiment.responses.data[trials], stimuli), repeats)
+    elif method == "ncsnr":
+        if "ncsnr" not in experiment.voxels:
+            raise ConfigError(
+                f"evaluation.noise_ceiling: 'ncsnr' needs an ncsnr column in {subject}'s voxel table "
+                f"(columns: {list(experiment.voxels.columns)}); use 'repeats' or 'none'"
+            )
+        ceiling = noise_ceiling_from_ncsnr(experiment.voxels["ncsnr"].to_numpy(), repeats)
+    else:
+        ceiling = np.full(experiment.responses.n_voxels, np.nan)
+    np.save(ctx.out / NOISE_CEILING_FILE, ceiling.astype(np.float64))
+    (ctx.out / "score.json").write_text(json.dumps({"score": primary_score(ceiling)}))
+
+
+def read_subject(responses: Path, noise_ceiling: Path) -> dict[str, Any]:
+    """What most analyses need of a subject: test responses, voxel table, noise ceiling, score, counts."""
+    import pandas as pd
+
+    return {
+        "y_test": np.load(responses / "test.npy"),
+        "voxels": pd.read_parquet(responses / "voxels.parquet"),
+        "facts": json.loads((responses / "facts.json").read_text()),
+        "noise_ceiling": np.load(noise_ceiling / NOISE_CEILING_FILE),
+        "score": json.loads((noise_ceiling / "score.json").read_text())["score"],
+    }
