@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from scene2brain.features import GaborPyramid
+from scene2brain.features import GaborPyramid, to_grayscale
 
 
 def test_gabor_channel_counts():
@@ -80,3 +80,29 @@ def test_gabor_prefers_the_grating_orientation_and_frequency():
     energy = pyramid.transform(grating[None])[0, :-1]
     best = pyramid.channels().iloc[int(np.argmax(energy))]
     assert best["frequency"] == 8 and best["orientation"] == pytest.approx(theta)
+
+
+def test_gabor_is_an_extractor_behind_the_store_api(tmp_path):
+    from scene2brain.features import FeatureStore, extract_features, load_model
+    from scene2brain.features.extraction import extract_to_store
+
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (37, 40, 40, 3), dtype=np.uint8)
+    gabor = load_model("gabor", image_size=32)
+    direct = GaborPyramid.kay2008(32, aperture=False).transform(to_grayscale(images, 32))
+    stored = extract_features(images, gabor, ["energy"], store=tmp_path, batch_size=8, progress=False)["energy"]
+    np.testing.assert_array_equal(stored, direct)  # batching does not change the energies
+    _, computed = extract_to_store(
+        images, load_model("gabor", image_size=32), ["energy"], "avg", FeatureStore(tmp_path)
+    )
+    assert computed == []  # found in the store
+    _, computed = extract_to_store(
+        images, load_model("gabor", image_size=16), ["energy"], "avg", FeatureStore(tmp_path)
+    )
+    assert computed == ["energy"]  # another pyramid is another entry
+    with pytest.raises(ValueError, match="the Gabor pyramid has one layer, 'energy'"):
+        extract_features(images, gabor, ["conv1"], progress=False)
+    with pytest.raises(ValueError, match="model 'gabor' has no weights"):
+        load_model("gabor", weights="random")
+    with pytest.raises(ValueError, match=r"options: \['size'\] are not options of model 'gabor'"):
+        load_model("gabor", size=3)

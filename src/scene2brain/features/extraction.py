@@ -88,7 +88,7 @@ def extract_features(
         return {layer: entry.read(lazy=lazy) for layer, entry in entries.items()}
     source, model, poolings = _checked(images, model, layers, pooling, weights, batch_size)
     chunks: dict[str, list[np.ndarray]] = {layer: [] for layer in poolings}
-    for _, batch in model.batches(source, poolings, 0, batch_size, device, amp, progress):
+    for _, batch in model.batches(source, poolings, 0, batch_size, device=device, amp=amp, progress=progress):
         for layer, block in batch.items():
             chunks[layer].append(block)
     return {layer: np.concatenate(parts) for layer, parts in chunks.items()}
@@ -126,10 +126,10 @@ def extract_to_store(
         info = _source_info(images, source)
         done = {layer: _resume_point(entry, batch_size) for layer, entry in todo.items()}
         started: set[str] = set()
+        todo_poolings = {layer: poolings[layer] for layer in todo}
         batches = model.batches(
-            source, {layer: poolings[layer] for layer in todo}, min(done.values()), batch_size, device, amp,
-            progress,
-        )  # fmt: skip
+            source, todo_poolings, min(done.values()), batch_size, device=device, amp=amp, progress=progress
+        )
         for start, batch in batches:
             for layer, block in batch.items():
                 entry = todo[layer]

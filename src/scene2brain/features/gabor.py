@@ -212,8 +212,8 @@ class GaborExtractor:
         """Extractor part of a feature-store key."""
         return {"model": self.name, "pyramid": asdict(self.pyramid), "grayscale": "PIL-L+lanczos"}
 
-    def batches(self, source, poolings, first: int, batch_size: int, device=None, amp: bool = False, progress=False):
-        """Yield ``(start, {"energy": float32 array})`` per batch of images from row ``first`` on."""
+    def batches(self, source, poolings, first: int, batch_size: int, progress: bool = False, **_):
+        """Yield ``(start, {"energy": float32 array})`` per batch of images from row ``first`` on (on the CPU)."""
         unknown = sorted(set(poolings) - {self.LAYER})
         if unknown:
             raise ValueError(f"layers: the Gabor pyramid has one layer, {self.LAYER!r}; got {unknown}")

@@ -61,15 +61,12 @@ class Extractor(Protocol):
     def key(self) -> dict[str, Any]: ...
 
     def batches(
-        self,
-        source: ImageSource,
-        poolings: Mapping[str, str],
-        first: int,
-        batch_size: int,
-        device: str | torch.device = "cpu",
-        amp: bool = False,
-        progress: bool = False,
-    ) -> Iterator[tuple[int, dict[str, np.ndarray]]]: ...
+        self, source: ImageSource, poolings: Mapping[str, str], first: int, batch_size: int, **options: Any
+    ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """``(start, {layer: float32 array})`` per batch of images from row ``first`` on.
+
+        ``options``: ``device``, ``amp`` (float16 autocast on CUDA) and ``progress``.
+        """
 
 
 class WeightsUnavailableError(RuntimeError):

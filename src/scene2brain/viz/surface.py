@@ -21,11 +21,7 @@ from scene2brain.data.fsaverage import (
     SIDES,
     SurfaceMesh,
     challenge_to_fsaverage,
-    load_surface,
 )
-
-# load_surface and SurfaceMesh are re-exported for the callers that draw with this module.
-__all__ = ["SurfaceMesh", "figure_surface_map", "load_surface", "voxels_to_surface"]
 
 
 def voxels_to_surface(values: np.ndarray, voxels: pd.DataFrame, n_vertices: int) -> dict[str, np.ndarray]:
