@@ -42,3 +42,21 @@ def test_extract_writes_a_store_and_reuses_it(tmp_path):
     assert from_array.exit_code == 0 and "5 x 5120" in from_array.output
     bad = runner.invoke(app, [*args[:-1], "fc7", "--weights", "random", "--quiet"])
     assert bad.exit_code == 2 and "['fc7'] not in the model" in bad.output
+
+
+def test_extract_retina_feeds_the_warp_straight_to_the_network(tmp_path):
+    # alexnet's recipe resizes to 256 and centre-crops 224; with --retina the warp makes the
+    # 224-px network input itself, so the stored key records no resize after it
+    import json
+
+    image = np.zeros((1, 96, 96, 3), dtype=np.uint8)
+    np.save(tmp_path / "images.npy", image)
+    result = runner.invoke(
+        app, ["extract", "--stimuli", str(tmp_path / "images.npy"), "--out", str(tmp_path / "store"), "--model",
+              "alexnet", "--weights", "random", "--layers", "features.0", "--retina", "--quiet"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (key_file,) = (tmp_path / "store").rglob("key.json")
+    prep = json.loads(key_file.read_text())["key"]["preprocessing"]
+    assert prep["size"] == 224 and prep["resize"] is None
+    assert [s["step"] for s in prep["steps"]] == ["RetinaWarp"] and prep["steps"][0]["output_size"] == 224

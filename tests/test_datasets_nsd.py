@@ -32,7 +32,7 @@ def test_design_indices_are_made_zero_based_once(nsd_root):
 
 def test_fsaverage_trials_images_and_rois(nsd_root):
     root, truth = nsd_root
-    exp = load_nsd(root, 1, sessions=[1, 2], rois=["streams"])
+    exp = load_nsd(root, 1, sessions=[1, 2], rois=["streams"], zscore_sessions=False)
     assert exp.responses.data.shape == (20, 30)
     expected = np.concatenate([np.hstack([truth["fs"]["lh", s], truth["fs"]["rh", s]]) for s in (1, 2)])
     np.testing.assert_allclose(exp.responses.data, expected)
@@ -69,19 +69,29 @@ def test_a_saved_nsd_experiment_points_at_the_brick(nsd_root, tmp_path):
     np.testing.assert_array_equal(back.stimuli.subset([2, 0]).load_images(), exp.stimuli.load_images([2, 0]))
 
 
-def test_zscoring_within_sessions(nsd_root):
-    root, _ = nsd_root
-    exp = load_nsd(root, 1, sessions=[1, 2], hemispheres=["lh"], zscore_sessions=True)
-    for rows in (slice(0, 10), slice(10, 20)):
+def test_betas_are_zscored_within_sessions_by_default(nsd_root):
+    # NSD's ncsnr assumes betas z-scored per voxel within each session; so does the default
+    root, truth = nsd_root
+    exp = load_nsd(root, 1, sessions=[1, 2], hemispheres=["lh"])
+    assert exp.metadata["zscored_per_session"] is True and exp.metadata["units"] == "z-scores per session"
+    for session, rows in ((1, slice(0, 10)), (2, slice(10, 20))):
         block = exp.responses.data[rows].astype(np.float64)
         np.testing.assert_allclose(block.mean(axis=0), 0, atol=1e-5)
         np.testing.assert_allclose(block.std(axis=0), 1, atol=1e-5)
+        raw = truth["fs"]["lh", session].astype(np.float64)
+        np.testing.assert_allclose(block, (raw - raw.mean(axis=0)) / raw.std(axis=0), atol=1e-5)
+    # switchable: raw betas in percent BOLD change
+    raw = load_nsd(root, 1, sessions=[1, 2], hemispheres=["lh"], zscore_sessions=False)
+    assert raw.metadata["zscored_per_session"] is False and raw.metadata["units"] == "percent BOLD change"
+    np.testing.assert_allclose(raw.responses.data, np.concatenate([truth["fs"]["lh", s] for s in (1, 2)]))
 
 
 @pytest.mark.parametrize("fmt", ["nifti", "hdf5"])
 def test_volume_betas_are_rescaled_and_axes_restored(nsd_root, fmt):
     root, truth = nsd_root
-    exp = load_nsd(root, 1, sessions=[2], space="func1pt8mm", volume_format=fmt, rois=["prf-visualrois"])
+    exp = load_nsd(
+        root, 1, sessions=[2], space="func1pt8mm", volume_format=fmt, rois=["prf-visualrois"], zscore_sessions=False
+    )
     np.testing.assert_allclose(exp.responses.data, truth["vol", 2], rtol=1e-6)  # int16 / 300, in %BOLD
     assert exp.responses.data.dtype == np.float32
     ijk = np.argwhere(truth["vol_mask"])

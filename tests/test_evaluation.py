@@ -65,20 +65,51 @@ def test_ncsnr_needs_repeats():
         ncsnr_from_repeats(np.zeros((3, 2)), np.arange(3))
 
 
-def _devkit_score(r_list, nc_list):
-    """The Algonauts 2023 devkit's per-vertex loop, written out independently."""
-    out = []
-    for r, nc in zip(r_list, nc_list, strict=True):
-        r = 0.0 if r < 0 else r
-        nc = 1e-14 if nc == 0 else nc
-        out.append(min(100.0 * r**2 / nc, 100.0))
-    return np.array(out)
+def _devkit_noise_ceiling(ncsnr, test_trials_all, test_unique_cond):
+    """Noise ceiling as the Algonauts 2023 devkit prepares it (challenge_data_preparation.py).
+
+    Counts the test images shown 1, 2 and 3 times, turns the counts into the
+    repeat-weighted ``norm_term`` and returns ``ncsnr**2 / (ncsnr**2 + norm_term)``: a
+    fraction of variance (the devkit stores it without a factor 100).
+    """
+    shown = {1: 0, 2: 0, 3: 0}
+    for image in test_unique_cond:
+        shown[int(np.sum(test_trials_all == image))] += 1
+    norm_term = (shown[3] / 3 + shown[2] / 2 + shown[1] / 1) / (shown[3] + shown[2] + shown[1])
+    return ncsnr**2 / (ncsnr**2 + norm_term)
+
+
+def _devkit_accuracy(correlation, noise_ceiling):
+    """Noise-normalised encoding accuracy in percent, the steps of the devkit's 03_test_encoding.py.
+
+    Negative correlations set to 0, squared into r2; noise ceilings of 0 set to 1e-14;
+    ``r2 / noise_ceiling * 100``; values above 100 set to 100.
+    """
+    correlation, noise_ceiling = np.array(correlation, dtype=float), np.array(noise_ceiling, dtype=float)
+    correlation[correlation < 0] = 0
+    r2 = correlation**2
+    noise_ceiling[np.argwhere(noise_ceiling == 0)] = 1e-14
+    accuracy = np.divide(r2, noise_ceiling) * 100
+    accuracy[accuracy > 100] = 100
+    return accuracy
 
 
 def test_noise_normalised_accuracy_reproduces_devkit():
-    r = np.array([0.5, -0.3, 0.9, 0.2, 0.0, 0.1])
-    nc = np.array([0.5, 0.4, 0.5, 0.0, 0.3, 1.0])
-    np.testing.assert_allclose(noise_normalised_accuracy(r, nc), _devkit_score(r, nc))
+    # 40 test images: 25 shown three times, 8 twice, 7 once (the devkit's repeat-weighted case)
+    images = np.arange(40)
+    trials = np.concatenate([np.repeat(images[:25], 3), np.repeat(images[25:33], 2), images[33:]])
+    ncsnr = np.array([0.0, 0.0, 0.3, 0.5, 0.8, 1.0, 1.3, 0.2, 2.0, 0.6])
+    r = np.array([0.4, 0.0, 0.1, -0.3, 0.5, 0.95, 0.6, 0.4, 0.2, 0.45])
+    # ours: fractions in, percent out
+    nc = noise_ceiling_from_ncsnr(ncsnr, np.bincount(trials))
+    ours = noise_normalised_accuracy(r, nc)
+    devkit_nc = _devkit_noise_ceiling(ncsnr, trials, images)
+    np.testing.assert_allclose(nc, devkit_nc, rtol=1e-12)
+    np.testing.assert_allclose(ours, _devkit_accuracy(r, devkit_nc), rtol=1e-12)
+    # the devkit's corner cases: NC = 0 scores 100 when r > 0 and 0 when r = 0; negative r
+    # scores 0; r**2 above the ceiling is capped at 100
+    assert ours[0] == 100.0 and ours[1] == 0.0 and ours[3] == 0.0 and ours[5] == 100.0
+    assert 0 < ours[2] < 100 and 0 < ours[4] < 100
     assert noise_normalised_accuracy(np.array([0.5]), np.array([0.5]))[0] == pytest.approx(50.0)
 
 

@@ -60,14 +60,14 @@ def test_pretrained_efficientnet_lite0_classifies_chelsea_as_a_cat():
 
 @pytest.mark.parametrize(
     ("name", "layers", "size"),
-    [
-        ("efficientnet-lite0", {"_blocks.3": (40,), "head": (1280,)}, 224),
-        ("alexnet", {"features.2": (64,), "classifier.4": (4096,)}, 224),
-        ("vgg16", {"features.29": (512,), "classifier.1": (4096,)}, 224),
-        ("resnet50", {"layer2": (512,), "avgpool": (2048,)}, 224),
-        ("inception_v3", {"Mixed_5b": (256,), "fc": (1000,)}, 299),
-        ("mobilenet_v3_small", {"features.3": (24,), "output": (1000,)}, 224),
-        ("clip-vit-b-32", {"transformer.resblocks.5": (768,), "output": (512,)}, 224),
+    [  # layer -> (output shape per image as list_layers reports it, shape after pooling)
+        ("efficientnet-lite0", {"_blocks.3": ((40, 28, 28), (40,)), "head": ((1280, 7, 7), (1280,))}, 224),
+        ("alexnet", {"features.2": ((64, 27, 27), (64,)), "classifier.4": ((4096,), (4096,))}, 224),
+        ("vgg16", {"features.29": ((512, 14, 14), (512,)), "classifier.1": ((4096,), (4096,))}, 224),
+        ("resnet50", {"layer2": ((512, 28, 28), (512,)), "avgpool": ((2048, 1, 1), (2048,))}, 224),
+        ("inception_v3", {"Mixed_5b": ((256, 35, 35), (256,)), "fc": ((1000,), (1000,))}, 299),
+        ("mobilenet_v3_small", {"features.3": ((24, 28, 28), (24,)), "output": ((1000,), (1000,))}, 224),
+        ("clip-vit-b-32", {"transformer.resblocks.5": ((50, 768), (768,)), "output": ((512,), (512,))}, 224),
     ],
 )
 def test_registry_models_build_and_extract_layers_in_one_pass(name, layers, size):
@@ -77,10 +77,10 @@ def test_registry_models_build_and_extract_layers_in_one_pass(name, layers, size
     assert set(layers) <= set(table.index)
     pooling = {layer: "cls" if "resblocks" in layer else "avg" for layer in layers}
     out = extract_features(_images(2), model, list(layers), pooling, batch_size=2, progress=False)
-    for layer, shape in layers.items():
-        assert out[layer].shape == (2, *shape) and out[layer].dtype == np.float32
+    for layer, (layer_shape, pooled) in layers.items():
+        assert tuple(table.loc[layer, "shape"]) == layer_shape
+        assert out[layer].shape == (2, *pooled) and out[layer].dtype == np.float32
         assert np.isfinite(out[layer]).all()
-        assert table.loc[layer, "shape"][0] == shape[0] or len(table.loc[layer, "shape"]) == 2
 
 
 def test_any_torchvision_classification_model_is_available():

@@ -148,3 +148,45 @@ def test_identification_on_the_simulated_experiment(kay_like_runs):
     single = identify(run["single_trials"], run["predicted"], true_index=run["trial_image"], voxels=run["voxels"])
     assert len(single.rank) == 360 and single.accuracy > 0.5
     assert single.pairwise_accuracy > 0.95
+
+
+def test_constant_patterns_are_misses_and_warn():
+    # constant (zero-variance) measured or predicted patterns have NaN correlations: they must
+    # not count as identified (``others >= NaN`` is False, which used to give accuracy 1.0)
+    measured, predicted = _patterns(20, 100, noise=0.5, seed=5)
+    measured[:] = 1.0  # every measured pattern constant: nothing can be identified
+    with pytest.warns(RuntimeWarning, match=r"20 of 20 measured patterns .*constant"):
+        res = identify(measured, predicted)
+    assert res.accuracy == 0.0 and res.pairwise_accuracy <= 0.5
+    np.testing.assert_array_equal(res.rank, 20)  # last place: every incorrect candidate counts against it
+    np.testing.assert_array_equal(identification_curve(res, [2, 10, 20]), 0.0)
+    assert extrapolate_identification(res, [2, 1e6]).max() == 0.0
+    assert set_size_at_accuracy(res, 0.1) == 2.0
+
+
+def test_a_constant_predicted_pattern_never_helps_the_shown_candidate():
+    measured, predicted = _patterns(30, 200, noise=0.5, seed=6)  # clean: every pattern identified
+    assert identify(measured, predicted).accuracy == 1.0
+    predicted[[3, 7]] = 0.25  # two candidates whose predicted pattern is constant
+    with pytest.warns(RuntimeWarning, match=r"2 of 30 predicted patterns .*constant"):
+        res = identify(measured, predicted)
+    # their own measured patterns are misses; for every other pattern the two NaN candidates
+    # count as ties that rank against the shown one, so nothing is identified any more
+    assert res.rank[3] == res.rank[7] == 30
+    assert res.accuracy == 0.0
+    others = np.setdiff1d(np.arange(30), [3, 7])
+    np.testing.assert_array_equal(res.rank[others], 3)
+    # pairwise: a NaN comparison is a tie (one half), so the accuracy lies below the clean 1.0
+    n_pairs = 30 * 29
+    expected = (28 * 27 + 28 * 2 * 0.5 + 2 * 29 * 0.5) / n_pairs
+    assert res.pairwise_accuracy == pytest.approx(expected)
+    assert np.all(res.predicted_index[others] == others)
+
+
+def test_clean_patterns_do_not_warn():
+    import warnings
+
+    measured, predicted = _patterns(10, 50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        identify(measured, predicted)

@@ -14,11 +14,20 @@ def _image(size=48, seed=0):
 
 
 @pytest.mark.parametrize("sigma", [0.7, 2.0, 4.0])
-def test_gaussian_blur_matches_scipy(sigma):
+def test_gaussian_blur_matches_scipy_and_torchvision(sigma):
+    from torchvision.transforms.functional import gaussian_blur
+
     x = _image()
+    blurred = GaussianBlur(sigma)(x).numpy()
+    # the documented boundary: scipy's "mirror" (reflect-101), kernel truncated at int(4 sigma + 0.5) px
     expected = ndimage.gaussian_filter(x.numpy(), sigma=(0, 0, sigma, sigma), mode="mirror")
-    np.testing.assert_allclose(GaussianBlur(sigma)(x).numpy(), expected, atol=1e-5)
-    np.testing.assert_array_equal(GaussianBlur(sigma)(x).numpy(), GaussianBlur(sigma)(x).numpy())
+    np.testing.assert_allclose(blurred, expected, atol=1e-5)
+    # torchvision pads with torch's "reflect" (the same reflect-101) and takes the kernel size as given
+    size = 2 * int(4 * sigma + 0.5) + 1
+    np.testing.assert_allclose(blurred, gaussian_blur(x, [size, size], [sigma, sigma]).numpy(), atol=1e-5)
+    # the other symmetric boundary (edge pixel repeated) differs at the border: the test can tell them apart
+    other = ndimage.gaussian_filter(x.numpy(), sigma=(0, 0, sigma, sigma), mode="reflect")
+    assert np.abs(blurred - other)[..., 0, :].max() > 1e-3
 
 
 @pytest.mark.parametrize("k", [3, 7, 15])
@@ -87,3 +96,39 @@ def test_retina_warp_antialiasing_suppresses_peripheral_aliasing():
     # aliased energy shows up as spurious low-frequency contrast; blurring removes it
     assert smooth[inside].std() < 0.5 * plain[inside].std()
     np.testing.assert_allclose(smooth[inside].mean(), 0.5, atol=0.05)
+
+
+def _edge_ring(size=300):
+    """Dark uint8 image with a bright ring just inside the inscribed circle (radius 0.9-1.0 of the half-size)."""
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    r = np.hypot(xx, yy) / (size / 2)
+    img = np.where((r > 0.9) & (r < 1.0), 255, 0).astype(np.uint8)
+    return np.repeat(img[None, ..., None], 3, axis=-1)
+
+
+def test_retina_warp_field_of_view_survives_the_model_preprocessing():
+    # A model whose recipe resizes to 256 and centre-crops 224 (torchvision's ImageNet recipe):
+    # with the warp the network must see the whole warped field, ring at the border included,
+    # not a 256-px upsampling of it with the periphery cut off.
+    prep = Preprocessing(224, 256, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)).with_steps(RetinaWarp(224))
+    out = prep(_edge_ring())[0, 0].numpy()
+    assert out.shape == (224, 224)
+    middle = slice(112 - 8, 112 + 8)
+    border = np.concatenate([out[:3, middle].ravel(), out[-3:, middle].ravel(), out[middle, :3].ravel(),
+                             out[middle, -3:].ravel()])  # fmt: skip
+    assert border.max() > 0.5 and border.mean() > 0.25  # the ring reaches the edges of the network input
+    # and what the network sees is exactly the warp of the image, with no resize or crop after it
+    direct = RetinaWarp(224)(torch.from_numpy(_edge_ring()).permute(0, 3, 1, 2).float() / 255.0)
+    np.testing.assert_allclose(out, direct[0, 0].numpy(), atol=1e-6)
+
+
+def test_a_warp_that_is_not_the_network_input_is_refused():
+    with pytest.raises(ValueError, match=r"resize=256 followed by a centre crop"):
+        Preprocessing(224, 256, steps=(RetinaWarp(224),))
+    with pytest.raises(ValueError, match=r"produces 112 x 112 px but the network input is 224 x 224"):
+        Preprocessing(224).with_steps(RetinaWarp(112))
+    blurred = Preprocessing(224, 256).with_steps(GaussianBlur(1.0))
+    assert blurred.resize == 256  # steps that keep the image size leave the model's recipe alone
+    warped = blurred.with_steps(RetinaWarp(224))
+    assert warped.resize is None and warped.key()["resize"] is None
+    assert [s["step"] for s in warped.key()["steps"]] == ["GaussianBlur", "RetinaWarp"]

@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from scene2brain.data.simulate import SimulationDrivers, SubjectConfig, make_stimuli, photographs, simulate_responses
 from scene2brain.evaluation import ncsnr_from_repeats, noise_ceiling_from_ncsnr
@@ -69,11 +70,29 @@ def test_simulation_is_reproducible_and_carries_ground_truth():
     assert set(counts[np.isin(stim, a.splits["train"])]) == {1}
 
 
-def test_snr_is_spread_like_real_data():
-    vox = _setup(300, 100).voxels
-    snr = vox["true_ncsnr"]
-    assert snr.median() < snr.mean()  # right-skewed: many weak voxels, some strong
-    assert snr.quantile(0.95) > 2.5 * snr.quantile(0.05)
+def test_snr_follows_the_configured_law_and_the_data_carry_it():
+    # per-ROI medians far apart and a log-SD other than the default, so a simulation that
+    # ignores either (or scales the noise by anything but 1 / ncsnr) fails
+    medians = {"EV": 0.3, "HV": 1.5, "FACE": 0.8, "CAL": 2.0}
+    config = SubjectConfig(n_voxels=dict.fromkeys(medians, 600), ncsnr_median=medians, ncsnr_log_sd=0.7)
+    exp = _setup(900, 600, config=config)
+    vox = exp.voxels
+    true = vox["true_ncsnr"].to_numpy()
+    roi = vox["roi"].to_numpy()
+    # the voxel table's ncsnr is log-normal around each ROI's configured median with the configured log-SD
+    for name, median in medians.items():
+        assert np.median(true[roi == name]) == pytest.approx(median, rel=0.15), name
+    log_resid = np.log(true) - np.log(vox["roi"].map(medians).to_numpy())
+    assert np.std(log_resid, ddof=1) == pytest.approx(config.ncsnr_log_sd, abs=0.05)
+    # and the trial noise matches it: ncsnr estimated from the test repeats recovers the truth
+    test = exp.trials_in_split("test")
+    est = ncsnr_from_repeats(exp.responses.data[test], exp.responses.trial_stimulus[test])
+    for name in medians:
+        sel = roi == name
+        assert np.median(est[sel]) / np.median(true[sel]) == pytest.approx(1.0, abs=0.1), name
+    strong = true > 0.5  # where three repeats pin the estimate down
+    assert np.median(np.abs(np.log(est[strong] / true[strong]))) < 0.1
+    assert stats.spearmanr(est, true)[0] > 0.9
 
 
 def test_true_noise_ceiling_matches_estimate_from_repeats():

@@ -8,14 +8,20 @@ from scene2brain.evaluation import noise_normalised_accuracy, pearson_r, summari
 
 
 def _devkit_vertex_scores(bio, pred, nc):
-    """The per-vertex loop of the Algonauts 2023 devkit's 03_test_encoding.py, written out with scipy."""
-    out = np.zeros(bio.shape[1])
-    for v in range(bio.shape[1]):
-        r = stats.pearsonr(bio[:, v], pred[:, v])[0]
-        r = max(r, 0)
-        nc_v = 1e-14 if nc[v] == 0 else nc[v]
-        out[v] = min(100 * r**2 / nc_v, 100)
-    return out
+    """Per-vertex scores as the Algonauts 2023 devkit's 03_test_encoding.py computes them, in percent.
+
+    scipy's Pearson r vertex by vertex; negative correlations set to 0 and squared into
+    r2; noise ceilings (fractions, as the devkit stores them) of 0 set to 1e-14;
+    ``r2 / noise_ceiling * 100``; values above 100 set to 100.
+    """
+    correlation = np.array([stats.pearsonr(bio[:, v], pred[:, v])[0] for v in range(bio.shape[1])])
+    correlation[correlation < 0] = 0
+    r2 = correlation**2
+    noise_ceiling = np.array(nc, dtype=float)
+    noise_ceiling[np.argwhere(noise_ceiling == 0)] = 1e-14
+    scores = np.divide(r2, noise_ceiling) * 100
+    scores[scores > 100] = 100
+    return scores
 
 
 def _fixture():

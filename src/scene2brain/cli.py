@@ -259,7 +259,13 @@ def extract(
     device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:1, ...")] = "cpu",
     amp: Annotated[bool, typer.Option(help="Mixed precision on CUDA.")] = False,
     blur: Annotated[float, typer.Option(help="Gaussian blur sigma in stimulus pixels (0: none).")] = 0.0,
-    retina: Annotated[bool, typer.Option(help="Retina-warp images to the model input size first.")] = False,
+    retina: Annotated[
+        bool,
+        typer.Option(
+            help="Retina-warp each image straight to the model's input size (after --blur); the warp replaces "
+            "the model's resize and centre crop, so its whole field of view reaches the network."
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Extract features of several layers in one pass per batch into a resumable feature store."""
@@ -276,6 +282,7 @@ def extract(
         steps = ([GaussianBlur(blur)] if blur else []) + (
             [RetinaWarp(feature_model.preprocessing.size)] if retina else []
         )
+        # with_steps turns the model's resize + centre crop off after the warp (resize=None)
         if steps:
             feature_model = feature_model.with_preprocessing(feature_model.preprocessing.with_steps(*steps))
         entries, computed = extract_to_store(

@@ -20,10 +20,20 @@ the number of candidates. When the incorrect-match correlations have lighter tai
 than a normal law (as for a candidate set made of clusters of similar images, e.g.
 crops of a few photographs), the extrapolation is pessimistic; with heavier tails it
 is optimistic.
+
+NaN correlations (a constant or non-finite measured or predicted pattern has no Pearson
+r with anything) never help the shown candidate: a comparison that involves a NaN is a
+tie, and ties count against the shown candidate in its rank, so in the n-way accuracy
+and the set-size curves, and one half in the pairwise accuracy. A measured pattern
+whose correlation with its own candidate is NaN therefore always ranks last (a miss),
+and a candidate with a constant predicted pattern ranks at or above the shown one for
+every measured pattern. :func:`identify` warns (``RuntimeWarning``) with the number of
+such patterns.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,8 +56,17 @@ def select_voxels(train_scores: np.ndarray, n_voxels: int = 500) -> np.ndarray:
     return np.sort(finite[order[:n_voxels]])
 
 
+def _unusable_rows(patterns: np.ndarray) -> np.ndarray:
+    """Rows that have no Pearson r: constant (zero variance) or holding a non-finite value."""
+    with np.errstate(invalid="ignore"):
+        return ~np.isfinite(patterns).all(axis=1) | (np.ptp(patterns, axis=1) == 0)
+
+
 def pattern_correlations(measured: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """Pearson r between every measured and every predicted pattern, across voxels.
+
+    A constant or non-finite pattern (measured or predicted) gets NaN correlations
+    with everything, also when rounding leaves its centred values slightly off zero.
 
     Parameters
     ----------
@@ -64,11 +83,14 @@ def pattern_correlations(measured: np.ndarray, predicted: np.ndarray) -> np.ndar
         raise ValueError(
             f"measured {m.shape} and predicted {p.shape}: expected (n_measured, n_voxels) and (n_candidates, n_voxels)"
         )
+    m_bad, p_bad = _unusable_rows(m), _unusable_rows(p)
     m = m - m.mean(axis=1, keepdims=True)
     p = p - p.mean(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         m /= np.linalg.norm(m, axis=1, keepdims=True)
         p /= np.linalg.norm(p, axis=1, keepdims=True)
+    m[m_bad] = np.nan
+    p[p_bad] = np.nan
     return m @ p.T
 
 
@@ -82,14 +104,19 @@ class IdentificationResult:
     true_index : ndarray (n_measured,)
         Candidate that was actually shown.
     predicted_index : ndarray (n_measured,)
-        Best-correlated candidate.
+        Best-correlated candidate among those with a finite correlation; -1 where every
+        correlation is NaN. Where some correlations are NaN it can be the shown
+        candidate while ``rank > 1``: ``rank`` is what the accuracies count.
     rank : ndarray (n_measured,)
-        Rank of the correct candidate, 1 = identified (ties counted against it).
+        Rank of the correct candidate, 1 = identified. Ties count against it, and a
+        comparison involving a NaN correlation is a tie: a NaN correlation with the
+        correct candidate ranks it last (``n_candidates``).
     accuracy : float
         n-way accuracy (share of ``rank == 1``); chance is ``1 / n_candidates``.
     pairwise_accuracy : float
         Share of (correct, incorrect) candidate pairs in which the correct one has
-        the higher correlation, ties counting one half; chance is 0.5.
+        the higher correlation, ties (NaN comparisons included) counting one half;
+        chance is 0.5.
     """
 
     correlations: np.ndarray
@@ -115,6 +142,32 @@ def _correct_and_others(correlations: np.ndarray, true_index: np.ndarray) -> tup
     mask[rows, true_index] = False
     others = correlations[mask].reshape(len(true_index), -1)
     return correct, others
+
+
+def _ranking(correct: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per measured pattern: incorrect candidates at or above the correct one, and pairwise wins.
+
+    A comparison that involves a NaN correlation is a tie: it counts against the
+    correct candidate in the first count and one half in the second.
+    """
+    correct = correct[:, None]
+    tie = (others == correct) | np.isnan(others) | np.isnan(correct)
+    above = (others > correct) | tie
+    wins = (others < correct).sum(axis=1) + 0.5 * tie.sum(axis=1)
+    return above.sum(axis=1), wins
+
+
+def _warn_unusable(measured: np.ndarray, predicted: np.ndarray) -> None:
+    bad_m, bad_p = int(_unusable_rows(measured).sum()), int(_unusable_rows(predicted).sum())
+    if bad_m or bad_p:
+        warnings.warn(
+            f"identify: {bad_m} of {len(measured)} measured patterns and {bad_p} of {len(predicted)} predicted "
+            "patterns are constant or not finite, so their correlations are NaN; a NaN correlation with the "
+            "shown candidate counts as a miss and one with another candidate as a tie ranked against the "
+            "shown one",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _check_truth(correlations: np.ndarray, true_index: np.ndarray | None) -> np.ndarray:
@@ -153,19 +206,28 @@ def identify(
     Returns
     -------
     IdentificationResult
+
+    Warns
+    -----
+    RuntimeWarning
+        When a measured or predicted pattern is constant across the voxels used (or
+        holds a NaN or infinite value): its correlations are NaN, which count against
+        the shown candidate (see the module notes); the message says how many.
     """
     if voxels is not None:
         measured = np.asarray(measured)[:, voxels]
         predicted = np.asarray(predicted)[:, voxels]
     corr = pattern_correlations(measured, predicted)
     truth = _check_truth(corr, true_index)
+    _warn_unusable(np.asarray(measured, dtype=np.float64), np.asarray(predicted, dtype=np.float64))
     correct, others = _correct_and_others(corr, truth)
-    beaten = (others >= correct[:, None]).sum(axis=1)
-    wins = (others < correct[:, None]).sum(axis=1) + 0.5 * (others == correct[:, None]).sum(axis=1)
+    beaten, wins = _ranking(correct, others)
+    finite = np.isfinite(corr)
+    best = np.argmax(np.where(finite, corr, -np.inf), axis=1)
     return IdentificationResult(
         correlations=corr,
         true_index=truth,
-        predicted_index=np.argmax(corr, axis=1),
+        predicted_index=np.where(finite.any(axis=1), best, -1),
         rank=1 + beaten,
         accuracy=float(np.mean(beaten == 0)),
         pairwise_accuracy=float(wins.sum() / others.size),
@@ -180,8 +242,8 @@ def _log_comb(n: np.ndarray | int, r: np.ndarray | int) -> np.ndarray:
 def identification_curve(result: IdentificationResult, set_sizes: np.ndarray) -> np.ndarray:
     """Expected n-way accuracy for set sizes up to the number of candidates.
 
-    For a measured pattern whose correct candidate is beaten (or tied) by ``k`` of
-    the ``M - 1`` incorrect ones, a random set of ``N - 1`` incorrect candidates
+    For a measured pattern whose correct candidate is beaten (or tied, NaN
+    correlations included) by ``k`` of the ``M - 1`` incorrect ones, a random set of ``N - 1`` incorrect candidates
     misses all ``k`` with probability ``C(M-1-k, N-1) / C(M-1, N-1)``; the curve
     averages this over measured patterns. Exact, with no sampling.
 
@@ -219,6 +281,12 @@ def extrapolate_identification(result: IdentificationResult, set_sizes: np.ndarr
     measured patterns gives the accuracy; computed in log space so set sizes such
     as 1e12 are fine.
 
+    NaN correlations never help the correct image: a pattern whose correlation with
+    its own candidate is NaN (or that has fewer than 2 finite incorrect correlations to
+    fit) has accuracy 0, and incorrect candidates with a NaN correlation (a share
+    ``q``) count as beating it: ``P = ((1 - q) Phi((c - mu) / sigma)) ** (N - 1)``, with
+    ``mu`` and ``sigma`` fitted to the finite ones.
+
     Parameters
     ----------
     result : IdentificationResult
@@ -235,8 +303,15 @@ def extrapolate_identification(result: IdentificationResult, set_sizes: np.ndarr
     if result.n_candidates < 3:
         raise ValueError("extrapolate_identification: needs at least 3 candidates to fit the incorrect-match spread")
     correct, others = _correct_and_others(result.correlations, result.true_index)
-    z = (correct - others.mean(axis=1)) / others.std(axis=1, ddof=1)
-    log_win = special.log_ndtr(z)
+    finite = np.isfinite(others)
+    n_finite = finite.sum(axis=1)
+    values = np.where(finite, others, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu = values.sum(axis=1) / n_finite
+        sigma = np.sqrt((np.where(finite, others - mu[:, None], 0.0) ** 2).sum(axis=1) / (n_finite - 1))
+        z = (correct - mu) / sigma
+        log_win = special.log_ndtr(z) + np.log(n_finite / others.shape[1])
+    log_win = np.where(np.isnan(log_win) | (n_finite < 2), -np.inf, log_win)
     return np.exp((sizes[:, None] - 1.0) * log_win[None, :]).mean(axis=1)
 
 

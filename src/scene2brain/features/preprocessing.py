@@ -1,8 +1,10 @@
 """Images -> model input tensors: image-space steps, resize, centre crop, normalisation.
 
 A :class:`Preprocessing` is a frozen description (it goes into cache keys). Steps such
-as a blur or the retina warp run on the [0, 1] float image before it is resized for
-the network, so they see the stimulus at its own resolution.
+as a blur run on the [0, 1] float image before it is resized for the network, so they
+see the stimulus at its own resolution. A step that sets the image size itself (one
+with an ``output_size``, such as the retina warp) produces the network input: nothing
+is resized or cropped after it, so its field of view reaches the network intact.
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ class ImageStep(Protocol):
 def step_key(step: Any) -> dict[str, Any]:
     """What identifies a step in a cache key: its class and its dataclass fields."""
     return {"step": type(step).__name__, **asdict(step)}
+
+
+def step_output_size(step: Any) -> int | None:
+    """Side of the square image a step produces whatever its input (``output_size``), or None."""
+    size = getattr(step, "output_size", None)
+    return None if size is None else int(size)
 
 
 @dataclass(frozen=True)
@@ -107,14 +115,19 @@ class Preprocessing:
     resize : int or None
         Shorter side after resizing, before the centre crop of ``size`` (torchvision's
         ``Resize(resize) + CenterCrop(size)``). ``None`` resizes the whole image to
-        ``size x size`` without cropping.
+        ``size x size`` without cropping (nothing to do when a step already made it
+        that size). Must be ``None`` with a step that sets the size.
     mean, std : tuple of 3 floats
         Per-channel normalisation of [0, 1] pixel values.
     interpolation : {"bilinear", "bicubic"}
         Resampling, with anti-aliasing.
     steps : tuple
         Image-space steps (blur, :class:`~scene2brain.features.retina.RetinaWarp`, ...)
-        run before resizing. Each must be a frozen dataclass (it enters cache keys).
+        run before resizing. Each must be a frozen dataclass (it enters cache keys). A
+        step with an ``output_size`` (the retina warp) produces the network input
+        itself: its ``output_size`` must equal ``size`` and ``resize`` must be
+        ``None``, so that no resize or centre crop upsamples the result or cuts off
+        its periphery (:meth:`with_steps` sets ``resize = None`` for it).
     """
 
     size: int = 224
@@ -124,6 +137,23 @@ class Preprocessing:
     interpolation: Interpolation = "bilinear"
     steps: tuple[Any, ...] = field(default=())
 
+    def __post_init__(self) -> None:
+        for step in self.steps:
+            out = step_output_size(step)
+            if out is None:
+                continue
+            if out != self.size:
+                raise ValueError(
+                    f"steps: {type(step).__name__} produces {out} x {out} px but the network input is "
+                    f"{self.size} x {self.size}; give it output_size={self.size}"
+                )
+            if self.resize is not None:
+                raise ValueError(
+                    f"steps: {type(step).__name__} produces the network input itself; resize={self.resize} "
+                    "followed by a centre crop would upsample it and cut off its periphery: use resize=None "
+                    "(Preprocessing.with_steps does)"
+                )
+
     def key(self) -> dict[str, Any]:
         """JSON-able description for cache keys."""
         out = {k: v for k, v in asdict(self).items() if k != "steps"}
@@ -131,8 +161,13 @@ class Preprocessing:
         return out
 
     def with_steps(self, *steps: Any) -> Preprocessing:
-        """A copy with ``steps`` appended."""
-        return replace(self, steps=(*self.steps, *steps))
+        """A copy with ``steps`` appended.
+
+        When a step sets the image size (e.g. ``RetinaWarp(self.size)``), the copy has
+        ``resize=None``: the step's output is the network input, not resized or cropped.
+        """
+        sizing = any(step_output_size(step) is not None for step in steps)
+        return replace(self, steps=(*self.steps, *steps), resize=None if sizing else self.resize)
 
     def __call__(self, images: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
         """uint8 images -> normalised float tensor (n, 3, size, size).

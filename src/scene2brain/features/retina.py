@@ -72,7 +72,12 @@ def radius_map(n_in: int, n_out: int, max_ratio: float) -> tuple[float, float]:
 class RetinaWarp:
     """Fish-eye resampling of images to ``output_size`` x ``output_size`` pixels.
 
-    Usable as a :class:`~scene2brain.features.preprocessing.Preprocessing` step.
+    Usable as a :class:`~scene2brain.features.preprocessing.Preprocessing` step, where
+    it produces the network input itself: ``output_size`` must be the model's input
+    size, and ``prep.with_steps(RetinaWarp(prep.size))`` turns off the model's resize
+    and centre crop (``resize=None``). The warp samples the disc inscribed in the
+    image's shorter side out to the middle of each output edge; a resize + centre crop
+    after it (torchvision's 256 -> 224) would upsample that and cut off the periphery.
 
     Parameters
     ----------

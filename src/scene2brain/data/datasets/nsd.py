@@ -209,7 +209,7 @@ def load_nsd(
     hemispheres: Sequence[str] = ("lh", "rh"),
     mask: str = "nsdgeneral",
     rois: Sequence[str] = (),
-    zscore_sessions: bool = False,
+    zscore_sessions: bool = True,
 ) -> Experiment:
     """Load one NSD subject's single-trial betas as an :class:`Experiment`.
 
@@ -234,7 +234,12 @@ def load_nsd(
         ROI families to add to the voxel table, e.g. "streams", "prf-visualrois"
         (names from their ``.mgz.ctab``; missing outside the family's ROIs).
     zscore_sessions : bool
-        Z-score each voxel within each session (as Algonauts 2023 did).
+        Z-score each voxel within each session (mean 0, SD 1 over the session's
+        trials; the default). NSD's ``ncsnr`` is estimated from betas z-scored this
+        way (Allen et al. 2022) and Algonauts 2023 z-scored them too, so noise
+        ceilings from the voxel table's ``ncsnr`` describe these responses. ``False``
+        keeps the betas in percent BOLD change (session-to-session offsets and gain
+        changes then add to the between-repeat noise).
 
     Returns
     -------
