@@ -139,7 +139,8 @@ def test_identification_on_the_simulated_experiment(kay_like_runs):
             measured = run["repeats"][:n_avg].mean(axis=0)
             res = identify(measured, run["predicted"], voxels=run["voxels"])
             accuracy[snr, n_avg] = res.accuracy
-            assert res.accuracy > 20 * res.chance, (snr, n_avg)  # chance is 1/120
+            # chance is 1/120; the test images are crops of photographs no training image comes from
+            assert res.accuracy > 10 * res.chance, (snr, n_avg)
     assert accuracy[1.0, 1] > accuracy[0.3, 1] + 0.2  # rises with SNR
     assert accuracy[0.3, 3] > accuracy[0.3, 1] + 0.1  # rises with the repeats averaged
     assert accuracy[1.0, 3] >= accuracy[1.0, 1]

@@ -1,10 +1,12 @@
 """`scene2brain run`: stages computed once, a changed setting recomputes exactly its dependents."""
 
 import json
+import tomllib
 
 import numpy as np
 import pandas as pd
 import pytest
+import tomli_w
 from run_fixtures import SMALL, write_config
 from typer.testing import CliRunner
 
@@ -117,7 +119,17 @@ def test_cli_run_and_report(first_run, tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["run", str(folder / "study.toml"), "--quiet"], terminal_width=200)
     assert result.exit_code == 0, result.output
-    assert "already done" in result.output and "All voxels" in result.output
+    assert "already done" in result.output and "All voxels" in result.output and "DISABLED sim01" in result.output
+    # with the checks on, this tiny study cannot pass them (no calibration space: "not run"), and the run fails
+    study = tmp_path / "checked.toml"
+    study.write_text((folder / "study.toml").read_text().replace("skip_checks = [", "old_skip = ["))
+    data = tomllib.loads(study.read_text())
+    data["dataset"]["simulation"].pop("old_skip")
+    data["run"]["output"] = str(folder / "results")
+    data["run"]["cache"] = str(folder / "cache")
+    study.write_text(tomli_w.dumps(data))
+    result = runner.invoke(app, ["run", str(study), "--quiet"], terminal_width=200)
+    assert result.exit_code == 1 and "NOT RUN sim01: CAL voxels" in result.output, result.output
     bad = tmp_path / "bad.toml"
     bad.write_text('[dataset]\nname = "simulated"\n[encoder]\nmodel = "lasso"\n')
     result = runner.invoke(app, ["run", str(bad)], terminal_width=200)

@@ -42,6 +42,17 @@ def _print_run(result) -> None:
     )
 
 
+def _print_checks(checks: dict) -> None:
+    """One line per ground-truth check (simulated data): PASS, FAIL, NOT RUN or DISABLED."""
+    colours = {"pass": "green", "fail": "red", "not run": "red", "disabled": "yellow"}
+    for subject, subject_checks in checks.items():
+        for name, check in subject_checks.items():
+            status = check["status"]
+            console.print(
+                f"[{colours[status]}]{status.upper()}[/{colours[status]}] {subject}: {name}: {check['found']}"
+            )
+
+
 def _print_summary(summary, title: str) -> None:
     from rich import box
 
@@ -90,10 +101,7 @@ def demo(
     result = run_demo(config, progress=not quiet)
     summary = result.model_summary
     _print_summary(summary[summary["roi"] != ALL_VOXELS], "Per ROI: each model at its best layer (test split)")
-    for subject, checks in result.checks.items():
-        for name, check in checks.items():
-            mark = "[green]PASS[/green]" if check["passed"] else "[red]FAIL[/red]"
-            console.print(f"{mark} {subject}: {name}: {check['found']}")
+    _print_checks(result.checks)
     _print_run(result.run)
     if not result.passed:
         raise typer.Exit(code=1)
@@ -111,6 +119,7 @@ def run(
     (parquet + CSV), report/ (index.html, figures as PNG and SVG) and stages/.
     """
     from scene2brain.features.models import WeightsUnavailableError
+    from scene2brain.pipeline.analyses.ground_truth import checks_passed
     from scene2brain.pipeline.config import load_config
     from scene2brain.pipeline.run import run_config
     from scene2brain.results import ALL_VOXELS, MODEL_SUMMARY, read_results
@@ -120,9 +129,13 @@ def run(
         result = run_config(load_config(config, overrides), progress=not quiet)
     except (ValueError, FileNotFoundError, WeightsUnavailableError) as err:
         raise _fail(str(err)) from None
-    summary = read_results(result.output).table(MODEL_SUMMARY)
+    results = read_results(result.output)
+    summary = results.table(MODEL_SUMMARY)
     _print_summary(summary[summary["roi"] == ALL_VOXELS], "All voxels: each model at its best layer")
+    _print_checks(results.checks)
     _print_run(result)
+    if results.checks and not checks_passed(results.checks):
+        raise typer.Exit(code=1)
 
 
 @app.command()
@@ -204,6 +217,75 @@ def datasets_fetch(
     if fetched.images is not None:
         console.print(f"images: {fetched.images}", highlight=False, soft_wrap=True)
     console.print(f"load it with {DATASETS[name].loader}({str(fetched.root)!r})", highlight=False, soft_wrap=True)
+
+
+simulate_app = typer.Typer(help="Simulated experiments: plan a study on your stimuli.")
+app.add_typer(simulate_app, name="simulate")
+
+
+def _numbers(text: str, option: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{option}: expected comma-separated whole numbers, got {text!r}") from None
+    if not values:
+        raise typer.BadParameter(f"{option}: expected at least one number, got {text!r}")
+    return values
+
+
+@simulate_app.command("plan")
+def simulate_plan(
+    out: Annotated[Path, typer.Option(help="Folder for plan.csv/.parquet and plan.png/.svg.")] = Path("plan"),
+    stimuli: Annotated[
+        Path | None, typer.Option(help="Your images: a folder or file.h5[:dataset] [default: bundled photographs].")
+    ] = None,
+    n_stimuli: Annotated[int, typer.Option(help="Bundled photographs only: number of stimuli.")] = 1200,
+    n_test: Annotated[int | None, typer.Option(help="Test images [default: one sixth].")] = None,
+    n_train: Annotated[str, typer.Option(help="Numbers of training images, comma-separated.")] = "100,200,400,800",
+    repeats: Annotated[str, typer.Option(help="Numbers of test repeats, comma-separated.")] = "1,2,3,5",
+    n_voxels: Annotated[int, typer.Option(help="Voxels per simulated subject.")] = 600,
+    seed: Annotated[int, typer.Option(help="Random seed (split, subjects, folds).")] = 0,
+    cache_dir: Annotated[Path | None, typer.Option(help="Feature store folder [default: OUT/cache].")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
+) -> None:
+    """How the noise ceiling, encoding accuracy and identification improve with training images and test repeats.
+
+    Simulates a subject (the demo's ROIs and SNR laws) on the stimulus set for every
+    combination, analyses it like real data and compares with the simulation's truth.
+    """
+    from scene2brain.data.images import as_image_source
+    from scene2brain.data.simulate import make_stimuli, stimuli_from_images
+    from scene2brain.features.store import FeatureStore
+    from scene2brain.pipeline.planning import plan_experiment, simulation_drivers
+    from scene2brain.report.html import save_figure
+    from scene2brain.results import write_table
+    from scene2brain.viz.figures import figure_simulation_plan
+
+    sizes, counts = _numbers(n_train, "--n-train"), _numbers(repeats, "--repeats")
+    try:
+        if stimuli is None:
+            images, splits = make_stimuli(n_stimuli, n_test=n_test, seed=seed)
+        else:
+            source = as_image_source(str(stimuli))
+            images, splits = stimuli_from_images(source, source.names(), n_test=n_test, seed=seed)
+        out.mkdir(parents=True, exist_ok=True)
+        store = FeatureStore(cache_dir or out / "cache")
+        drivers = simulation_drivers(images, splits["train"], store, seed=seed, progress=not quiet)
+        plan = plan_experiment(images, splits, drivers, sizes, counts, n_voxels=n_voxels, seed=seed)
+    except (ValueError, FileNotFoundError, TypeError) as err:
+        raise _fail(str(err)) from None
+    write_table(plan, out, "plan")
+    save_figure(figure_simulation_plan(plan), out, "plan")
+    table = Table(title=f"Simulated plan: {len(images)} stimuli, {len(splits['test'])} test images (all voxels)")
+    for col in ("training images", "test repeats", "NC error", "r^2 / NC", "identification"):
+        table.add_column(col, no_wrap=True)
+    for _, row in plan[plan["roi"] == "all"].iterrows():
+        table.add_row(
+            str(row["n_train"]), str(row["test_repeats"]), f"{row['nc_median_abs_error']:.3f}",
+            f"{row['fraction_of_ceiling']:.2f}", f"{row['identification']:.0%} (chance {row['chance']:.1%})",
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"Plan: {out / 'plan.csv'}  Figure: {out / 'plan.png'}", highlight=False, soft_wrap=True)
 
 
 features_app = typer.Typer(help="Feature models and their layers.")

@@ -95,6 +95,10 @@ class ImageSource(ABC):
     def __getitem__(self, index: Any) -> Images:
         return self.read(index)
 
+    def names(self) -> list[str]:
+        """A name per image: file names for files, else ``image-00000``, ``image-00001``, ..."""
+        return [f"image-{i:05d}" for i in range(len(self))]
+
     def digest(self) -> str:
         """Digest of the images' content (pixels, or file bytes for files), in order.
 
@@ -234,6 +238,9 @@ class FileImages(ImageSource):
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def names(self) -> list[str]:
+        return [p.name for p in self.paths]
 
     def _read(self, positions: np.ndarray) -> Images:
         from PIL import Image

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from scene2brain.data.containers import Experiment, Responses, Stimuli
+from scene2brain.data.images import ImageSource
 from scene2brain.utils.arrays import standardise_columns
 
 ROIS = ("EV", "HV", "FACE", "CAL")
@@ -65,7 +66,13 @@ def make_stimuli(
     n_faces: int | None = None,
     seed: int = 0,
 ) -> tuple[Stimuli, dict[str, np.ndarray]]:
-    """Build the stimulus set and its train/test split.
+    """Build the stimulus set and its train/test split, with a novel test set.
+
+    The split is drawn by source image: the test crops are cut from photographs that
+    no training crop comes from, and the test LFW images are other images than the
+    training ones, so no test stimulus shares pixels with a training stimulus. (Crops of
+    one photograph overlap and share its content; a random split of crops would put
+    near-copies of test images in the training set and inflate every test score.)
 
     Parameters
     ----------
@@ -82,8 +89,9 @@ def make_stimuli(
     Returns
     -------
     stimuli : Stimuli
-        Table columns: stimulus_id, source, category ("face", "nonface", "photo"),
-        is_face, crop_x, crop_y, crop_size (in source pixels; -1 for LFW), split.
+        Table columns: stimulus_id, source (photograph name or "lfw"), category ("face",
+        "nonface", "photo"), is_face, crop_x, crop_y, crop_size (in source pixels; -1
+        for LFW), split.
     splits : dict
         ``{"train": ..., "test": ...}`` stimulus positions.
     """
@@ -94,19 +102,28 @@ def make_stimuli(
     n_faces = min(200, n_stimuli // 6) if n_faces is None else n_faces
     n_faces -= n_faces % 2
     n_crops = n_stimuli - n_faces
-    if n_crops < 1 or n_faces < 0 or n_faces > 200:
-        raise ValueError(f"n_stimuli={n_stimuli}, n_faces={n_faces}: need 0 <= n_faces <= 200 and at least one crop")
+    if n_crops < 2 or n_faces < 0 or n_faces > 200:
+        raise ValueError(f"n_stimuli={n_stimuli}, n_faces={n_faces}: need 0 <= n_faces <= 200 and at least two crops")
     n_test = n_stimuli // 6 if n_test is None else n_test
     if not 1 <= n_test < n_stimuli:
         raise ValueError(f"n_test: expected between 1 and n_stimuli - 1 = {n_stimuli - 1}, got {n_test}")
+    # test LFW images in proportion (an even number, half faces), the rest of the test set are crops
+    n_test_faces = min(n_faces, 2 * round(n_test * n_faces / n_stimuli / 2))
+    n_test_crops = n_test - n_test_faces
+    if not 1 <= n_test_crops < n_crops:
+        raise ValueError(f"n_test={n_test}: leaves {n_test_crops} test crops of {n_crops}; need at least one of each")
 
     photos = photographs()
-    names = sorted(photos)
+    names = [str(n) for n in rng.permutation(sorted(photos))]
+    # as many test photographs as the test crops' share of the crops (at least one, and one left for training)
+    n_test_photos = int(np.clip(round(len(names) * n_test_crops / n_crops), 1, len(names) - 1))
+    test_photos, train_photos = names[:n_test_photos], names[n_test_photos:]
+    crop_sources = [train_photos[i % len(train_photos)] for i in range(n_crops - n_test_crops)]
+    crop_sources += [test_photos[i % len(test_photos)] for i in range(n_test_crops)]
     images = np.empty((n_stimuli, image_size, image_size, 3), dtype=np.uint8)
     rows = []
     scales = (0.25, 0.4, 0.6, 0.85)
-    for i in range(n_crops):
-        name = names[i % len(names)]
+    for i, name in enumerate(crop_sources):
         photo = photos[name]
         h, w = photo.shape[:2]
         side = round(float(scales[rng.integers(len(scales))]) * min(h, w))
@@ -116,21 +133,92 @@ def make_stimuli(
         )
         images[i] = np.asarray(pil)
         rows.append((name, "photo", False, x0, y0, side))
+    test = list(range(n_crops - n_test_crops, n_crops))
     if n_faces:
         lfw = lfw_subset()  # 100 faces then 100 non-faces, 25 x 25, float in [0, 1]
-        picks = np.concatenate(
-            [rng.choice(100, n_faces // 2, replace=False), 100 + rng.choice(100, n_faces // 2, replace=False)]
-        )
+        faces, others = rng.choice(100, n_faces // 2, replace=False), 100 + rng.choice(100, n_faces // 2, replace=False)
+        picks = np.concatenate([faces, others])
+        half = n_test_faces // 2
+        test_picks = {*faces[:half].tolist(), *others[:half].tolist()}
         for j, k in enumerate(picks):
             gray = Image.fromarray(np.round(lfw[k] * 255).astype(np.uint8))
             gray = gray.resize((image_size, image_size), Image.Resampling.BICUBIC)
             images[n_crops + j] = np.repeat(np.asarray(gray)[..., None], 3, axis=2)
             face = bool(k < 100)
             rows.append(("lfw", "face" if face else "nonface", face, -1, -1, -1))
+            if int(k) in test_picks:
+                test.append(n_crops + j)
     table = pd.DataFrame(rows, columns=["source", "category", "is_face", "crop_x", "crop_y", "crop_size"])
     table.insert(0, "stimulus_id", [f"sim-{i:05d}" for i in range(n_stimuli)])
-    test = np.sort(rng.choice(n_stimuli, n_test, replace=False))
+    test = np.sort(np.asarray(test, dtype=np.int64))
     train = np.setdiff1d(np.arange(n_stimuli), test)
+    table["split"] = "train"
+    table.loc[test, "split"] = "test"
+    return Stimuli(table, images), {"train": train, "test": test}
+
+
+def stimuli_from_images(
+    source: ImageSource,
+    names: list[str] | None = None,
+    image_size: int = 128,
+    n_test: int | None = None,
+    test_names: list[str] | None = None,
+    seed: int = 0,
+) -> tuple[Stimuli, dict[str, np.ndarray]]:
+    """A stimulus set from the user's images: any sizes, grayscale or colour, squared and resized.
+
+    Each image is centre-cropped to a square, converted to RGB and resized to
+    ``image_size`` (Lanczos). The test split is ``test_names`` (image names) when given,
+    else ``n_test`` images drawn at random (default one sixth).
+
+    Parameters
+    ----------
+    source : ImageSource
+    names : list of str, optional
+        A name per image (file names); default ``image-00000``, ...
+    image_size : int
+    n_test : int, optional
+    test_names : list of str, optional
+    seed : int
+
+    Returns
+    -------
+    stimuli : Stimuli
+        Table columns: stimulus_id, source (the image's name), category ("image"),
+        is_face (False: unknown), split.
+    splits : dict
+    """
+    from PIL import Image
+
+    n = len(source)
+    names = names if names is not None else [f"image-{i:05d}" for i in range(n)]
+    if len(names) != n or len(set(names)) != n:
+        raise ValueError(f"names: expected {n} distinct names (one per image), got {len(set(names))} of {len(names)}")
+    if test_names is not None:
+        unknown = sorted(set(test_names) - set(names))
+        if unknown:
+            raise ValueError(f"test_names: {len(unknown)} names are not images of the set (first: {unknown[0]!r})")
+        test = np.flatnonzero(np.isin(names, list(test_names)))
+    else:
+        n_test = n // 6 if n_test is None else n_test
+        if not 1 <= n_test < n:
+            raise ValueError(f"n_test: expected between 1 and {n - 1} for {n} images, got {n_test}")
+        test = np.sort(np.random.default_rng(seed).choice(n, n_test, replace=False))
+    if not 1 <= len(test) < n:
+        raise ValueError(f"test split: {len(test)} of {n} images; need at least one test and one training image")
+    images = np.empty((n, image_size, image_size, 3), dtype=np.uint8)
+    for i in range(n):
+        pixels = np.asarray(source[i])
+        if pixels.dtype != np.uint8:  # 16-bit or float images: to 8 bits over their type's range
+            top = np.iinfo(pixels.dtype).max if np.issubdtype(pixels.dtype, np.integer) else 1.0
+            pixels = np.clip(np.round(pixels.astype(np.float64) * (255 / top)), 0, 255).astype(np.uint8)
+        img = Image.fromarray(pixels)
+        side = min(img.size)
+        left, top = (img.size[0] - side) // 2, (img.size[1] - side) // 2
+        img = img.convert("RGB").crop((left, top, left + side, top + side))
+        images[i] = np.asarray(img.resize((image_size, image_size), Image.Resampling.LANCZOS))
+    table = pd.DataFrame({"stimulus_id": list(names), "source": list(names), "category": "image", "is_face": False})
+    train = np.setdiff1d(np.arange(n), test)
     table["split"] = "train"
     table.loc[test, "split"] = "test"
     return Stimuli(table, images), {"train": train, "test": test}
@@ -175,11 +263,15 @@ class SubjectConfig:
     test_repeats: int = 3
 
     @classmethod
-    def scaled(cls, n_voxels: int) -> SubjectConfig:
-        """Default proportions (8:6:3:3) scaled to about ``n_voxels`` voxels in total."""
+    def scaled(cls, n_voxels: int, without: tuple[str, ...] = ()) -> SubjectConfig:
+        """Default proportions (8:6:3:3) scaled to about ``n_voxels`` voxels in total.
+
+        ``without`` names ROIs to leave out (``("FACE",)`` for stimuli without face labels).
+        """
         base = cls()
-        total = sum(base.n_voxels.values())
-        base.n_voxels = {roi: max(1, round(k * n_voxels / total)) for roi, k in base.n_voxels.items()}
+        kept = {roi: k for roi, k in base.n_voxels.items() if roi not in without}
+        total = sum(kept.values())
+        base.n_voxels = {roi: max(1, round(k * n_voxels / total)) for roi, k in kept.items()}
         return base
 
 
@@ -278,9 +370,10 @@ def simulate_responses(
     -------
     Experiment
         Its voxel table holds the ground truth: ``roi``, ``hemisphere``, ``vertex``
-        (see :func:`place_on_fsaverage5`), ``driver``
-        (the feature space behind the voxel), ``true_ncsnr``, ``true_noise_ceiling``
-        (for the test split's repeats) and, for EV voxels, the pRF parameters.
+        (see :func:`place_on_fsaverage5`), ``driver`` (the feature space behind the
+        voxel), ``true_ncsnr`` (signal SD over all stimuli / noise SD), ``true_ncsnr_test``
+        and ``true_noise_ceiling`` (over the test stimuli, for the test split's repeats)
+        and, for EV voxels, the pRF parameters.
         ``metadata["simulation"]`` records the settings.
     """
     config = config or SubjectConfig()
@@ -314,7 +407,10 @@ def simulate_responses(
         signals.append(2.0 * face + 0.5 * standardise_columns(_mixture(deep_z, counts["FACE"], rng)))
         tables.append(pd.DataFrame({"roi": ["FACE"] * counts["FACE"], "driver": "category:face"}))
     if counts.get("CAL", 0):
-        cal = drivers.calibration.astype(np.float64)
+        # Exactly linear in the calibration space, every column weighted after z-scoring: when that space
+        # is not whitened (PCA scores), the weak components carry as much signal as the strong ones, so a
+        # wrong regularisation (too strong, shrinking the weak ones) costs accuracy.
+        cal = standardise_columns(drivers.calibration.astype(np.float64))
         signals.append(cal @ rng.standard_normal((cal.shape[1], counts["CAL"])))
         tables.append(pd.DataFrame({"roi": ["CAL"] * counts["CAL"], "driver": drivers.names["calibration"]}))
     signal = standardise_columns(np.concatenate(signals, axis=1))
@@ -328,8 +424,13 @@ def simulate_responses(
     if vertices is not None:
         voxels.insert(2, "vertex", vertices)
     voxels["true_ncsnr"] = ncsnr
-    voxels["true_noise_ceiling"] = ncsnr**2 / (ncsnr**2 + 1.0 / config.test_repeats)
-    front = [c for c in ("roi", "hemisphere", "vertex") if c in voxels] + ["driver", "true_ncsnr", "true_noise_ceiling"]
+    # The ceiling of the test split: its stimuli's own signal variance (a test set less varied than the whole
+    # set has a lower ceiling), with the noise of every trial, over the test repeats' mean.
+    test_ncsnr = ncsnr * signal[splits["test"]].std(axis=0)
+    voxels["true_ncsnr_test"] = test_ncsnr
+    voxels["true_noise_ceiling"] = test_ncsnr**2 / (test_ncsnr**2 + 1.0 / config.test_repeats)
+    front = [c for c in ("roi", "hemisphere", "vertex") if c in voxels]
+    front += ["driver", "true_ncsnr", "true_ncsnr_test", "true_noise_ceiling"]
     voxels = voxels[front + [c for c in voxels.columns if c not in front]]
 
     trial_stimulus = np.concatenate(

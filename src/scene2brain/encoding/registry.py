@@ -15,10 +15,9 @@ from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LinearRegression
-from sklearn.model_selection import cross_val_predict
 
 from scene2brain.encoding.ridge import RidgeCV
-from scene2brain.evaluation.metrics import pearson_r
+from scene2brain.evaluation.metrics import r2_score
 
 Folds = Sequence[tuple[np.ndarray, np.ndarray]]
 
@@ -34,7 +33,8 @@ class FittedEncoder:
     alphas : ndarray of shape (n_targets,)
         Regularisation chosen per target (NaN for unregularised models).
     cv_score : ndarray of shape (n_targets,)
-        Held-out score on the training folds at the chosen hyperparameter.
+        Held-out R^2 on the training folds (the mean over folds of each fold's R^2) at the
+        chosen hyperparameter; the same quantity for every encoder.
     """
 
     model: Any
@@ -63,13 +63,14 @@ def _fit_ridge(
     backend: str = "numpy",
     device: str | None = None,
 ) -> FittedEncoder:
-    model = RidgeCV(alphas=alphas, cv=list(folds), backend=backend, device=device).fit(X, Y)
+    model = RidgeCV(alphas=alphas, cv=list(folds), scoring="r2", backend=backend, device=device).fit(X, Y)
     return FittedEncoder(model, np.asarray(model.best_alphas_, np.float64), np.max(model.cv_scores_, axis=0))
 
 
 def _fit_ols(X: np.ndarray, Y: np.ndarray, folds: Folds, **_: Any) -> FittedEncoder:
     model = LinearRegression().fit(X, Y)
-    held_out = pearson_r(Y, cross_val_predict(LinearRegression(), X, Y, cv=list(folds)))
+    held_out = np.mean([r2_score(Y[test], LinearRegression().fit(X[train], Y[train]).predict(X[test]))
+                        for train, test in folds], axis=0)  # fmt: skip
     return FittedEncoder(model, np.full(Y.shape[1], np.nan), held_out)
 
 

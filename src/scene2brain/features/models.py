@@ -7,8 +7,9 @@
 - ``"clip-vit-b-32"``: the image tower of OpenAI CLIP ViT-B/32 (needs ``open_clip``);
 - every torchvision classification model by its torchvision name (``"alexnet"``,
   ``"vgg16"``, ``"resnet50"``, ``"inception_v3"`` at its 299 px input, ...);
-- ``"gabor"``: Kay et al.'s Gabor wavelet pyramid (one layer, ``"energy"``; option
-  ``image_size``), behind the same extraction and store API as the networks.
+- ``"gabor"``: Kay et al.'s Gabor wavelet pyramid (one layer, ``"energy"``; options
+  ``image_size`` and ``aperture``, for stimuli in a circular aperture such as Kay's), behind
+  the same extraction and store API as the networks.
 
 ``weights`` is ``"pretrained"`` (downloaded once into the torch hub cache, or read
 from there offline), a path to a local weights file, or ``"random"`` for a seeded
@@ -380,10 +381,11 @@ def _clip_vit_b32(weights: Weights) -> FeatureModel:
     return FeatureModel("clip-vit-b-32", clip.visual, prep, str(weights))
 
 
-def _gabor(weights: Weights, image_size: int = 64) -> GaborExtractor:
-    return GaborExtractor(GaborPyramid.kay2008(image_size, aperture=False))
+def _gabor(weights: Weights, image_size: int = 64, aperture: bool = False) -> GaborExtractor:
+    """Kay et al.'s pyramid at ``image_size`` px; ``aperture``: zero the wavelets outside a circular aperture."""
+    return GaborExtractor(GaborPyramid.kay2008(image_size, aperture=aperture))
 
 
 register_model("efficientnet-lite0", _efficientnet_lite0)
 register_model("clip-vit-b-32", _clip_vit_b32)
-register_model("gabor", _gabor, layers=(GaborExtractor.LAYER,), options=("image_size",), has_weights=False)
+register_model("gabor", _gabor, layers=(GaborExtractor.LAYER,), options=("image_size", "aperture"), has_weights=False)

@@ -60,16 +60,39 @@ class RunSection(_Section):
     seed: int = 0
 
 
+#: The ground-truth checks of a simulated run (see :mod:`scene2brain.pipeline.analyses.ground_truth`).
+GROUND_TRUTH_CHECKS = ("ev-gabor", "hv-driver", "cal-ceiling", "noise-ceiling")
+
+
 class SimulationSection(_Section):
-    """``[dataset.simulation]``: size of the simulated experiment and what drives its voxels."""
+    """``[dataset.simulation]``: the stimuli of the simulated experiment and what drives its voxels.
+
+    The stimuli are crops of the photographs bundled with scikit-image and scikit-learn
+    plus LFW faces (``n_stimuli``), split by source photograph; or, with ``stimuli``, the
+    user's own images (a folder or an HDF5 file ``path.h5[:dataset]``; any sizes,
+    grayscale or colour), every one of them, with the test images listed in
+    ``test_stimuli`` (a text file, one file name per line) or ``n_test`` drawn at random.
+    ``skip_checks`` turns ground-truth checks off explicitly (a check whose inputs are
+    missing otherwise fails the run).
+    """
 
     n_stimuli: int = Field(1200, ge=60)
+    stimuli: Path | None = None
+    test_stimuli: Path | None = None
+    n_test: int | None = Field(None, ge=1)
     n_voxels: int = Field(2000, ge=4)
     image_size: int = Field(128, ge=32)
     gabor_size: int = Field(64, ge=16)
     driver_model: str = "efficientnet-lite0"
     driver_layer: str = "head"
     n_components: int = Field(64, ge=2)
+    skip_checks: list[Literal["ev-gabor", "hv-driver", "cal-ceiling", "noise-ceiling"]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _test_split(self) -> SimulationSection:
+        if self.test_stimuli is not None and (self.stimuli is None or self.n_test is not None):
+            raise ValueError("test_stimuli lists test images of `stimuli`: set stimuli, and not n_test with it")
+        return self
 
 
 class DatasetSection(_Section):
@@ -340,8 +363,8 @@ def _describe_errors(err: ValidationError, source: str) -> str:
 def parse_config(data: dict[str, Any], source: str = "configuration", base: Path | None = None) -> RunConfig:
     """Validate a configuration given as a dict (as read from TOML).
 
-    Relative paths (``run.output``, ``run.cache``, ``dataset.path``) are resolved
-    against ``base``, the folder of the configuration file.
+    Relative paths (``run.output``, ``run.cache``, ``dataset.path``, ``dataset.simulation.stimuli``
+    and ``test_stimuli``) are resolved against ``base``, the folder of the configuration file.
     """
     try:
         config = RunConfig.model_validate(data)
@@ -354,7 +377,9 @@ def parse_config(data: dict[str, Any], source: str = "configuration", base: Path
         return None if path is None else (path if path.is_absolute() else (base / path).resolve())
 
     run = config.run.model_copy(update={"output": resolve(config.run.output), "cache": resolve(config.run.cache)})
-    dataset = config.dataset.model_copy(update={"path": resolve(config.dataset.path)})
+    sim = config.dataset.simulation
+    simulation = sim.model_copy(update={"stimuli": resolve(sim.stimuli), "test_stimuli": resolve(sim.test_stimuli)})
+    dataset = config.dataset.model_copy(update={"path": resolve(config.dataset.path), "simulation": simulation})
     return config.model_copy(update={"run": run, "dataset": dataset})
 
 

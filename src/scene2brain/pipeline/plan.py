@@ -41,7 +41,6 @@ from scene2brain.features.reduction import Reduction, reduce_features
 from scene2brain.features.store import StoreEntry
 from scene2brain.pipeline.config import SIMULATED, ConfigError, FeatureSection, RunConfig
 from scene2brain.pipeline.graph import Ref, Stage, StageContext, StageGraph, StageId
-from scene2brain.utils.arrays import standardise_columns
 
 EXPERIMENT_DIR = "experiment"  # inside an experiment (or stimuli) stage folder: the saved experiment
 FEATURES_FILE = "features.npy"  # inside a feature stage's layer output: the reduced features
@@ -187,7 +186,12 @@ def compute_experiment(ctx: StageContext) -> None:
 
 
 def compute_features(ctx: StageContext) -> None:
-    """Extract every layer in one pass through the feature store; reduce each on the training stimuli."""
+    """Extract every layer in one pass through the feature store; reduce each on the training stimuli.
+
+    The reduced features are what the reduction gives: PCA scores keep their variances (they
+    are not whitened, so the ridge penalty acts differently on strong and weak components),
+    and "standardise" z-scores every column with the training rows' statistics.
+    """
     spec = ctx.settings["extraction"]
     stimuli, splits = load_stimuli(ctx.input("stimuli") / EXPERIMENT_DIR)
     model = load_model(spec["model"], spec["weights"], **spec["options"])
@@ -201,7 +205,7 @@ def compute_features(ctx: StageContext) -> None:
         raw = entries[layer].read()
         reduced, _ = reduce_features(raw, train, reduction)
         folder = ctx.output(layer)
-        np.save(folder / FEATURES_FILE, standardise_columns(reduced, train).astype(np.float32))
+        np.save(folder / FEATURES_FILE, reduced.astype(np.float32))
         info = {"raw_features": int(raw.shape[1]), "store_entry": str(entries[layer].path)}
         (folder / FEATURES_INFO).write_text(json.dumps(info, indent=2))
 

@@ -10,17 +10,27 @@ driver without a match gets a feature stage of its own (``sim-gabor``, ``sim-dri
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from scene2brain.data.simulate import SimulationDrivers, SubjectConfig, make_stimuli, simulate_responses
+from scene2brain.data.images import IMAGE_SUFFIXES, as_image_source
+from scene2brain.data.simulate import (
+    SimulationDrivers,
+    SubjectConfig,
+    make_stimuli,
+    simulate_responses,
+    stimuli_from_images,
+)
 from scene2brain.data.storage import load_stimuli, save_experiment, save_stimuli
 from scene2brain.features.gabor import GaborPyramid
 from scene2brain.features.reduction import Reduction
-from scene2brain.pipeline.config import FeatureSection, RunConfig
+from scene2brain.pipeline.config import ConfigError, FeatureSection, RunConfig
 from scene2brain.pipeline.graph import Ref, Stage, StageContext, StageId
 from scene2brain.pipeline.plan import EXPERIMENT_DIR, FEATURES_FILE, check_splits, raw_features
+from scene2brain.utils.files import text_digest
 
 if TYPE_CHECKING:
     from scene2brain.pipeline.plan import Plan
@@ -61,13 +71,14 @@ def add_simulated_experiments(plan: Plan) -> None:
     """Add the stimulus set, the feature stages and one experiment stage per simulated subject."""
     config = plan.config
     sim = config.dataset.simulation
-    stimuli = plan.graph.add(
-        Stage(
-            STIMULI,
-            compute_stimuli,
-            {"n_stimuli": sim.n_stimuli, "image_size": sim.image_size, "seed": config.run.seed},
-        )
-    )
+    settings = {"image_size": sim.image_size, "seed": config.run.seed}
+    if sim.stimuli is None:
+        settings["n_stimuli"] = sim.n_stimuli
+    else:
+        settings["images"] = {"path": str(sim.stimuli), "fingerprint": fingerprint(sim.stimuli)}
+        settings["n_test"] = sim.n_test
+        settings["test_names"] = read_test_names(sim.test_stimuli) if sim.test_stimuli is not None else None
+    stimuli = plan.graph.add(Stage(STIMULI, compute_stimuli, settings))
     features = {spec.name: plan.add_features(stimuli, spec) for spec in config.features}
     gabor, deep = driver_specs(config)
     drivers = {}
@@ -97,10 +108,48 @@ def add_simulated_experiments(plan: Plan) -> None:
         plan.set_spaces(name, features)
 
 
+def fingerprint(path: Path) -> str:
+    """A cheap digest of a folder's image files or of a file (names, sizes, modification times).
+
+    Part of the stimulus stage's settings, so that changed images rerun the simulation
+    without reading every pixel at planning time.
+    """
+    text = str(path)
+    file = Path(text.rpartition(":")[0]) if ":" in Path(text).name else Path(text)
+    if file.is_dir():
+        entries = sorted(p for p in file.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    elif file.is_file():
+        entries = [file]
+    else:
+        raise ConfigError(f"dataset.simulation.stimuli: {file} is neither a folder of images nor an HDF5 file")
+    return text_digest(json.dumps([(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in entries]))
+
+
+def read_test_names(path: Path) -> list[str]:
+    """The image file names listed in ``path`` (one per line; blank lines and ``#`` comments ignored)."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except FileNotFoundError:
+        raise ConfigError(f"dataset.simulation.test_stimuli: file not found: {path}") from None
+    names = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    if not names:
+        raise ConfigError(f"dataset.simulation.test_stimuli: {path} lists no image names")
+    return names
+
+
 def compute_stimuli(ctx: StageContext) -> None:
-    """The simulated stimulus set (crops of bundled photographs, faces) and its train/test split."""
+    """The simulated stimulus set and its train/test split: bundled photographs, or the user's images."""
     s = ctx.settings
-    stimuli, splits = make_stimuli(s["n_stimuli"], image_size=s["image_size"], seed=s["seed"])
+    if "images" not in s:
+        stimuli, splits = make_stimuli(s["n_stimuli"], image_size=s["image_size"], seed=s["seed"])
+    else:
+        source = as_image_source(s["images"]["path"])
+        try:
+            stimuli, splits = stimuli_from_images(
+                source, source.names(), s["image_size"], s["n_test"], s["test_names"], s["seed"]
+            )
+        except ValueError as err:
+            raise ConfigError(f"dataset.simulation.stimuli ({s['images']['path']}): {err}") from None
     save_stimuli(stimuli, splits, ctx.out / EXPERIMENT_DIR)
 
 
@@ -116,14 +165,15 @@ def compute_simulated_experiment(ctx: StageContext) -> None:
         gabor_channels=GaborPyramid.kay2008(sim["gabor_size"], aperture=False).channels(),
         deep=raw_features(ctx.input("deep")),
         calibration=calibration,
-        is_face=stimuli.table["is_face"].to_numpy(),
+        is_face=stimuli.table["is_face"].to_numpy().astype(bool),
         names={"deep": name, "calibration": f"{name} (PCA {calibration.shape[1]})"},
     )
+    faces = stimuli.table["is_face"].to_numpy()
     experiment = simulate_responses(
         stimuli,
         splits,
         drivers,
-        SubjectConfig.scaled(sim["n_voxels"]),
+        SubjectConfig.scaled(sim["n_voxels"], without=() if faces.any() else ("FACE",)),
         seed=s["seed"] + s["subject"] - 1,
         subject=s["label"],
     )

@@ -52,7 +52,7 @@ def table_html(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0, classes="t", na_rep="–")
 
 
-def _save(fig: Figure, folder: Path, name: str) -> str:
+def save_figure(fig: Figure, folder: Path, name: str) -> str:
     """Write ``name``.png and .svg; return the PNG as base64."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
@@ -97,7 +97,7 @@ def _header(results: Results) -> str:
 def _render(block: Block, figures_dir: Path) -> str:
     if isinstance(block, str):
         return block
-    data = _save(block.figure, figures_dir, block.name)
+    data = save_figure(block.figure, figures_dir, block.name)
     return (
         f'<figure id="{block.name}"><img alt="{html.escape(block.name)}" src="data:image/png;base64,{data}">'
         f"<figcaption>{html.escape(block.caption)} <a href='figures/{block.name}.png'>PNG</a>"

@@ -147,3 +147,35 @@ def figure_noise_ceiling_truth(voxels: pd.DataFrame, roi_column: str) -> Figure:
     ax.legend(fontsize=8, markerscale=3)
     fig.tight_layout()
     return fig
+
+
+def figure_simulation_plan(plan: pd.DataFrame) -> Figure:
+    """What more training images and test repeats buy (:func:`scene2brain.pipeline.planning.plan_experiment`).
+
+    Three panels against the number of training images, one line per number of test
+    repeats: the noise ceiling's estimation error, the fraction of the true ceiling a
+    ridge model reaches (all voxels; dashed: per ROI for the most repeats), and image
+    identification accuracy with its chance level.
+    """
+    fig = Figure(figsize=(13, 3.8))
+    axes = fig.subplots(1, 3)
+    pooled = plan[plan["roi"] == "all"]
+    for repeats, part in pooled.groupby("test_repeats"):
+        part = part.sort_values("n_train")
+        label = f"{repeats} test repeat{'s' * (repeats > 1)}"
+        axes[0].plot(part["n_train"], part["nc_median_abs_error"], marker="o", label=label)
+        axes[1].plot(part["n_train"], part["fraction_of_ceiling"], marker="o", label=label)
+        axes[2].plot(part["n_train"], part["identification"] * 100, marker="o", label=label)
+    most = plan[(plan["test_repeats"] == plan["test_repeats"].max()) & (plan["roi"] != "all")]
+    for roi, part in most.groupby("roi", sort=False):
+        part = part.sort_values("n_train")
+        axes[1].plot(part["n_train"], part["fraction_of_ceiling"], ls="--", lw=0.8, label=f"{roi} (most repeats)")
+    axes[2].plot(pooled["n_train"], pooled["chance"] * 100, "k:", lw=0.8, label="chance")
+    titles = ("noise ceiling: median |estimate - truth|", "median r^2 / true noise ceiling", "identification (%)")
+    for ax, title in zip(axes, titles, strict=True):
+        ax.set_xscale("log")
+        ax.set_xlabel("training images", fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

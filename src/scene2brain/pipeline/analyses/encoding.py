@@ -153,6 +153,9 @@ def _roi_rows(
         {
             "roi": list(masks),
             "n_voxels": [int(m.sum()) for m in masks.values()],
+            "n_nan": [int(np.isnan(values[score][m]).sum()) for m in masks.values()],
+            "n_nc_zero": [int((ceiling[m] == 0).sum()) for m in masks.values()],
+            "median_cv": medians(values["cv"]),
             "score": score,
             "median": medians(values[score]),
             "ci_low": low,
@@ -176,6 +179,7 @@ def write_tables(ctx: StageContext) -> None:
         for name, model, layer, depth in spaces:
             values = {k: np.load(ctx.input(scores_id(subject, name)) / f"{k}.npy") for k in SCORES}
             values["alpha"] = np.load(ctx.input(encode_id(subject, name)) / "alphas.npy")
+            values["cv"] = np.load(ctx.input(encode_id(subject, name)) / "cv_score.npy")
             for key, array in values.items():
                 voxels[space_column(key, name)] = array
             predictions = np.load(ctx.input(encode_id(subject, name)) / "predictions.npy")
@@ -188,23 +192,35 @@ def write_tables(ctx: StageContext) -> None:
     roi = pd.concat(roi_tables, ignore_index=True)
     roi = roi[first + [c for c in roi.columns if c not in first]]
     write_table(roi, ctx.out, ROI_SUMMARY)
-    scored = roi.dropna(subset=["median"])
-    best = scored.loc[scored.groupby(["subject", "model", "roi"], sort=False)["median"].idxmax().to_numpy()]
+    # each model's layer per ROI is chosen on the training folds' CV score, never on the test split
+    chosen = roi.dropna(subset=["median_cv"])
+    best = chosen.loc[chosen.groupby(["subject", "model", "roi"], sort=False)["median_cv"].idxmax().to_numpy()]
     write_table(best.reset_index(drop=True), ctx.out, MODEL_SUMMARY)
 
 
 def _best_columns(voxels: pd.DataFrame, score: str, spaces: list[tuple[str, str, str, int]]) -> None:
-    """Per voxel: the best feature space, its score and log10 alpha; the best layer (depth) of each model."""
+    """Per voxel: the feature space chosen by training CV, its test score and log10 alpha; each model's layer.
+
+    Choices use the training folds' CV score only; a voxel whose CV scores are all NaN gets no
+    choice (NaN / empty). Flags: ``nc_zero`` (noise ceiling 0: its accuracy is 100 whenever
+    r > 0, the challenge's convention) and ``all_nan`` (no finite test score in any space).
+    """
     names = [name for name, *_ in spaces]
+    cv = voxels[[space_column("cv", n) for n in names]].to_numpy()
     scores = voxels[[space_column(score, n) for n in names]].to_numpy()
-    best = np.argmax(np.nan_to_num(scores, nan=-np.inf), axis=1)
+    chosen = np.argmax(np.nan_to_num(cv, nan=-np.inf), axis=1)
+    none = np.isnan(cv).all(axis=1)
     rows = np.arange(len(voxels))
-    voxels["best_space"] = np.asarray(names)[best]
-    voxels["best_score"] = scores[rows, best]
-    voxels["best_log10_alpha"] = np.log10(voxels[[space_column("alpha", n) for n in names]].to_numpy()[rows, best])
+    voxels["best_space"] = np.where(none, "", np.asarray(names)[chosen])
+    voxels["best_score"] = np.where(none, np.nan, scores[rows, chosen])
+    alphas = voxels[[space_column("alpha", n) for n in names]].to_numpy()
+    voxels["best_log10_alpha"] = np.where(none, np.nan, np.log10(alphas[rows, chosen]))
     for model in dict.fromkeys(model for _, model, _, _ in spaces):
-        own = voxels[[space_column(score, n) for n, m, _, _ in spaces if m == model]].to_numpy()
-        voxels[f"best_depth[{model}]"] = np.argmax(np.nan_to_num(own, nan=-np.inf), axis=1)
+        own = voxels[[space_column("cv", n) for n, m, _, _ in spaces if m == model]].to_numpy()
+        depth = np.argmax(np.nan_to_num(own, nan=-np.inf), axis=1).astype(np.float64)
+        voxels[f"best_depth[{model}]"] = np.where(np.isnan(own).all(axis=1), np.nan, depth)
+    voxels["nc_zero"] = voxels["noise_ceiling"].to_numpy() == 0
+    voxels["all_nan"] = np.isnan(scores).all(axis=1)
 
 
 def _compare_spaces(results: Results) -> tuple[str, str] | None:
@@ -232,12 +248,14 @@ def surface_figures(results: Results) -> list[Block]:
         surface = surface or load_surface(report.get("surface", "auto"), data_home())
         primary = max(results.config["features"], key=lambda f: len(f.get("layers", [])))
         maps = [
-            ("accuracy", voxels["best_score"], f"best {score_label(results.score(subject))} over feature spaces",
-             "inferno", 0, None),
+            ("accuracy", voxels["best_score"],
+             f"{score_label(results.score(subject))} (test) of the space chosen by training CV", "inferno", 0, None),
             ("noise_ceiling", voxels["noise_ceiling"] * 100, "noise ceiling (% variance)", "viridis", 0, None),
-            ("best_layer", voxels[f"best_depth[{primary['name']}]"], f"best layer of {primary['name']} (depth index)",
+            ("best_layer", voxels[f"best_depth[{primary['name']}]"],
+             f"layer of {primary['name']} chosen by training CV (depth index)",
              "turbo", 0, max(len(primary.get("layers", [])) - 1, 1)),
-            ("best_alpha", voxels["best_log10_alpha"], "log10 alpha of the best feature space", "cividis", None, None),
+            ("best_alpha", voxels["best_log10_alpha"], "log10 alpha of the chosen feature space", "cividis", None,
+             None),
         ]  # fmt: skip
         for name, values, label, cmap, vmin, vmax in maps:
             if values.isna().all():
@@ -255,12 +273,16 @@ def surface_figures(results: Results) -> list[Block]:
 
 def section(results: Results) -> list[Block]:
     summary = results.table(MODEL_SUMMARY)
-    columns = ["subject", "roi", "model", "layer", "n_voxels", "score", "median", "ci_low", "ci_high", "median_r",
-               "median_noise_ceiling"]  # fmt: skip
+    columns = ["subject", "roi", "model", "layer", "median_cv", "n_voxels", "n_nc_zero", "n_nan", "score", "median",
+               "ci_low", "ci_high", "median_r", "median_noise_ceiling"]  # fmt: skip
     blocks: list[Block] = [
-        "<h2>Per ROI: each model at its best layer</h2><p>Scores on the test split; the primary score is the "
-        "noise-normalised accuracy (100 &middot; max(r, 0)&sup2; / NC, in percent of the noise ceiling) where a noise "
-        "ceiling exists, else Pearson r. Confidence intervals: percentile bootstrap over test stimuli.</p>",
+        "<h2>Per ROI: each model at its best layer</h2><p>Each model's layer is chosen per ROI on the training "
+        "split (the median over the ROI's voxels of the held-out R&sup2; in K-fold cross-validation on the training "
+        "stimuli, <code>median_cv</code>); every other number is from the test split, for the chosen layer. The "
+        "primary score is the noise-normalised accuracy (100 &middot; max(r, 0)&sup2; / NC, in percent of the noise "
+        "ceiling) where a noise ceiling exists, else Pearson r. Confidence intervals: percentile bootstrap over test "
+        "stimuli. <code>n_nc_zero</code>: voxels with a noise ceiling of 0 (their accuracy is 100 whenever r &gt; 0); "
+        "<code>n_nan</code>: voxels without a finite score.</p>",
         table_html(summary[columns]),
         FigureBlock(
             "roi_accuracy",
