@@ -182,3 +182,50 @@ def test_two_subjects_three_spaces_compute_each_feature_matrix_once(tmp_path, mo
     assert digests == ["ArrayImages"]  # the stimulus set, once; recorded with it and reused by every stage
     voxels = [pd.read_parquet(tmp_path / "results" / "tables" / f"voxels_sim0{s}.parquet") for s in (1, 2)]
     assert not np.allclose(voxels[0]["r[effnet:head]"], voxels[1]["r[effnet:head]"])  # two different subjects
+
+
+def test_pca_spaces_are_not_whitened_and_layers_are_chosen_on_training_cv(first_run):
+    folder, _ = first_run
+    out = folder / "results"
+    train = np.load(out / "stages" / "responses" / "sim01" / "train_stimuli.npy")
+    X = np.load(out / "stages" / "features" / "effnet" / "head" / "features.npy")
+    sd = X[train].std(axis=0)
+    assert sd.max() > 2 * sd.min()  # PCA scores keep their variances; z-scoring them would make ridge ~ OLS
+    gabor = np.load(out / "stages" / "features" / "gabor" / "energy" / "features.npy")
+    np.testing.assert_allclose(gabor[train].std(axis=0), 1, rtol=1e-3)  # "standardise" z-scores
+    roi = pd.read_parquet(out / "tables" / "roi_summary.parquet")
+    best = pd.read_parquet(out / "tables" / "model_summary.parquet")
+    for _, row in best.iterrows():
+        rows = roi[(roi["subject"] == row["subject"]) & (roi["model"] == row["model"]) & (roi["roi"] == row["roi"])]
+        assert row["layer"] == rows.loc[rows["median_cv"].idxmax(), "layer"]  # chosen on training CV, not on test
+    voxels = pd.read_parquet(out / "tables" / "voxels_sim01.parquet")
+    cv = voxels[[c for c in voxels if c.startswith("cv[")]].to_numpy()
+    names = np.array([c[3:-1] for c in voxels if c.startswith("cv[")])
+    np.testing.assert_array_equal(voxels["best_space"], names[np.argmax(cv, axis=1)])
+
+
+def test_noise_ceiling_zero_and_all_nan_voxels_are_counted_and_flagged():
+    from scene2brain.pipeline.analyses.encoding import _best_columns, _roi_rows
+
+    rng = np.random.default_rng(0)
+    spaces = [("a:x", "a", "x", 0), ("a:y", "a", "y", 1)]
+    voxels = pd.DataFrame({"roi": ["V1", "V1", "V2", "V2"], "noise_ceiling": [0.0, 0.5, 0.4, 0.3]})
+    for quantity, values in (
+        ("nnacc", [[100, 50, np.nan, 20], [90, 40, np.nan, 30]]),
+        ("cv", [[0.1, 0.2, np.nan, 0.1], [0.2, 0.1, np.nan, 0.3]]),
+        ("alpha", [[1.0] * 4] * 2),
+    ):
+        for (space, *_), column in zip(spaces, values, strict=True):
+            voxels[f"{quantity}[{space}]"] = column  # fmt: skip
+    _best_columns(voxels, "nnacc", spaces)
+    assert list(voxels["best_space"]) == ["a:y", "a:x", "", "a:y"]  # by CV; no choice without a CV score
+    np.testing.assert_array_equal(voxels["best_score"], [90, 50, np.nan, 30])  # the chosen space's test score
+    assert list(voxels["nc_zero"]) == [True, False, False, False] and list(voxels["all_nan"]) == [0, 0, 1, 0]
+    masks = {"V1": np.array([1, 1, 0, 0], bool), "V2": np.array([0, 0, 1, 1], bool)}
+    values = {"nnacc": voxels["nnacc[a:x]"].to_numpy(), "r": rng.random(4), "alpha": np.ones(4),
+              "cv": voxels["cv[a:x]"].to_numpy()}  # fmt: skip
+    y = rng.standard_normal((10, 4))
+    settings = {"n_bootstraps": 0, "confidence": 0.95, "seed": 0}
+    rows = _roi_rows(y, y, voxels["noise_ceiling"].to_numpy(), "nnacc", masks, values, settings).set_index("roi")
+    assert rows.loc["V1", "n_nc_zero"] == 1 and rows.loc["V2", "n_nc_zero"] == 0
+    assert rows.loc["V2", "n_nan"] == 1 and rows.loc["V2", "median"] == 20  # the NaN voxel is counted, not scored
