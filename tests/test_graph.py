@@ -9,7 +9,7 @@ from run_fixtures import SMALL
 from scene2brain.pipeline.config import _merge, parse_config
 from scene2brain.pipeline.executor import run_local
 from scene2brain.pipeline.graph import Ref, Stage, StageContext, StageGraph, StageId
-from scene2brain.pipeline.plan import plan_run
+from scene2brain.pipeline.run import plan_run
 
 
 def write_settings(ctx: StageContext) -> None:

@@ -1,4 +1,4 @@
-"""From a run configuration to a stage graph: the shared stages, then every registered analysis.
+"""The shared stages of a run and the :class:`Plan` analyses build on (``plan_run`` in :mod:`.run` uses them).
 
 Shared stages (what analyses read)::
 
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from scene2brain.data.containers import Experiment
 from scene2brain.data.datasets.registry import dataset_info
@@ -118,39 +119,6 @@ class Plan:
             for spec in self.config.features
             for depth, layer in enumerate(spec.layer_names())
         ]
-
-
-def plan_run(config: RunConfig) -> tuple[StageGraph, Plan]:
-    """The stage graph of ``config`` and the plan that built it."""
-    from scene2brain.pipeline.analyses import ANALYSES
-    from scene2brain.pipeline.report import add_report_stage, add_tables_stage
-    from scene2brain.pipeline.simulated import add_simulated_experiments
-
-    plan = Plan(config)
-    splits = config.splits.model_dump()
-    if config.dataset.name == SIMULATED:
-        add_simulated_experiments(plan)
-    else:
-        dataset = config.dataset.model_dump(mode="json", include={"name", "path", "options"})
-        for subject, name in zip(config.dataset.subjects, plan.subjects, strict=True):
-            experiment = plan.graph.add(
-                Stage(
-                    plan.experiment(name),
-                    compute_experiment,
-                    settings={"dataset": dataset, "subject": subject, "label": name, "splits": splits},
-                )
-            )
-            plan.set_spaces(name, {spec.name: plan.add_features(experiment, spec, name) for spec in config.features})
-    for name in plan.subjects:
-        experiment = Ref(plan.experiment(name))
-        plan.graph.add(Stage(plan.responses(name), compute_responses, splits, {"experiment": experiment}))
-        nc = {"method": config.evaluation.noise_ceiling, "test": config.splits.test, "label": name}
-        plan.graph.add(Stage(plan.noise_ceiling(name), compute_noise_ceiling, nc, {"experiment": experiment}))
-    needs = {analysis.name: analysis.plan(plan) for analysis in ANALYSES}
-    tables = add_tables_stage(plan, {name: need for name, need in needs.items() if need is not None})
-    if config.report.enabled:
-        add_report_stage(plan, tables)
-    return plan.graph, plan
 
 
 # -- shared stage functions ----------------------------------------------------------------
@@ -265,8 +233,6 @@ def compute_noise_ceiling(ctx: StageContext) -> None:
 
 def read_subject(responses: Path, noise_ceiling: Path) -> dict[str, Any]:
     """What most analyses need of a subject: test responses, voxel table, noise ceiling, score, counts."""
-    import pandas as pd
-
     return {
         "y_test": np.load(responses / "test.npy"),
         "voxels": pd.read_parquet(responses / "voxels.parquet"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from scene2brain.pipeline.analyses import ANALYSES
 from scene2brain.pipeline.analysis import TableNeeds
 from scene2brain.pipeline.graph import Ref, Stage, StageContext, StageId
 from scene2brain.pipeline.plan import Plan
@@ -29,8 +30,6 @@ def add_tables_stage(plan: Plan, needs: dict[str, TableNeeds]) -> StageId:
 
 
 def compute_tables(ctx: StageContext) -> None:
-    from scene2brain.pipeline.analyses import ANALYSES
-
     facts: dict = {"subjects": {}}
     for subject in ctx.settings["subjects"]:
         counts = json.loads((ctx.input(StageId("responses", subject)) / "facts.json").read_text())
@@ -57,6 +56,4 @@ def compute_report(ctx: StageContext) -> None:
 
 def write_run_report(results: str | Path, out: str | Path | None = None) -> Path:
     """Write the HTML report of a results folder with every analysis's section; return index.html."""
-    from scene2brain.pipeline.analyses import ANALYSES
-
     return write_report(results, [a.section for a in ANALYSES if a.section is not None], out)

@@ -17,10 +17,13 @@ from pathlib import Path
 import tomli_w
 
 from scene2brain.features.store import FeatureStore
-from scene2brain.pipeline.config import RunConfig
+from scene2brain.pipeline.analyses import ANALYSES
+from scene2brain.pipeline.config import SIMULATED, RunConfig
 from scene2brain.pipeline.executor import StageReport, run_local
-from scene2brain.pipeline.graph import Runtime
-from scene2brain.pipeline.plan import plan_run
+from scene2brain.pipeline.graph import Ref, Runtime, Stage, StageGraph
+from scene2brain.pipeline.plan import Plan, compute_experiment, compute_noise_ceiling, compute_responses
+from scene2brain.pipeline.report import add_report_stage, add_tables_stage
+from scene2brain.pipeline.simulated import add_simulated_experiments
 from scene2brain.results import ResultsLayout
 from scene2brain.utils.files import atomic_path
 
@@ -58,6 +61,35 @@ class RunResult:
     @property
     def skipped(self) -> list[str]:
         return self.stages.skipped
+
+
+def plan_run(config: RunConfig) -> tuple[StageGraph, Plan]:
+    """The stage graph of ``config`` and the plan that built it."""
+    plan = Plan(config)
+    splits = config.splits.model_dump()
+    if config.dataset.name == SIMULATED:
+        add_simulated_experiments(plan)
+    else:
+        dataset = config.dataset.model_dump(mode="json", include={"name", "path", "options"})
+        for subject, name in zip(config.dataset.subjects, plan.subjects, strict=True):
+            experiment = plan.graph.add(
+                Stage(
+                    plan.experiment(name),
+                    compute_experiment,
+                    settings={"dataset": dataset, "subject": subject, "label": name, "splits": splits},
+                )
+            )
+            plan.set_spaces(name, {spec.name: plan.add_features(experiment, spec, name) for spec in config.features})
+    for name in plan.subjects:
+        experiment = Ref(plan.experiment(name))
+        plan.graph.add(Stage(plan.responses(name), compute_responses, splits, {"experiment": experiment}))
+        nc = {"method": config.evaluation.noise_ceiling, "test": config.splits.test, "label": name}
+        plan.graph.add(Stage(plan.noise_ceiling(name), compute_noise_ceiling, nc, {"experiment": experiment}))
+    needs = {analysis.name: analysis.plan(plan) for analysis in ANALYSES}
+    tables = add_tables_stage(plan, {name: need for name, need in needs.items() if need is not None})
+    if config.report.enabled:
+        add_report_stage(plan, tables)
+    return plan.graph, plan
 
 
 def versions() -> dict[str, str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,11 +28,8 @@ from scene2brain.features.gabor import GaborPyramid
 from scene2brain.features.reduction import Reduction
 from scene2brain.pipeline.config import ConfigError, FeatureSection, RunConfig
 from scene2brain.pipeline.graph import Ref, Stage, StageContext, StageId
-from scene2brain.pipeline.plan import EXPERIMENT_DIR, FEATURES_FILE, check_splits, raw_features
+from scene2brain.pipeline.plan import EXPERIMENT_DIR, FEATURES_FILE, Plan, check_splits, raw_features
 from scene2brain.utils.files import text_digest
-
-if TYPE_CHECKING:
-    from scene2brain.pipeline.plan import Plan
 
 STIMULI = StageId("stimuli")
 
