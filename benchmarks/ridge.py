@@ -18,12 +18,25 @@ Usage::
 
     python benchmarks/ridge.py                      # all three sizes
     python benchmarks/ridge.py --sizes small full   # a selection
+    python benchmarks/ridge.py --sizes full --ours-only        # scene2brain's fits only
+    python benchmarks/ridge.py --sizes full --trees /tmp/old/src src --repeat 2
+
+``--trees`` compares source trees (e.g. ``src`` of a ``git worktree`` of another commit
+and this one's): each run is a fresh process importing scene2brain from one tree
+(``PYTHONPATH``) and timing ``--ours-only``; the trees alternate (A B A B ...) so that
+drift of the machine does not favour one, and the median time per tree and its ratio to
+the first tree's are printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
 import time
 import tracemalloc
 from dataclasses import dataclass
@@ -32,6 +45,7 @@ import numpy as np
 from sklearn.linear_model import RidgeCV as SkRidgeCV
 from sklearn.model_selection import KFold
 
+import scene2brain
 from scene2brain.encoding import RidgeCV
 
 SIZES = {
@@ -65,6 +79,7 @@ class Run:
     peak_bytes: int
     alphas: np.ndarray
     r: np.ndarray
+    cpu_seconds: float = float("nan")  # CPU time of all the process's threads: less sensitive to other load
 
 
 def held_out_r(Y_true: np.ndarray, Y_pred: np.ndarray) -> np.ndarray:
@@ -76,12 +91,13 @@ def held_out_r(Y_true: np.ndarray, Y_pred: np.ndarray) -> np.ndarray:
 def timed(fit, X_test, Y_test) -> Run:
     gc.collect()
     tracemalloc.start()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     alphas, predict = fit()
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return Run(seconds, peak, np.asarray(alphas, dtype=np.float64), held_out_r(Y_test, np.asarray(predict(X_test))))
+    r = held_out_r(Y_test, np.asarray(predict(X_test)))
+    return Run(seconds, peak, np.asarray(alphas, dtype=np.float64), r, cpu)
 
 
 def ours(X, Y, cv):
@@ -122,10 +138,9 @@ def gb(n_bytes: float) -> str:
 
 
 def line(name: str, run: Run, y_bytes: int, note: str = "") -> None:
-    print(
-        f"  {name:<34} {run.seconds:8.1f} s   peak {gb(run.peak_bytes)} ({run.peak_bytes / y_bytes:4.2f} x Y){note}",
-        flush=True,
-    )
+    cpu = "" if np.isnan(run.cpu_seconds) else f" (CPU {run.cpu_seconds:.1f} s)"
+    peak = f"peak {gb(run.peak_bytes)} ({run.peak_bytes / y_bytes:4.2f} x Y)"
+    print(f"  {name:<34} {run.seconds:8.1f} s{cpu}   {peak}{note}", flush=True)
 
 
 def compare(name: str, mine: Run, peer: Run, cols: slice | None = None) -> None:
@@ -154,7 +169,8 @@ def peer_run(fit_on, X, Y, X_test, Y_test, subsets: tuple[int, int]) -> tuple[Ru
     return Run(seconds, peak, r2.alphas, r2.r), note, slice(0, k2)
 
 
-def bench(size: str, peer_subsets: tuple[int, int]) -> None:
+def bench(size: str, peer_subsets: tuple[int, int], ours_only: bool = False) -> dict[str, float]:
+    """Print the comparison for one size; return scene2brain's seconds per mode."""
     n, p, v = SIZES[size]
     X, Y, X_test, Y_test = make_data(n, p, v)
     y_bytes = Y.nbytes
@@ -164,6 +180,10 @@ def bench(size: str, peer_subsets: tuple[int, int]) -> None:
     line(f"scene2brain RidgeCV ({'dual' if dual else 'primal'})", mine, y_bytes)
     mine_loo = timed(ours(X, Y, "loo"), X_test, Y_test)
     line("scene2brain RidgeCV (exact LOO)", mine_loo, y_bytes)
+    seconds = {"kfold": mine.seconds, "loo": mine_loo.seconds}
+    seconds |= {"kfold_cpu": mine.cpu_seconds, "loo_cpu": mine_loo.cpu_seconds}
+    if ours_only:
+        return seconds
 
     peer_name = "himalaya KernelRidgeCV" if dual else "himalaya RidgeCV"
     h, note, cols = peer_run(lambda a, b: himalaya(a, b, dual), X, Y, X_test, Y_test, peer_subsets)
@@ -177,21 +197,54 @@ def bench(size: str, peer_subsets: tuple[int, int]) -> None:
     compare(peer_name + " (same folds)", mine, h, cols)
     compare("scikit-learn, our LOO", mine_loo, s, cols)
     compare("scikit-learn, our 5-fold", mine, s, cols)
+    return seconds
+
+
+def compare_trees(trees: list[str], sizes: list[str], repeat: int) -> None:
+    """Time scene2brain from each source tree in fresh processes, alternating the trees."""
+    times: dict[str, list[dict[str, dict[str, float]]]] = {tree: [] for tree in trees}
+    for r in range(repeat):
+        for tree in trees:
+            env = {
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join([os.path.abspath(tree), os.environ.get("PYTHONPATH", "")]),
+            }
+            command = [sys.executable, __file__, "--ours-only", "--json", "--sizes", *sizes]
+            out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+            times[tree].append(json.loads(out.strip().splitlines()[-1]))
+            print(f"run {r + 1}/{repeat} {tree}: {json.dumps(times[tree][-1])}", flush=True)
+    print("\n== seconds per tree: median and min (ratio to the first tree's); *_cpu: CPU time of all threads ==")
+    for size in sizes:
+        for mode in ("kfold", "kfold_cpu", "loo", "loo_cpu"):
+            base = [stat(t[size][mode] for t in times[trees[0]]) for stat in (statistics.median, min)]
+            for tree in trees:
+                median, low = (stat(t[size][mode] for t in times[tree]) for stat in (statistics.median, min))
+                print(f"  {size:<5} {mode:<9} {tree:<32} median {median:7.2f} s ({median / base[0]:5.3f})"
+                      f"   min {low:7.2f} s ({low / base[1]:5.3f})")  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES))
     parser.add_argument("--peer-subsets", nargs=2, type=int, default=[2000, 6000], metavar=("V1", "V2"))
+    parser.add_argument("--ours-only", action="store_true", help="time scene2brain's fits only (no peers)")
+    parser.add_argument("--trees", nargs="+", metavar="SRC", help="compare scene2brain from these source folders")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per tree with --trees")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # last line: seconds, for --trees
     args = parser.parse_args()
+    if args.trees:
+        compare_trees(args.trees, args.sizes, args.repeat)
+        return
+    print("scene2brain from", os.path.dirname(scene2brain.__file__))
     try:
         import threadpoolctl
 
         print("BLAS:", [(i["internal_api"], i["num_threads"]) for i in threadpoolctl.threadpool_info()])
     except ImportError:
         pass
-    for size in args.sizes:
-        bench(size, tuple(args.peer_subsets))
+    seconds = {size: bench(size, tuple(args.peer_subsets), args.ours_only) for size in args.sizes}
+    if args.json:
+        print(json.dumps(seconds))
 
 
 if __name__ == "__main__":

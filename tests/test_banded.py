@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 from scipy import linalg
-from sklearn.model_selection import KFold
+from sklearn.model_selection import KFold, ShuffleSplit
 
 from scene2brain.encoding import BandedRidgeCV, banded_ridge_cv, ridge_cv, sample_band_weights
 from scene2brain.evaluation import r2_score, r2_score_split
@@ -62,6 +62,25 @@ def test_search_matches_brute_force_over_weightings(solver):
     np.testing.assert_allclose(res.intercept, Y.mean(0) - X.mean(0) @ res.coef)
 
 
+def test_exact_ties_keep_the_first_weighting():
+    """Two copies of one band: weightings (0.9, 0.1) and (0.1, 0.9) give bitwise the same kernels.
+
+    A later weighting must be strictly better to replace an earlier one (himalaya's rule),
+    so every target keeps the first; the fit is plain ridge on the band itself.
+    """
+    X, Y, _ = _two_bands(p1=6)
+    XA = X[:, :6]
+    alphas = np.logspace(-2, 3, 6)
+    folds = list(ShuffleSplit(3, train_size=0.6, test_size=0.3, random_state=0).split(X))
+    gammas = [[0.9, 0.1], [0.1, 0.9]]
+    res = banded_ridge_cv(np.hstack([XA, XA]), Y, ["A"] * 6 + ["B"] * 6, alphas, folds, gammas=gammas, solver="dual")
+    np.testing.assert_array_equal(res.band_weights, np.tile([[0.9], [0.1]], Y.shape[1]))
+    plain = ridge_cv(XA, Y, alphas, folds)
+    np.testing.assert_array_equal(res.alphas, plain.best_alphas)
+    np.testing.assert_allclose(res.cv_scores, plain.cv_scores.max(axis=0), rtol=1e-8)
+    np.testing.assert_allclose(res.coef[:6] + res.coef[6:], plain.coef, rtol=1e-7)
+
+
 def test_estimator_finds_the_relevant_band_and_splits_variance():
     X, Y, bands = _two_bands(n=200, v=10)
     model = BandedRidgeCV(bands=bands, alphas=np.logspace(-2, 4, 13), n_iter=30).fit(X[:150], Y[:150])
@@ -89,7 +108,9 @@ def test_r2_split_matches_himalaya():
     np.testing.assert_allclose(r2_score_split(y, parts), h_split(y, parts), rtol=1e-10)
 
 
-def test_agrees_with_himalaya_group_ridge():
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("solver", ["primal", "dual"])  # dual: leave-group-out from one decomposition
+def test_agrees_with_himalaya_group_ridge(solver, backend):
     from himalaya.ridge import GroupRidgeCV
     from himalaya.scoring import r2_score as h_r2
 
@@ -99,7 +120,9 @@ def test_agrees_with_himalaya_group_ridge():
     groups = (bands == "B").astype(int)
     params = {"alphas": alphas, "n_iter": gammas, "score_func": h_r2, "progress_bar": False}
     peer = GroupRidgeCV(groups=groups, cv=KFold(5), fit_intercept=True, solver_params=params).fit(X, Y)
-    ours = banded_ridge_cv(X, Y, bands, alphas, list(KFold(5).split(X)), gammas=gammas)
+    device = "cpu" if backend == "torch" else None
+    folds = list(KFold(5).split(X))
+    ours = banded_ridge_cv(X, Y, bands, alphas, folds, gammas=gammas, solver=solver, backend=backend, device=device)
     peer_band_alphas = 1.0 / np.exp(np.asarray(peer.deltas_))
     assert np.mean(np.all(np.isclose(ours.band_alphas, peer_band_alphas, rtol=1e-6), axis=0)) >= 0.98
     np.testing.assert_allclose(X @ ours.coef + ours.intercept, peer.predict(X), rtol=1e-5, atol=1e-6)

@@ -359,11 +359,11 @@ def chunk_size(budget: float, bytes_per_target: float) -> int:
     return max(1, int(budget // max(bytes_per_target, 1)))
 
 
-def load_targets(design: Design, Y: np.ndarray, cols: slice, y_mean: np.ndarray) -> Any:
-    """Columns ``cols`` of ``Y`` on the backend in working precision, centred if fitting an intercept."""
+def load_targets(design: Design, Y: np.ndarray, cols: slice | np.ndarray, y_mean: np.ndarray) -> Any:
+    """Columns ``cols`` (slice or indices) of ``Y`` on the backend in working precision, centred with an intercept."""
     block = np.asarray(Y[:, cols])
     if not np.all(np.isfinite(block)):
-        bad = cols.start + int(np.flatnonzero(~np.isfinite(block).all(axis=0))[0])
+        bad = int(np.arange(Y.shape[1])[cols][np.flatnonzero(~np.isfinite(block).all(axis=0))[0]])
         raise ValueError(f"Y: target column {bad} contains NaN or infinite values; expected finite responses")
     out = design.be.asarray(block, design.dtype)
     if design.fit_intercept:
@@ -381,7 +381,9 @@ def select_best(cv_scores: np.ndarray) -> np.ndarray:
 class LooFactors:
     """The full-sample smoother ``H = M diag(w) M^T`` (+ ``11^T / n`` with an intercept).
 
-    Primal: ``M = X V`` and ``w = d``; dual: ``M = Q`` and ``w = lambda * d``. Leaving out
+    With ``X`` the centred features (times the band scale ``s`` when given) and ``V,
+    lambda`` (primal, ``X^T X``) or ``Q, lambda`` (dual, ``X X^T``) its eigenbasis:
+    primal ``M = X V`` and ``w = d``; dual ``M = Q`` and ``w = lambda * d``. Leaving out
     one sample (or a group ``g``) changes its residuals ``r = y - H y`` to
     ``(I - H_gg)^-1 r_g`` exactly, so one decomposition serves every fold and alpha.
     """
@@ -389,25 +391,31 @@ class LooFactors:
     M: Any  # working precision
     M64: Any  # float64 (the same array in float64 runs)
     eigvals: Any
-    V: Any  # primal eigenvectors (p, p); None in the dual
+    V: Any  # primal: s * eigenvectors (p, p); None in the dual
     dual: bool
+    scale: Any | None = None  # dual: band scale ``s`` (p,) in working precision; None when unscaled
 
     @property
     def M2(self) -> Any:
         return self.M * self.M
 
 
-def loo_factors(design: Design, dual: bool) -> LooFactors:
+def loo_factors(design: Design, dual: bool, band_scale: Any | None = None) -> LooFactors:
+    """The full-sample smoother of the features, scaled by ``band_scale`` (p,) when given."""
     be, dt = design.be, design.dtype
     X = design.X64  # centred on all samples when fitting an intercept: the full-data fit
+    if band_scale is not None:
+        X = X * band_scale
+    scale = None
     if dual:
         lam, M = be.eigh(X @ X.T)
         V = None
+        scale = None if band_scale is None else be.asarray(band_scale, dt)
     else:
         lam, V = be.eigh(X.T @ X)
         M = X @ V
-        V = be.asarray(V, dt)
-    return LooFactors(be.asarray(M, dt), M, be.asarray(lam, dt), V, dual)
+        V = be.asarray(V if band_scale is None else band_scale[:, None] * V, dt)
+    return LooFactors(be.asarray(M, dt), M, be.asarray(lam, dt), V, dual, scale)
 
 
 def _loo_weights(lf: LooFactors, alphas: Any) -> Any:
@@ -449,9 +457,10 @@ def loo_scores(design: Design, lf: LooFactors, Y: Any, alphas: np.ndarray, scori
 def loo_refit(design: Design, lf: LooFactors, Z: Any, alphas: np.ndarray) -> Any:
     """Weights (p, c) on all samples from ``Z = M^T Y``, one alpha per target."""
     d = 1.0 / (lf.eigvals[:, None] + design.be.asarray(alphas[None, :], lf.eigvals.dtype))
-    if lf.dual:
-        return design.Xw.T @ (lf.M @ (d * Z))
-    return lf.V @ (d * Z)
+    if not lf.dual:
+        return lf.V @ (d * Z)
+    weights = design.Xw.T @ (lf.M @ (d * Z))
+    return weights if lf.scale is None else (lf.scale * lf.scale)[:, None] * weights
 
 
 def group_out_scores(
