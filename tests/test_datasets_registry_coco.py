@@ -75,3 +75,14 @@ def test_check_reports_missing_and_malformed_files(tmp_path):
         assert name in listing.output
     bad = runner.invoke(app, ["datasets", "check", "hcp", str(tmp_path)])
     assert bad.exit_code != 0 and "expected one of" in bad.output
+
+
+def test_every_listed_loader_exists():
+    """`scene2brain datasets` names a function per dataset; each must be importable under that name."""
+    import importlib
+
+    from scene2brain.data.datasets import DATASETS
+
+    for info in DATASETS.values():
+        module, _, name = info.loader.rpartition(".")
+        assert callable(getattr(importlib.import_module(module), name, None)), f"{info.name}: {info.loader}"

@@ -60,3 +60,7 @@ def test_cli_help_on_every_command():
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0, result.output
     assert "--n-stimuli" in runner.invoke(app, ["demo", "--help"]).output
+    # defaults written in the help text are shown (rich markup would swallow "[default: ...]")
+    plan_help = runner.invoke(app, ["simulate", "plan", "--help"], terminal_width=200).output
+    plan_help = " ".join(plan_help.replace("\u2502", " ").split())  # without the box's borders
+    assert "default: one sixth" in plan_help and "default: bundled photographs" in plan_help

@@ -162,3 +162,13 @@ def test_what_each_change_recomputes():
     changed = _changed(base, more) & {str(i) for i in base.ids()}
     assert not any(name.startswith(("encode/", "scores/", "identification/", "experiment/")) for name in changed)
     assert {"features/effnet", "tables", "report"} <= changed
+
+
+def test_a_features_entry_named_like_a_simulation_driver_does_not_replace_it():
+    """An entry called "sim-gabor" (Gabor at 32 px) must not silently drive the simulation's EV voxels (64 px)."""
+    from scene2brain.pipeline.config import ConfigError
+
+    data = copy.deepcopy(SMALL)
+    data["features"][0]["name"] = "sim-gabor"
+    with pytest.raises(ConfigError, match="the name 'sim-gabor' is taken by another feature extraction"):
+        plan_run(parse_config(data))

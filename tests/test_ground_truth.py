@@ -140,3 +140,13 @@ def test_simulated_test_set_is_novel():
     flat = images.reshape(len(images), -1)
     assert not any((flat[train_faces] == flat[i]).all(axis=1).any() for i in test_faces)
     assert len(splits["test"]) == 200 and len(np.intersect1d(splits["train"], splits["test"])) == 0
+
+
+def test_a_winner_check_without_a_competitor_is_not_run():
+    """With only the Gabor space, "EV is best predicted by Gabor" would pass whatever its scores."""
+    table = _table().drop(columns=["r[effnet:head]", "nnacc[effnet:head]"])
+    table["r[gabor:energy]"] = table["nnacc[gabor:energy]"] = 0.0  # a useless space that nothing else can beat
+    checks = ground_truth_checks(table, {"gabor": ["gabor:energy"], "deep": [], "calibration": []})
+    ev = next(c for c in checks.values() if c["id"] == "ev-gabor")
+    assert ev["status"] == NOT_RUN and "no other feature space" in ev["found"]
+    assert not checks_passed({"sim01": checks})

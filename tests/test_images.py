@@ -268,6 +268,9 @@ def test_as_image_source_accepts_arrays_stimuli_sources_folders_bricks_and_npy(s
         as_image_source(tmp_path / "missing.h5")
     with pytest.raises(FileNotFoundError, match="folder not found"):
         as_image_source(tmp_path / "missing")
+    (tmp_path / "notes.txt").write_text("not images")
+    with pytest.raises(ValueError, match=r"notes.txt is a file, not a folder of images, an HDF5 file"):
+        as_image_source(tmp_path / "notes.txt")
     with pytest.raises(TypeError, match=r"images: expected an ImageSource.*got list"):
         as_image_source([images[0], images[1]])
     with pytest.raises(TypeError, match=r"images: expected an ImageSource.*got list"):

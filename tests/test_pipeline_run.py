@@ -229,3 +229,14 @@ def test_noise_ceiling_zero_and_all_nan_voxels_are_counted_and_flagged():
     rows = _roi_rows(y, y, voxels["noise_ceiling"].to_numpy(), "nnacc", masks, values, settings).set_index("roi")
     assert rows.loc["V1", "n_nc_zero"] == 1 and rows.loc["V2", "n_nc_zero"] == 0
     assert rows.loc["V2", "n_nan"] == 1 and rows.loc["V2", "median"] == 20  # the NaN voxel is counted, not scored
+
+
+def test_report_header_names_the_default_layers_of_an_entry_without_layers(tmp_path):
+    from scene2brain.pipeline.config import parse_config
+    from scene2brain.report.html import _header
+    from scene2brain.results import Results, ResultsLayout
+
+    config = parse_config(SMALL).to_dict()  # the Gabor entry names no layers: it has one, "energy"
+    facts = {"subjects": {"sim01": {"n_train": 100, "n_test": 20, "n_voxels": 80}}}
+    header = _header(Results(ResultsLayout(tmp_path), config, {}, facts))
+    assert "= gabor [energy] pool" in header and "[_blocks.2, head]" in header

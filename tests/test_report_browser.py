@@ -133,6 +133,15 @@ def test_report_files(report):
     assert "<img" in html and 'src="figures/' not in html
     for text in ("simulated", "sim01", "gabor", "efficientnet-lite0", "_blocks.2", "Compute time", "Versions", "PASS"):
         assert text in html, text
+    # every figure of test scores says so (the layer and voxel choices are made on the training split)
+    captions = (
+        "median test-split accuracy",
+        "Voxel by voxel, test split",
+        "identification (Kay et al. 2008) of the test images, with voxels selected on training CV",
+        "gabor [energy]",
+    )
+    for caption in captions:
+        assert caption in html, caption
 
 
 def test_report_opens_in_chromium_without_errors(report, browser, tmp_path):

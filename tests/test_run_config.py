@@ -87,7 +87,8 @@ def test_cross_field_rules(tmp_path):
     data["features"] = [{"name": "g", "model": "gabor", "layers": ["conv1"]}]
     assert "features[0]: layers: gabor has the layers ['energy']; got ['conv1']" in error_of(tmp_path, data)
     data["features"] = [{"name": "g", "model": "gabor", "options": {"size": 3}}]
-    assert "options: ['size'] are not options of gabor (its options: ['image_size'])" in error_of(tmp_path, data)
+    message = error_of(tmp_path, data)
+    assert "options: ['size'] are not options of gabor (its options: ['image_size', 'aperture'])" in message
     data["features"] = [{"name": "g", "model": "gabor", "weights": "random"}]
     assert "features[0]: weights: gabor has no weights (it is fixed); got 'random'" in error_of(tmp_path, data)
     data["features"] = [{"name": "x", "model": "no-such-net"}]
@@ -118,3 +119,21 @@ def test_packaged_demo_config_is_valid_and_round_trips(tmp_path):
     again = load_config(write(tmp_path, config.to_dict()))
     assert again == config
     assert tomllib.loads(tomli_w.dumps(config.to_dict()))["dataset"]["simulation"]["n_voxels"] == 2000
+
+
+def test_feature_entry_values_are_checked_before_anything_runs(tmp_path):
+    """Reduction keys, option types, poolings: each error names the key and what is allowed, with no input dump."""
+    data = dict(BASE)
+    data["features"] = [{"name": "e", "model": "efficientnet-lite0", "reduction": {"method": "pca", "n_comp": 8}}]
+    message = error_of(tmp_path, data)
+    assert "features[0].reduction.n_comp: unknown key; allowed keys: method, n_components, standardise" in message
+    data["features"] = [{"name": "g", "model": "gabor", "options": {"image_size": "big"}}]
+    message = error_of(tmp_path, data)
+    assert "features[0]: options.image_size: expected int for gabor, got 'big'" in message and "{" not in message
+    data["features"] = [{"name": "g", "model": "gabor", "options": {"aperture": "yes"}}]
+    assert "options.aperture: expected bool for gabor, got 'yes'" in error_of(tmp_path, data)
+    data["features"] = [{"name": "e", "model": "efficientnet-lite0", "pooling": "median"}]
+    message = error_of(tmp_path, data)
+    assert "features[0].pooling: expected one of flatten, avg, max" in message and "'median'" in message
+    data["features"] = [{"name": "g", "model": "gabor", "reduction": {"method": "standardise", "n_components": 8}}]
+    assert "n_components: 'standardise' keeps every column" in error_of(tmp_path, data)

@@ -88,7 +88,7 @@ def test_simulate_plan_command(tmp_path):
     assert pooled["nc_median_abs_error"].loc[(48, 3)] < 0.2
     assert (pooled["chance"] == 1 / 12).all() and (tmp_path / "plan" / "plan.png").is_file()
     bad = CliRunner().invoke(app, [*args[:6], "--n-train", "16,5000", "--out", str(tmp_path / "p2"), "--quiet"])
-    assert bad.exit_code == 2 and "n_train: [5000] outside 2..48" in bad.output
+    assert bad.exit_code == 2 and "n_train: [5000] outside 10..48" in bad.output
 
 
 def _study(tmp_path, simulation, features=None):
@@ -148,3 +148,94 @@ def test_simulation_on_kay2008_photographs_passes_the_checks(tmp_path):
     results = read_results(tmp_path / "results")
     assert results.facts["subjects"]["sim01"]["n_stimuli"] == 875
     assert checks_passed(results.checks), results.checks
+
+
+def _stimuli_stage(tmp_path, simulation):
+    """Plan a simulated study and run only its stimulus stage; return the saved stimuli and splits."""
+    from scene2brain.data.storage import load_stimuli
+    from scene2brain.pipeline.executor import run_local
+    from scene2brain.pipeline.graph import StageGraph
+    from scene2brain.pipeline.plan import EXPERIMENT_DIR
+    from scene2brain.pipeline.run import plan_run
+    from scene2brain.pipeline.simulated import STIMULI
+
+    graph, _ = plan_run(_study(tmp_path, simulation))
+    report = run_local(StageGraph([graph[STIMULI]]), tmp_path / "results")
+    return load_stimuli(report.folders[str(STIMULI)] / EXPERIMENT_DIR)
+
+
+def test_simulation_stimuli_that_are_not_images_are_named_errors(tmp_path):
+    from scene2brain.pipeline.config import ConfigError
+    from scene2brain.pipeline.run import plan_run
+
+    (tmp_path / "notes.txt").write_text("not images")
+    (tmp_path / "empty").mkdir()
+    for path, expected in (
+        (tmp_path / "notes.txt", "is a file but not an HDF5 file"),
+        (tmp_path / "empty", "holds no image files"),
+        (tmp_path / "nowhere", "does not exist"),
+    ):
+        with pytest.raises(ConfigError, match=f"dataset.simulation.stimuli: .* {expected}; expected a folder"):
+            plan_run(_study(tmp_path, {"stimuli": str(path)}))
+    folder = mixed_folder(tmp_path / "imgs", n=12)
+    (tmp_path / "test.txt").write_text("img001.png\nnope.png\n")
+    with pytest.raises(ConfigError, match=r"dataset.simulation.test_stimuli .*'nope.png'"):
+        _stimuli_stage(tmp_path, {"stimuli": str(folder), "test_stimuli": str(tmp_path / "test.txt")})
+
+
+def test_n_test_sets_the_test_split_of_the_bundled_photographs(tmp_path):
+    stimuli, splits = _stimuli_stage(tmp_path, {"n_stimuli": 60, "n_test": 12, "image_size": 32})
+    assert len(stimuli) == 60 and len(splits["test"]) == 12  # not the default one sixth (10)
+
+
+def _synthetic_drivers(n, seed=0):
+    from scene2brain.data.simulate import SimulationDrivers
+    from scene2brain.features.gabor import GaborPyramid
+
+    rng = np.random.default_rng(seed)
+    channels = GaborPyramid.kay2008(16, aperture=False).channels()
+    deep = rng.standard_normal((n, 40)) * np.geomspace(10, 0.1, 40)  # PCA-like: decreasing variances
+    return SimulationDrivers(
+        gabor_energy=rng.random((n, len(channels))), gabor_channels=channels, deep=deep, calibration=deep[:, :12],
+        is_face=np.zeros(n, bool),
+    )  # fmt: skip
+
+
+def test_plan_fits_the_calibration_space_unwhitened_and_needs_enough_training_images(monkeypatch):
+    """A z-scored PCA space is white: ridge would give OLS's r for every alpha, and the plan would say nothing."""
+    import scene2brain.pipeline.planning as planning
+    from scene2brain.data.containers import Stimuli
+
+    n = 60
+    stimuli = Stimuli(pd.DataFrame({"stimulus_id": [f"s{i}" for i in range(n)], "is_face": False}))
+    splits = {"train": np.arange(48), "test": np.arange(48, n)}
+    drivers = _synthetic_drivers(n)
+    seen = []
+    fit = planning.fit_encoder
+
+    def spy(name, X, Y, folds, **options):
+        seen.append(X)
+        return fit(name, X, Y, folds, **options)
+
+    monkeypatch.setattr(planning, "fit_encoder", spy)
+    planning.plan_experiment(stimuli, splits, drivers, [40], [3], n_voxels=40)
+    calibration = next(X for X in seen if X.shape[1] == 12)
+    sd = calibration.std(axis=0)
+    assert sd.max() > 2 * sd.min()  # its components keep their variances (z-scored: all 1)
+    with pytest.raises(ValueError, match=r"n_train: \[6\] outside 10..48"):
+        planning.plan_experiment(stimuli, splits, drivers, [6], [3], n_voxels=40)
+
+
+def test_simulate_plan_refuses_impossible_sizes_before_extracting_features(tmp_path, monkeypatch):
+    import scene2brain.pipeline.planning as planning
+
+    def fail(*args, **kwargs):
+        raise AssertionError("features extracted before the plan's sizes were checked")
+
+    monkeypatch.setattr(planning, "simulation_drivers", fail)
+    folder = mixed_folder(tmp_path / "imgs", n=30)
+    args = ["simulate", "plan", "--stimuli", str(folder), "--n-train", "8,20", "--out", str(tmp_path / "p"), "--quiet"]
+    result = CliRunner().invoke(app, args, terminal_width=200)
+    assert result.exit_code == 2 and "n_train: [8] outside 10..25" in result.output, result.output
+    result = CliRunner().invoke(app, [*args[:4], "--out", str(tmp_path / "p")], terminal_width=200)
+    assert result.exit_code == 2 and "n_train: [100, 200, 400, 800] outside 10..25" in result.output

@@ -80,7 +80,7 @@ def demo(
     n_stimuli: Annotated[int, typer.Option(help="Number of stimuli (at least 60).")] = 1200,
     n_voxels: Annotated[int, typer.Option(help="Number of simulated voxels.")] = 2000,
     seed: Annotated[int, typer.Option(help="Random seed (stimuli, subject, folds).")] = 0,
-    cache_dir: Annotated[Path | None, typer.Option(help="Feature store folder [default: OUT/cache].")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Feature store folder (default: OUT/cache).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
 ) -> None:
     """Run the packaged demo configuration: a simulated experiment analysed end to end, with a report.
@@ -110,7 +110,7 @@ def demo(
 @app.command()
 def run(
     config: Annotated[Path, typer.Argument(help="Run configuration (TOML).")],
-    out: Annotated[Path | None, typer.Option(help="Results folder [default: run.output of the configuration].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Results folder (default: run.output of the configuration).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
 ) -> None:
     """Run a configuration stage by stage; finished stages whose settings are unchanged are skipped.
@@ -141,7 +141,7 @@ def run(
 @app.command()
 def report(
     results: Annotated[Path, typer.Argument(help="Results folder written by `scene2brain run`.")],
-    out: Annotated[Path | None, typer.Option(help="Report folder [default: RESULTS/report].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Report folder (default: RESULTS/report).")] = None,
 ) -> None:
     """Write the HTML report of a results folder (figures embedded; PNG and SVG beside it)."""
     from scene2brain.pipeline.report import write_run_report
@@ -198,7 +198,7 @@ def datasets_check(
 def datasets_fetch(
     name: Annotated[str, typer.Argument(help="kay2008-nma, things-fmri, bold5000 or coco.")],
     home: Annotated[
-        Path | None, typer.Option(help="Data home [default: $SCENE2BRAIN_DATA or ~/scene2brain_data].")
+        Path | None, typer.Option(help="Data home (default: $SCENE2BRAIN_DATA or ~/scene2brain_data).")
     ] = None,
 ) -> None:
     """Download a public dataset into the data home; files already there (also copied by hand) are verified and kept."""
@@ -237,15 +237,15 @@ def _numbers(text: str, option: str) -> list[int]:
 def simulate_plan(
     out: Annotated[Path, typer.Option(help="Folder for plan.csv/.parquet and plan.png/.svg.")] = Path("plan"),
     stimuli: Annotated[
-        Path | None, typer.Option(help="Your images: a folder or file.h5[:dataset] [default: bundled photographs].")
+        Path | None, typer.Option(help="Your images: a folder or file.h5[:dataset] (default: bundled photographs).")
     ] = None,
     n_stimuli: Annotated[int, typer.Option(help="Bundled photographs only: number of stimuli.")] = 1200,
-    n_test: Annotated[int | None, typer.Option(help="Test images [default: one sixth].")] = None,
+    n_test: Annotated[int | None, typer.Option(help="Test images (default: one sixth).")] = None,
     n_train: Annotated[str, typer.Option(help="Numbers of training images, comma-separated.")] = "100,200,400,800",
     repeats: Annotated[str, typer.Option(help="Numbers of test repeats, comma-separated.")] = "1,2,3,5",
     n_voxels: Annotated[int, typer.Option(help="Voxels per simulated subject.")] = 600,
     seed: Annotated[int, typer.Option(help="Random seed (split, subjects, folds).")] = 0,
-    cache_dir: Annotated[Path | None, typer.Option(help="Feature store folder [default: OUT/cache].")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Feature store folder (default: OUT/cache).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
 ) -> None:
     """How the noise ceiling, encoding accuracy and identification improve with training images and test repeats.
@@ -256,7 +256,7 @@ def simulate_plan(
     from scene2brain.data.images import as_image_source
     from scene2brain.data.simulate import make_stimuli, stimuli_from_images
     from scene2brain.features.store import FeatureStore
-    from scene2brain.pipeline.planning import plan_experiment, simulation_drivers
+    from scene2brain.pipeline.planning import check_plan, plan_experiment, simulation_drivers
     from scene2brain.report.html import save_figure
     from scene2brain.results import write_table
     from scene2brain.viz.figures import figure_simulation_plan
@@ -268,6 +268,7 @@ def simulate_plan(
         else:
             source = as_image_source(str(stimuli))
             images, splits = stimuli_from_images(source, source.names(), n_test=n_test, seed=seed)
+        check_plan(splits, sizes, counts)  # before the (slow) feature extraction
         out.mkdir(parents=True, exist_ok=True)
         store = FeatureStore(cache_dir or out / "cache")
         drivers = simulation_drivers(images, splits["train"], store, seed=seed, progress=not quiet)

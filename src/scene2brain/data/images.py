@@ -425,6 +425,11 @@ def _take(array: Any, positions: np.ndarray) -> np.ndarray:
 def folder_images(folder: str | Path) -> FileImages:
     """The image files of ``folder`` (not recursive), sorted by file name."""
     folder = Path(folder)
+    if folder.is_file():
+        raise ValueError(
+            f"stimuli: {folder} is a file, not a folder of images, an HDF5 file ({', '.join(HDF5_SUFFIXES)}) "
+            "or a .npy array"
+        )
     if not folder.is_dir():
         raise FileNotFoundError(f"stimuli: folder not found: {folder}")
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())

@@ -52,6 +52,8 @@ class Reduction:
             raise ValueError(f"method: expected 'pca', 'srp' or 'standardise', got {self.method!r}")
         if self.method != "standardise" and (self.n_components is None or self.n_components < 1):
             raise ValueError(f"n_components: expected a positive integer for {self.method}, got {self.n_components}")
+        if self.method == "standardise" and self.n_components is not None:
+            raise ValueError(f"n_components: 'standardise' keeps every column; got n_components={self.n_components}")
         if self.solver not in ("auto", "full", "randomized", "incremental"):
             raise ValueError(f"solver: expected auto, full, randomized or incremental, got {self.solver!r}")
 

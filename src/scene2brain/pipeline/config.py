@@ -24,14 +24,16 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import tomllib
+import typing
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from scene2brain.data.datasets.registry import experiment_datasets
 from scene2brain.encoding.registry import ENCODERS
+from scene2brain.features.layers import POOLINGS, check_pooling
 from scene2brain.features.models import OUTPUT, available_models, model_entry
 from scene2brain.features.reduction import Reduction
 
@@ -68,7 +70,8 @@ class SimulationSection(_Section):
     """``[dataset.simulation]``: the stimuli of the simulated experiment and what drives its voxels.
 
     The stimuli are crops of the photographs bundled with scikit-image and scikit-learn
-    plus LFW faces (``n_stimuli``), split by source photograph; or, with ``stimuli``, the
+    plus LFW faces (``n_stimuli``, of which ``n_test`` are test stimuli, default one sixth),
+    split by source photograph; or, with ``stimuli``, the
     user's own images (a folder or an HDF5 file ``path.h5[:dataset]``; any sizes,
     grayscale or colour), every one of them, with the test images listed in
     ``test_stimuli`` (a text file, one file name per line) or ``n_test`` drawn at random.
@@ -158,6 +161,14 @@ class FeatureSection(_Section):
     def _reduction_shorthand(cls, value: Any) -> Any:
         return {"method": value} if isinstance(value, str) else value
 
+    @field_validator("pooling")
+    @classmethod
+    def _known_pooling(cls, value: str) -> str:
+        try:
+            return check_pooling(value)
+        except ValueError:
+            raise ValueError(f"expected one of {', '.join(POOLINGS)} (e.g. adaptive2)") from None
+
     @field_validator("model")
     @classmethod
     def _known_model(cls, value: str) -> str:
@@ -173,6 +184,20 @@ class FeatureSection(_Section):
             raise ValueError(f"options: {unknown} are not options of {self.model} (its options: {list(entry.options)})")
         if not entry.has_weights and self.weights != "pretrained":
             raise ValueError(f"weights: {self.model} has no weights (it is fixed); got {self.weights!r}")
+        # Check the options' types against the factory's annotations (where it has them).
+        try:
+            hints = typing.get_type_hints(entry.factory)
+        except Exception:  # unresolvable annotations of a user's factory: the factory checks its options
+            hints = {}
+        for key, value in self.options.items():
+            if key in hints:
+                try:
+                    TypeAdapter(hints[key]).validate_python(value, strict=True)
+                except ValidationError:
+                    raise ValueError(
+                        f"options.{key}: expected {getattr(hints[key], '__name__', hints[key])} for {self.model}, "
+                        f"got {value!r}"
+                    ) from None
         # Resolve the factory's defaults, so that equal extractions have equal settings (and keys).
         parameters = inspect.signature(entry.factory).parameters
         defaults = {
@@ -348,7 +373,7 @@ def _describe_errors(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
         loc = tuple(p for p in e["loc"] if p not in ("function-after", "function-before"))
-        if e["type"] == "extra_forbidden":
+        if e["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             owner = _section_for(loc)
             allowed = ", ".join(_allowed_keys(owner)) if owner else "?"
             lines.append(f"{_key(loc)}: unknown key; allowed keys: {allowed}")
@@ -356,7 +381,9 @@ def _describe_errors(err: ValidationError, source: str) -> str:
             lines.append(f"{_key(loc)}: required key is missing")
         else:
             message = e["msg"].removeprefix("Value error, ")
-            lines.append(f"{_key(loc)}: {message} (got {e['input']!r})" if "input" in e else message)
+            # a whole section's input (a cross-field rule's error) is not repeated: the message names the keys
+            shown = "input" in e and not isinstance(e["input"], dict)
+            lines.append(f"{_key(loc)}: {message} (got {e['input']!r})" if shown else f"{_key(loc)}: {message}")
     return f"{source}: invalid run configuration:\n  " + "\n  ".join(lines)
 
 

@@ -98,13 +98,23 @@ class Plan:
     def add_features(self, source: StageId, spec: FeatureSection, subject: str = "", layers=None) -> StageId:
         """The feature stage of one [[features]] entry on the stimuli of ``source`` (added once)."""
         stage_id = StageId("features", subject, spec.name)
-        if stage_id not in self.graph:
-            layers = spec.layer_names() if layers is None else layers
+        layers = spec.layer_names() if layers is None else layers
+        settings = {"extraction": spec.extraction(), "train": self.config.splits.train}
+        if stage_id in self.graph:
+            # the same stage asked for again; a different extraction under the same name (a [[features]] entry
+            # named like the simulation's own driver stages) must not stand in for it
+            existing = self.graph[stage_id]
+            if existing.settings != settings or not set(layers) <= set(existing.outputs):
+                raise ConfigError(
+                    f"features: the name {spec.name!r} is taken by another feature extraction of this run "
+                    "(the simulation's drivers are named 'sim-gabor' and 'sim-driver'); rename the entry"
+                )
+        else:
             self.graph.add(
                 Stage(
                     stage_id,
                     compute_features,
-                    settings={"extraction": spec.extraction(), "train": self.config.splits.train},
+                    settings=settings,
                     inputs={"stimuli": Ref(source)},
                     outputs={layer: {"layer": layer} for layer in layers},
                     options={"batch_size": spec.batch_size, "device": spec.device},

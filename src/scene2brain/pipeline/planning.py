@@ -36,6 +36,9 @@ from scene2brain.features.models import load_model
 from scene2brain.features.reduction import Reduction, reduce_features
 from scene2brain.features.store import FeatureStore
 
+N_FOLDS = 5  # folds of the training images that choose each voxel's alpha
+MIN_TRAIN = 2 * N_FOLDS  # every fold holds out at least 2 images
+
 
 def simulation_drivers(
     stimuli: Stimuli,
@@ -62,6 +65,19 @@ def simulation_drivers(
         is_face=stimuli.table["is_face"].to_numpy().astype(bool),
         names={"deep": name, "calibration": f"{name} (PCA {calibration.shape[1]})"},
     )
+
+
+def check_plan(splits: dict[str, np.ndarray], n_train: Sequence[int], repeats: Sequence[int]) -> None:
+    """A ValueError naming the numbers of training images or repeats that ``splits`` cannot give."""
+    available = len(splits["train"])
+    too_many = [n for n in n_train if not MIN_TRAIN <= n <= available]
+    if too_many:
+        raise ValueError(
+            f"n_train: {too_many} outside {MIN_TRAIN}..{available} (5-fold CV needs {MIN_TRAIN} training "
+            f"images; {available} are available)"
+        )
+    if any(r < 1 for r in repeats):
+        raise ValueError(f"repeats: expected positive numbers of test repeats, got {list(repeats)}")
 
 
 def plan_experiment(
@@ -94,12 +110,8 @@ def plan_experiment(
         Columns ``n_train``, ``test_repeats``, ``roi``, ``n_voxels``, ``fraction_of_ceiling``,
         ``nc_median_abs_error``, ``identification``, ``chance``.
     """
+    check_plan(splits, n_train, repeats)
     train_pool, test = np.asarray(splits["train"]), np.asarray(splits["test"])
-    too_many = [n for n in n_train if not 2 <= n <= len(train_pool)]
-    if too_many:
-        raise ValueError(f"n_train: {too_many} outside 2..{len(train_pool)} (the training images available)")
-    if any(r < 1 for r in repeats):
-        raise ValueError(f"repeats: expected positive numbers of test repeats, got {list(repeats)}")
     order = np.random.default_rng(seed).permutation(train_pool)
     without = () if drivers.is_face.any() else ("FACE",)
     spaces = {"gabor": drivers.gabor_energy, "calibration": drivers.calibration}
@@ -122,10 +134,12 @@ def _analyse(experiment, train, test, spaces, n_train, n_repeats, seed) -> list[
     voxels = experiment.voxels
     roi = voxels["roi"].to_numpy()
     predictions = np.empty_like(y_test)
-    folds = list(KFold(5, shuffle=True, random_state=seed).split(train))
+    folds = list(KFold(N_FOLDS, shuffle=True, random_state=seed).split(train))
     for space, rois in (("gabor", roi == "EV"), ("calibration", roi != "EV")):
         X = spaces[space]
-        X = (X - X[train].mean(0)) / X[train].std(0).clip(1e-12)
+        if space == "gabor":  # z-scored as the run's "standardise"; PCA scores keep their variances (a
+            # z-scored PCA space is white, so ridge would give OLS's r for every alpha)
+            X = (X - X[train].mean(0)) / X[train].std(0).clip(1e-12)
         if rois.any():
             fitted = fit_encoder("ridge", X[train], y_train[:, rois], folds)
             predictions[:, rois] = fitted.predict(X[test])

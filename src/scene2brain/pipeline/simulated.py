@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scene2brain.data.images import IMAGE_SUFFIXES, as_image_source
+from scene2brain.data.images import HDF5_SUFFIXES, IMAGE_SUFFIXES, as_image_source
 from scene2brain.data.simulate import (
     SimulationDrivers,
     SubjectConfig,
@@ -70,6 +70,8 @@ def add_simulated_experiments(plan: Plan) -> None:
     settings = {"image_size": sim.image_size, "seed": config.run.seed}
     if sim.stimuli is None:
         settings["n_stimuli"] = sim.n_stimuli
+        if sim.n_test is not None:  # (only when set, so that the default keeps the stage's key)
+            settings["n_test"] = sim.n_test
     else:
         settings["images"] = {"path": str(sim.stimuli), "fingerprint": fingerprint(sim.stimuli)}
         settings["n_test"] = sim.n_test
@@ -112,12 +114,17 @@ def fingerprint(path: Path) -> str:
     """
     text = str(path)
     file = Path(text.rpartition(":")[0]) if ":" in Path(text).name else Path(text)
+    allowed = f"a folder of images ({', '.join(IMAGE_SUFFIXES)}) or an HDF5 file ({', '.join(HDF5_SUFFIXES)}[:dataset])"
     if file.is_dir():
         entries = sorted(p for p in file.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    elif file.is_file():
+        if not entries:
+            raise ConfigError(f"dataset.simulation.stimuli: {file} holds no image files; expected {allowed}")
+    elif file.is_file() and file.suffix.lower() in HDF5_SUFFIXES:
         entries = [file]
+    elif file.is_file():
+        raise ConfigError(f"dataset.simulation.stimuli: {file} is a file but not an HDF5 file; expected {allowed}")
     else:
-        raise ConfigError(f"dataset.simulation.stimuli: {file} is neither a folder of images nor an HDF5 file")
+        raise ConfigError(f"dataset.simulation.stimuli: {file} does not exist; expected {allowed}")
     return text_digest(json.dumps([(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in entries]))
 
 
@@ -137,15 +144,21 @@ def compute_stimuli(ctx: StageContext) -> None:
     """The simulated stimulus set and its train/test split: bundled photographs, or the user's images."""
     s = ctx.settings
     if "images" not in s:
-        stimuli, splits = make_stimuli(s["n_stimuli"], image_size=s["image_size"], seed=s["seed"])
-    else:
-        source = as_image_source(s["images"]["path"])
         try:
+            stimuli, splits = make_stimuli(
+                s["n_stimuli"], n_test=s.get("n_test"), image_size=s["image_size"], seed=s["seed"]
+            )
+        except ValueError as err:
+            raise ConfigError(f"dataset.simulation: {err}") from None
+    else:
+        try:
+            source = as_image_source(s["images"]["path"])
             stimuli, splits = stimuli_from_images(
                 source, source.names(), s["image_size"], s["n_test"], s["test_names"], s["seed"]
             )
-        except ValueError as err:
-            raise ConfigError(f"dataset.simulation.stimuli ({s['images']['path']}): {err}") from None
+        except (ValueError, FileNotFoundError) as err:
+            key = "test_stimuli" if str(err).startswith("test_names") else "stimuli"
+            raise ConfigError(f"dataset.simulation.{key} ({s['images']['path']}): {err}") from None
     save_stimuli(stimuli, splits, ctx.out / EXPERIMENT_DIR)
 
 

@@ -63,12 +63,24 @@ def save_figure(fig: Figure, folder: Path, name: str) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _default_layers(model: str) -> list[str]:
+    """The layers of a [[features]] entry that names none: the model's fixed layers, else its output."""
+    from scene2brain.features.models import OUTPUT, model_entry
+
+    try:
+        layers = model_entry(model).layers
+    except (KeyError, ValueError):  # a model registered by the user's code, not in this process
+        return ["?"]
+    return list(layers) if layers is not None else [OUTPUT]
+
+
 def _header(results: Results) -> str:
     c = results.config
     dataset = c["dataset"]
     features = "; ".join(
         f"<b>{html.escape(f['name'])}</b> = {html.escape(f['model'])} "
-        f"[{html.escape(', '.join(f.get('layers', [])))}] pool {html.escape(f.get('pooling', ''))}, "
+        f"[{html.escape(', '.join(f.get('layers') or _default_layers(f['model'])))}] "
+        f"pool {html.escape(f.get('pooling', ''))}, "
         f"reduction {html.escape(f['reduction']['method'])}"
         + (f" {f['reduction']['n_components']}" if f["reduction"]["method"] != "standardise" else "")
         for f in c["features"]

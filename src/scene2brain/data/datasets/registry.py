@@ -99,7 +99,7 @@ DATASETS: dict[str, DatasetInfo] = {
             "Nothing to download: `scene2brain demo` (or a run configuration with dataset.name = "
             "'simulated') builds it.",
             lambda subject: [],
-            reference="scene2brain.pipeline.simulated.simulate_subject",
+            reference="scene2brain.data.simulate.simulate_responses",
         ),
         DatasetInfo(
             "algonauts2023",

@@ -296,8 +296,8 @@ def section(results: Results) -> list[Block]:
         blocks.append(
             FigureBlock(
                 "layer_hierarchy",
-                "Layer hierarchy: median accuracy per ROI against layer depth, per model (band: bootstrap CI; "
-                "dashed: all voxels).",
+                "Layer hierarchy: median test-split accuracy per ROI against layer depth, per model (band: "
+                "bootstrap CI; dashed: all voxels).",
                 hierarchy,
             )
         )
@@ -309,7 +309,7 @@ def section(results: Results) -> list[Block]:
             blocks.append(
                 FigureBlock(
                     f"scatter_{subject}",
-                    f"Voxel by voxel: {pair[0]} against {pair[1]}.",
+                    f"Voxel by voxel, test split: {pair[0]} against {pair[1]}.",
                     figure_voxel_scatter(results.voxels(subject), pair[0], pair[1], results.score(subject), roi_column),
                 )
             )
