@@ -3,6 +3,7 @@
 import copy
 import json
 
+import numpy as np
 import pytest
 from run_fixtures import SMALL
 
@@ -129,6 +130,7 @@ CHANGES = {
     "identification voxels": {"evaluation": {"identification_voxels": 11}},
     "simulated voxels": {"dataset": {"simulation": {"n_voxels": 60}}},
     "seed": {"run": {"seed": 4}},
+    "feature store location": {"run": {"cache": "/elsewhere/cache"}},
     "roi column": {"dataset": {"roi_column": "hemisphere"}},
     "report views": {"report": {"enabled": True, "views": ["lateral"]}},
     "batch size (not a setting)": {"features": [{**SMALL["features"][0], "batch_size": 5}, SMALL["features"][1]]},
@@ -172,3 +174,17 @@ def test_a_features_entry_named_like_a_simulation_driver_does_not_replace_it():
     data["features"][0]["name"] = "sim-gabor"
     with pytest.raises(ConfigError, match="the name 'sim-gabor' is taken by another feature extraction"):
         plan_run(parse_config(data))
+
+
+def test_training_folds_keep_stimuli_that_share_content_together():
+    from scene2brain.pipeline.plan import training_folds
+
+    groups = np.repeat([f"photo{i}" for i in range(7)], [5, 3, 8, 2, 6, 4, 2])
+    folds = training_folds(groups, 3, seed=0)
+    assert sorted(np.concatenate([test for _, test in folds])) == list(range(len(groups)))  # a partition
+    for train, test in folds:
+        assert not set(groups[train]) & set(groups[test])  # no photograph on both sides
+    unique = training_folds(np.arange(20).astype(str), 4, seed=1)  # no shared content: shuffled K-fold
+    assert [len(t) for _, t in unique] == [5, 5, 5, 5] and list(unique[0][1]) != list(range(5))
+    with pytest.raises(ValueError, match=r"encoder\.cv: 5 folds need at least 5 stimulus groups; found 3"):
+        training_folds(np.array(["a", "b", "c", "a"]), 5, seed=0)

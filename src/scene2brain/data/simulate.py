@@ -91,7 +91,8 @@ def make_stimuli(
     stimuli : Stimuli
         Table columns: stimulus_id, source (photograph name or "lfw"), category ("face",
         "nonface", "photo"), is_face, crop_x, crop_y, crop_size (in source pixels; -1
-        for LFW), split.
+        for LFW), split, group (the source photograph for crops, the image for LFW: what
+        cross-validation folds must keep together).
     splits : dict
         ``{"train": ..., "test": ...}`` stimulus positions.
     """
@@ -150,6 +151,8 @@ def make_stimuli(
                 test.append(n_crops + j)
     table = pd.DataFrame(rows, columns=["source", "category", "is_face", "crop_x", "crop_y", "crop_size"])
     table.insert(0, "stimulus_id", [f"sim-{i:05d}" for i in range(n_stimuli)])
+    # stimuli that share content (crops of one photograph) form a group: CV folds keep a group together
+    table["group"] = np.where(table["source"] == "lfw", table["stimulus_id"], table["source"])
     test = np.sort(np.asarray(test, dtype=np.int64))
     train = np.setdiff1d(np.arange(n_stimuli), test)
     table["split"] = "train"

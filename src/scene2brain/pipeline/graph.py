@@ -12,8 +12,8 @@ A :class:`Stage` is a module-level function plus everything its result depends o
 - ``options``: values that change how, not what, it computes (batch size, device);
   they are passed to the function but are not part of any key.
 
-Keys are digests of the function's qualified name, the settings and the keys of the
-inputs, so a key changes when, and only when, a declared input or setting changes; the
+Keys are digests of the scene2brain version, the function's qualified name, the settings
+and the keys of the inputs, so a key changes when, and only when, a declared input or setting changes; the
 key and the computation cannot drift apart. A :class:`StageGraph` is a plain ordered
 mapping from :class:`StageId` to :class:`Stage`; an executor walks it (see
 :mod:`scene2brain.pipeline.executor`), and stages never know which executor runs them.
@@ -29,6 +29,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from scene2brain import __version__
 from scene2brain.utils.files import text_digest
 
 
@@ -174,6 +175,7 @@ class StageGraph:
         keys: dict[Ref, str] = {}
         for stage in self._stages.values():
             base = {
+                "version": __version__,  # a new release may compute a stage differently
                 "compute": f"{stage.compute.__module__}.{stage.compute.__qualname__}",
                 "settings": stage.settings,
                 "inputs": {str(role): keys[ref] for role, ref in stage.inputs.items()},

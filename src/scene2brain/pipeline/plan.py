@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import GroupKFold, KFold
 
 from scene2brain.data.containers import Experiment
 from scene2brain.data.datasets.registry import dataset_info
@@ -99,7 +100,10 @@ class Plan:
         """The feature stage of one [[features]] entry on the stimuli of ``source`` (added once)."""
         stage_id = StageId("features", subject, spec.name)
         layers = spec.layer_names() if layers is None else layers
-        settings = {"extraction": spec.extraction(), "train": self.config.splits.train}
+        # The stage's outputs point into the feature store (the raw features the simulation reads), so the store's
+        # location is part of what the result depends on.
+        store = str(self.config.run.cache or self.config.run.output / "cache")
+        settings = {"extraction": spec.extraction(), "train": self.config.splits.train, "store": store}
         if stage_id in self.graph:
             # the same stage asked for again; a different extraction under the same name (a [[features]] entry
             # named like the simulation's own driver stages) must not stand in for it
@@ -203,6 +207,10 @@ def compute_responses(ctx: StageContext) -> None:
         stimuli = experiment.split_index(ctx.settings[key])
         np.save(ctx.out / f"{key}.npy", averaged.data[[row_of[s] for s in stimuli]])
         np.save(ctx.out / f"{key}_stimuli.npy", stimuli)
+    train = experiment.split_index(ctx.settings["train"])
+    table = experiment.stimuli.table
+    groups = np.asarray(table["group"], dtype=str)[train] if "group" in table else train.astype(str)
+    np.save(ctx.out / "train_groups.npy", groups)
     experiment.voxels.to_parquet(ctx.out / "voxels.parquet", index=False)
     facts = {
         "n_stimuli": len(experiment.stimuli),
@@ -239,6 +247,22 @@ def compute_noise_ceiling(ctx: StageContext) -> None:
         ceiling = np.full(experiment.responses.n_voxels, np.nan)
     np.save(ctx.out / NOISE_CEILING_FILE, ceiling.astype(np.float64))
     (ctx.out / "score.json").write_text(json.dumps({"score": primary_score(ceiling)}))
+
+
+def training_folds(groups: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """K folds of the training rows that keep stimuli sharing content (a stimulus-table ``group``) together.
+
+    Without shared content (every group one stimulus) the folds are a seeded shuffled K-fold
+    split; with it, scikit-learn's GroupKFold, so no validation image has a near-copy (another
+    crop of its photograph) among the images the model was fitted on.
+    """
+    groups = np.asarray(groups)
+    n_groups = len(np.unique(groups))
+    if n_groups == len(groups):
+        return list(KFold(n_splits=n_folds, shuffle=True, random_state=seed).split(groups))
+    if n_groups < n_folds:
+        raise ConfigError(f"encoder.cv: {n_folds} folds need at least {n_folds} stimulus groups; found {n_groups}")
+    return list(GroupKFold(n_splits=n_folds).split(groups, groups=groups))
 
 
 def read_subject(responses: Path, noise_ceiling: Path) -> dict[str, Any]:

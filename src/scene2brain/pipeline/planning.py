@@ -22,7 +22,6 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold
 
 from scene2brain.data.containers import Stimuli
 from scene2brain.data.simulate import SimulationDrivers, SubjectConfig, simulate_responses
@@ -35,6 +34,7 @@ from scene2brain.features.gabor import GaborPyramid
 from scene2brain.features.models import load_model
 from scene2brain.features.reduction import Reduction, reduce_features
 from scene2brain.features.store import FeatureStore
+from scene2brain.pipeline.plan import training_folds
 
 N_FOLDS = 5  # folds of the training images that choose each voxel's alpha
 MIN_TRAIN = 2 * N_FOLDS  # every fold holds out at least 2 images
@@ -134,7 +134,9 @@ def _analyse(experiment, train, test, spaces, n_train, n_repeats, seed) -> list[
     voxels = experiment.voxels
     roi = voxels["roi"].to_numpy()
     predictions = np.empty_like(y_test)
-    folds = list(KFold(N_FOLDS, shuffle=True, random_state=seed).split(train))
+    table = experiment.stimuli.table
+    groups = np.asarray(table["group"], dtype=str)[train] if "group" in table else train.astype(str)
+    folds = training_folds(groups, N_FOLDS, seed)
     for space, rois in (("gabor", roi == "EV"), ("calibration", roi != "EV")):
         X = spaces[space]
         if space == "gabor":  # z-scored as the run's "standardise"; PCA scores keep their variances (a

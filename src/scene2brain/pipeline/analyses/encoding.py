@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold
 
 from scene2brain.data.fsaverage import load_surface
 from scene2brain.data.home import data_home
@@ -24,7 +23,7 @@ from scene2brain.evaluation.summary import summarise_scores
 from scene2brain.pipeline.analysis import Analysis, TableNeeds
 from scene2brain.pipeline.config import ConfigError
 from scene2brain.pipeline.graph import Ref, Stage, StageContext, StageId
-from scene2brain.pipeline.plan import FEATURES_FILE, NOISE_CEILING_FILE, Plan, read_subject
+from scene2brain.pipeline.plan import FEATURES_FILE, NOISE_CEILING_FILE, Plan, read_subject, training_folds
 from scene2brain.report.html import Block, FigureBlock, table_html
 from scene2brain.results import (
     ALL_VOXELS,
@@ -83,14 +82,17 @@ def plan(p: Plan) -> TableNeeds:
 
 
 def compute_encode(ctx: StageContext) -> None:
-    """Fit the encoder on the training stimuli (hyperparameters by K-fold CV on them); predict the test stimuli."""
+    """Fit the encoder on the training stimuli (hyperparameters by K-fold CV on them); predict the test stimuli.
+
+    The folds keep stimuli that share content together (see :func:`~scene2brain.pipeline.plan.training_folds`).
+    """
     X = np.load(ctx.input("features") / FEATURES_FILE)
     folder = ctx.input("responses")
     y_train = np.load(folder / "train.npy")
     train, test = np.load(folder / "train_stimuli.npy"), np.load(folder / "test_stimuli.npy")
     encoder = dict(ctx.settings["encoder"])
     name, n_folds = encoder.pop("model"), encoder.pop("cv")
-    folds = list(KFold(n_splits=n_folds, shuffle=True, random_state=ctx.settings["seed"]).split(X[train]))
+    folds = training_folds(np.load(folder / "train_groups.npy"), n_folds, ctx.settings["seed"])
     fitted = fit_encoder(name, X[train], y_train, folds, device=ctx.options["device"], **encoder)
     np.save(ctx.out / "predictions.npy", fitted.predict(X[test]).astype(np.float32))
     np.save(ctx.out / "alphas.npy", np.asarray(fitted.alphas, dtype=np.float64))
