@@ -76,6 +76,12 @@ def test_dataset_rules(tmp_path):
     assert "dataset.simulation.n_stimuli" in message and "greater than or equal to 60" in message
 
 
+def test_own_stimuli_rules(tmp_path):
+    simulation = {"stimuli": str(tmp_path), "n_stimuli": 500}
+    message = error_of(tmp_path, with_section("dataset", {"name": "simulated", "simulation": simulation}))
+    assert "n_stimuli counts the bundled photographs; with `stimuli` every image is used" in message
+
+
 def test_cross_field_rules(tmp_path):
     message = error_of(tmp_path, with_section("report", {"compare": ["effnet:head", "gabor:energy"]}))
     assert "report.compare" in message and "['gabor:energy']" in message and "effnet:_blocks.6" in message

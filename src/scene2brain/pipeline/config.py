@@ -95,6 +95,8 @@ class SimulationSection(_Section):
     def _test_split(self) -> SimulationSection:
         if self.test_stimuli is not None and (self.stimuli is None or self.n_test is not None):
             raise ValueError("test_stimuli lists test images of `stimuli`: set stimuli, and not n_test with it")
+        if self.stimuli is not None and "n_stimuli" in self.model_fields_set:
+            raise ValueError("n_stimuli counts the bundled photographs; with `stimuli` every image is used: remove it")
         return self
 
 
