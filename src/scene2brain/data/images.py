@@ -422,6 +422,18 @@ def _take(array: Any, positions: np.ndarray) -> np.ndarray:
     return np.asarray(array[unique])[inverse]
 
 
+def image_files(folder: Path) -> list[Path]:
+    """The image files of ``folder`` (by suffix, not recursive), sorted by file name."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def image_path(text: str | Path) -> tuple[Path, str]:
+    """Split ``"file.h5:dataset"`` into the file and the dataset name ("" when none is given)."""
+    text = str(text)
+    path, _, dataset = text.rpartition(":") if ":" in Path(text).name else (text, "", "")
+    return Path(path), dataset
+
+
 def folder_images(folder: str | Path) -> FileImages:
     """The image files of ``folder`` (not recursive), sorted by file name."""
     folder = Path(folder)
@@ -432,7 +444,7 @@ def folder_images(folder: str | Path) -> FileImages:
         )
     if not folder.is_dir():
         raise FileNotFoundError(f"stimuli: folder not found: {folder}")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    paths = image_files(folder)
     if not paths:
         raise ValueError(f"stimuli: no image files ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     return FileImages(paths)
@@ -461,12 +473,12 @@ def as_image_source(images: Any) -> ImageSource:
         return images
     if isinstance(images, str | Path):
         text = str(images)
-        path, _, dataset = text.rpartition(":") if ":" in Path(text).name else (text, "", "")
-        suffix = Path(path).suffix.lower()
+        path, dataset = image_path(text)
+        suffix = path.suffix.lower()
         if suffix in HDF5_SUFFIXES:
             return hdf5_images(path, dataset or DEFAULT_HDF5_DATASET)
         if suffix == ".npy" and not dataset:
-            if not Path(path).is_file():
+            if not path.is_file():
                 raise FileNotFoundError(f"stimuli: .npy file not found: {path}")
             return ArrayImages(np.load(path, mmap_mode="r"))
         return folder_images(text)

@@ -9,6 +9,7 @@ described once in :data:`PARAMETER_DOCS`; their docstrings say ``%(name)s`` and
 from __future__ import annotations
 
 import numbers
+from abc import ABCMeta, abstractmethod
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal, Self
 
@@ -178,7 +179,7 @@ def check_gammas(gammas: Any, n_bands: int) -> np.ndarray:
     return gammas
 
 
-class LinearModelCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
+class LinearModelCV(MultiOutputMixin, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     """Shared estimator plumbing: folds from ``cv``, fitted ``coef_`` / ``intercept_``, prediction.
 
     Subclasses keep their own ``__init__`` (scikit-learn reads the parameters from its
@@ -210,9 +211,9 @@ class LinearModelCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self._fit(X, y, self._folds(X, y, groups))
         return self
 
+    @abstractmethod
     def _fit(self, X: np.ndarray, y: np.ndarray, folds: Folds) -> None:
-        """Run the functional core on validated data and store the fitted attributes."""
-        raise NotImplementedError
+        """Run the functional core on validated data and store the fitted attributes (each estimator's own)."""
 
     def _solver_options(self) -> dict[str, Any]:
         """Keyword arguments every functional core takes, from the estimator's parameters."""

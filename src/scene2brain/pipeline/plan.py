@@ -207,10 +207,10 @@ def compute_responses(ctx: StageContext) -> None:
         stimuli = experiment.split_index(ctx.settings[key])
         np.save(ctx.out / f"{key}.npy", averaged.data[[row_of[s] for s in stimuli]])
         np.save(ctx.out / f"{key}_stimuli.npy", stimuli)
-    train = experiment.split_index(ctx.settings["train"])
-    table = experiment.stimuli.table
-    groups = np.asarray(table["group"], dtype=str)[train] if "group" in table else train.astype(str)
-    np.save(ctx.out / "train_groups.npy", groups)
+    np.save(
+        ctx.out / "train_groups.npy",
+        training_groups(experiment.stimuli.table, experiment.split_index(ctx.settings["train"])),
+    )
     experiment.voxels.to_parquet(ctx.out / "voxels.parquet", index=False)
     facts = {
         "n_stimuli": len(experiment.stimuli),
@@ -247,6 +247,11 @@ def compute_noise_ceiling(ctx: StageContext) -> None:
         ceiling = np.full(experiment.responses.n_voxels, np.nan)
     np.save(ctx.out / NOISE_CEILING_FILE, ceiling.astype(np.float64))
     (ctx.out / "score.json").write_text(json.dumps({"score": primary_score(ceiling)}))
+
+
+def training_groups(table: pd.DataFrame, train: np.ndarray) -> np.ndarray:
+    """The content group of each training stimulus: the stimulus table's ``group`` column, else the stimulus."""
+    return np.asarray(table["group"], dtype=str)[train] if "group" in table else np.asarray(train).astype(str)
 
 
 def training_folds(groups: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:

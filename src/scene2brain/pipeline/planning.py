@@ -34,7 +34,8 @@ from scene2brain.features.gabor import GaborPyramid
 from scene2brain.features.models import load_model
 from scene2brain.features.reduction import Reduction, reduce_features
 from scene2brain.features.store import FeatureStore
-from scene2brain.pipeline.plan import training_folds
+from scene2brain.pipeline.plan import training_folds, training_groups
+from scene2brain.utils.arrays import standardise_columns
 
 N_FOLDS = 5  # folds of the training images that choose each voxel's alpha
 MIN_TRAIN = 2 * N_FOLDS  # every fold holds out at least 2 images
@@ -134,14 +135,12 @@ def _analyse(experiment, train, test, spaces, n_train, n_repeats, seed) -> list[
     voxels = experiment.voxels
     roi = voxels["roi"].to_numpy()
     predictions = np.empty_like(y_test)
-    table = experiment.stimuli.table
-    groups = np.asarray(table["group"], dtype=str)[train] if "group" in table else train.astype(str)
-    folds = training_folds(groups, N_FOLDS, seed)
+    folds = training_folds(training_groups(experiment.stimuli.table, train), N_FOLDS, seed)
     for space, rois in (("gabor", roi == "EV"), ("calibration", roi != "EV")):
         X = spaces[space]
         if space == "gabor":  # z-scored as the run's "standardise"; PCA scores keep their variances (a
             # z-scored PCA space is white, so ridge would give OLS's r for every alpha)
-            X = (X - X[train].mean(0)) / X[train].std(0).clip(1e-12)
+            X = standardise_columns(X, train)
         if rois.any():
             fitted = fit_encoder("ridge", X[train], y_train[:, rois], folds)
             predictions[:, rois] = fitted.predict(X[test])

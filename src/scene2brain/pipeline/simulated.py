@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scene2brain.data.images import HDF5_SUFFIXES, IMAGE_SUFFIXES, as_image_source
+from scene2brain.data.images import HDF5_SUFFIXES, IMAGE_SUFFIXES, as_image_source, image_files, image_path
 from scene2brain.data.simulate import (
     SimulationDrivers,
     SubjectConfig,
@@ -112,11 +112,10 @@ def fingerprint(path: Path) -> str:
     Part of the stimulus stage's settings, so that changed images rerun the simulation
     without reading every pixel at planning time.
     """
-    text = str(path)
-    file = Path(text.rpartition(":")[0]) if ":" in Path(text).name else Path(text)
+    file, _ = image_path(path)
     allowed = f"a folder of images ({', '.join(IMAGE_SUFFIXES)}) or an HDF5 file ({', '.join(HDF5_SUFFIXES)}[:dataset])"
     if file.is_dir():
-        entries = sorted(p for p in file.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        entries = image_files(file)
         if not entries:
             raise ConfigError(f"dataset.simulation.stimuli: {file} holds no image files; expected {allowed}")
     elif file.is_file() and file.suffix.lower() in HDF5_SUFFIXES:

@@ -72,11 +72,9 @@ def ground_truth_checks(
     counts as a failure) or "disabled" (listed in ``skip``). ``found`` holds what it saw.
     """
     score = primary_score(voxels["noise_ceiling"].to_numpy())
-    medians = {
-        roi: {space: float(np.nanmedian(g[space_column(score, space)])) if g[space_column(score, space)].notna().any()
-              else float("nan") for space in _spaces_in(voxels, score)}
-        for roi, g in voxels.groupby("roi", sort=False)
-    }  # fmt: skip
+    columns = {space_column(score, space): space for space in _spaces_in(voxels, score)}
+    by_roi = voxels.groupby("roi", sort=False)[list(columns)].median().rename(columns=columns)  # NaN: no score
+    medians = {roi: row.to_dict() for roi, row in by_roi.iterrows()}
     checks: dict[str, dict] = {}
 
     def record(check: str, title: str, passed: bool | None, found: object, missing: str = "") -> None:
@@ -109,7 +107,7 @@ def ground_truth_checks(
     cal = voxels[voxels["roi"] == "CAL"]
     if spaces["calibration"] and len(cal):
         r = cal[space_column("r", spaces["calibration"][0])].to_numpy()
-        recovered = float(np.nanmedian(np.clip(r, 0, None) ** 2 / cal["true_noise_ceiling"].to_numpy()))
+        recovered = float(pd.Series(np.clip(r, 0, None) ** 2 / cal["true_noise_ceiling"].to_numpy()).median())
         record("cal-ceiling", title, bool(recovered >= 0.8), round(recovered, 3))
     else:
         record("cal-ceiling", title, None, None, "not run: " + ("no CAL voxels" if not len(cal) else "no space"))
