@@ -212,6 +212,57 @@ def write_nsd(root: Path, subject=1, n_sessions=2, n_per=10, n_images=12, n_shar
     return truth
 
 
+#: COCO 2017 categories used by the NSD fixture (real ids, names and supercategories).
+COCO_CATEGORIES = [
+    {"id": 1, "name": "person", "supercategory": "person"},
+    {"id": 3, "name": "car", "supercategory": "vehicle"},
+    {"id": 18, "name": "dog", "supercategory": "animal"},
+    {"id": 59, "name": "pizza", "supercategory": "food"},
+]
+
+
+def write_nsd_coco(root: Path) -> Path:
+    """COCO 2017 instances_{train2017,val2017}.json for every image of a :func:`write_nsd` tree.
+
+    Each COCO image is 400 x 600 (height x width). In :func:`write_nsd`, images with
+    ``nsdId % 3 == 0`` lose their top 10 % to the crop (y < 40 cut), the others 12.5 % on
+    the left and on the right (x < 75 and x > 525 cut). Objects by ``nsdId % 4``:
+
+    0. a person (area 5000) and a larger dog (area 8000), both wholly visible;
+    1. a person in the top-left corner (cut away by either crop) and a car (area 4000);
+    2. nothing annotated;
+    3. a person [0, 100, 150, 200] (area 16000) and a pizza (area 9000): the left/right
+       crop keeps half of the person's box (visible area 8000 < 9000), the top crop all.
+    """
+    import json
+
+    import pandas as pd
+
+    info = pd.read_csv(root / "nsddata" / "experiments" / "nsd" / "nsd_stim_info_merged.csv", index_col=0)
+    folder = root / "nsddata_stimuli" / "stimuli" / "nsd" / "annotations"
+    folder.mkdir(parents=True, exist_ok=True)
+    objects = {
+        0: [(1, [300, 200, 50, 100], 5000), (18, [100, 100, 100, 100], 8000)],
+        1: [(1, [0, 0, 60, 30], 1500), (3, [200, 200, 100, 50], 4000)],
+        2: [],
+        3: [(1, [0, 100, 150, 200], 16000), (59, [300, 300, 100, 100], 9000)],
+    }
+    for split, group in info.groupby("cocoSplit"):
+        images, annotations = [], []
+        for nsd_id, coco_id in zip(group["nsdId"], group["cocoId"], strict=True):
+            images.append({"id": int(coco_id), "height": 400, "width": 600, "file_name": f"{coco_id:012d}.jpg",
+                           "license": 1, "coco_url": "", "date_captured": "", "flickr_url": ""})  # fmt: skip
+            for category, bbox, area in objects[int(nsd_id) % 4]:
+                annotations.append({"id": len(annotations) + 1, "image_id": int(coco_id), "category_id": category,
+                                    "bbox": [float(v) for v in bbox], "area": float(area), "iscrowd": 0,
+                                    "segmentation": [[bbox[0], bbox[1], bbox[0] + bbox[2], bbox[1], bbox[0] + bbox[2],
+                                                      bbox[1] + bbox[3]]]})  # fmt: skip
+        data = {"info": {"description": "COCO 2017 Dataset"}, "licenses": [{"id": 1, "name": "", "url": ""}],
+                "images": images, "annotations": annotations, "categories": COCO_CATEGORIES}  # fmt: skip
+        (folder / f"instances_{split}.json").write_text(json.dumps(data))
+    return folder
+
+
 def write_things(root: Path, subject=1, n_voxels=9, seed=0) -> dict:
     """sub-0X_ResponseData.h5 (pandas HDF, voxels as rows), VoxelMetadata.csv, StimulusMetadata.csv."""
     import pandas as pd
@@ -240,6 +291,33 @@ def write_things(root: Path, subject=1, n_voxels=9, seed=0) -> dict:
     table.insert(0, "voxel_id", voxels["voxel_id"])
     table.to_hdf(root / f"{sub}_ResponseData.h5", key="ResponseData")
     return {"trials": trials, "values": values, "voxels": voxels}
+
+
+def write_things_concepts(path: Path) -> dict[str, str]:
+    """things_concepts.tsv of the THINGS database (tab-separated, a subset of its columns, real column names).
+
+    Covers the concepts of :func:`write_things` plus others; returns uniqueID -> bottom-up category.
+    """
+    import pandas as pd
+
+    rows = [  # Word, uniqueID, bottom-up (human raters), top-down (WordNet), top-down (manual selection)
+        ("aardvark", "aardvark", "animal", "animal", "animal"),
+        ("bat", "bat1", "animal", "animal", "animal"),
+        ("bat", "bat2", "sports equipment", "", "sports equipment"),
+        ("boat", "boat", "vehicle", "vehicle", "vehicle"),
+        ("cake", "cake", "dessert", "food", "food"),
+        ("dog", "dog", "animal", "animal", "animal"),
+        ("air conditioner", "air_conditioner", "home decor", "", "electronic device"),
+        ("zebra", "zebra", "animal", "", "animal"),
+    ]
+    table = pd.DataFrame({
+        "Word": [r[0] for r in rows], "Wordnet ID": [f"{r[0]}.n.01" for r in rows], "uniqueID": [r[1] for r in rows],
+        "Definition (from WordNet, Google, or Wikipedia)": "a thing", "Concreteness (M)": 4.8, "Percent_known": 0.97,
+        "Bottom-up Category (Human Raters)": [r[2] for r in rows], "Top-down Category (WordNet)": [r[3] for r in rows],
+        "Top-down Category (manual selection)": [r[4] for r in rows],
+    })  # fmt: skip
+    table.to_csv(path, sep="\t", index=False)
+    return {r[1]: r[2] for r in rows}
 
 
 def write_bold5000(root: Path, subject=1, seed=0) -> dict:

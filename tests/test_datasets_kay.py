@@ -1,10 +1,13 @@
 """Kay 2008 loaders (CRCNS vim-1 and the NMA repackaging) on format-faithful fixtures."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from dataset_fixtures import write_kay_nma, write_kay_vim1
 
+from scene2brain.data.containers import select_classes, stimulus_labels
 from scene2brain.data.datasets import DatasetFileError, load_kay2008, load_kay2008_nma
+from scene2brain.data.datasets.kay import LABEL_LEVELS
 
 
 def test_vim1_axes_nan_voxels_and_roi_codes(tmp_path):
@@ -69,3 +72,34 @@ def test_kay_errors_name_the_file(tmp_path):
     np.savez(tmp_path / "kay_images.npz", **{**dat, "responses_test": dat["responses_test"][:, :5]})
     with pytest.raises(DatasetFileError, match=r"responses_test .* of shape \(6, 30\), found \(6, 5\)"):
         load_kay2008_nma(tmp_path)
+
+
+def test_nma_labels_reach_the_stimulus_table_and_classes_are_an_option(tmp_path):
+    """The 4 label levels are columns; the seed's class filter is a choice made on them, not built in."""
+    write_kay_nma(tmp_path)
+    table = load_kay2008_nma(tmp_path).stimuli.table
+    assert [c for c in table.columns if c in LABEL_LEVELS] == list(LABEL_LEVELS)
+    expected = np.concatenate([np.load(tmp_path / f) for f in ("kay_labels.npy", "kay_labels_val.npy")], axis=1)
+    for level, row in zip(LABEL_LEVELS, expected, strict=True):
+        assert table[level].tolist() == row.tolist()
+    general = stimulus_labels(table, "wordnet_general")
+    assert set(general) == {"artifact", "entity", "animal"}
+    everything = select_classes(general, None)
+    assert everything.all() and len(everything) == 20
+    kept = select_classes(general, ["animal", "artifact"])  # Kay's seed also kept "geological formation"
+    np.testing.assert_array_equal(kept, table["wordnet_general"].isin(["animal", "artifact"]).to_numpy())
+    assert 0 < kept.sum() < len(table)
+    # another level, another filter: nothing about the classes is fixed in the loader
+    middle = select_classes(table["wordnet_middle"], ["vertebrate"])
+    np.testing.assert_array_equal(middle, (table["wordnet_middle"] == "vertebrate").to_numpy())
+    with pytest.raises(ValueError, match=r"\['geological formation'\] are not classes of labels 'wordnet_general'; "
+                                         r"available: \['animal', 'artifact', 'entity'\]"):  # fmt: skip
+        select_classes(general, ["animal", "artifact", "geological formation"])
+    with pytest.raises(ValueError, match=r"classes: each class once"):
+        select_classes(general, ["animal", "animal"])
+    with pytest.raises(ValueError, match=r"classes: expected at least one class"):
+        select_classes(general, [])
+    with pytest.raises(ValueError, match=r"no column 'wordnet'; its columns: \['source_split', 'wordnet_general'"):
+        stimulus_labels(table, "wordnet")
+    # missing labels are never selected
+    assert select_classes(pd.Series(["animal", None, np.nan]), None).tolist() == [True, False, False]

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from dataset_fixtures import write_nsd
+from dataset_fixtures import write_nsd, write_nsd_coco
 
 from scene2brain.data import load_experiment, save_experiment
 from scene2brain.data.datasets import DatasetFileError
@@ -116,3 +116,61 @@ def test_nsd_errors_name_the_file(nsd_root, tmp_path):
     savemat(bad, {"masterordering": np.array([[0, 1, 2]]), "subjectim": np.ones((8, 3)), "sharedix": np.ones((1, 1))})
     with pytest.raises(DatasetFileError, match="masterordering must be 1-based"):
         read_expdesign(bad)
+
+
+def _expected_coco_labels(nsd_id: int) -> tuple[str, str, set[str]]:
+    """(person, main_supercategory, visible supercategories) of a fixture image, by its construction."""
+    top_crop = nsd_id % 3 == 0  # the fixture's two crop boxes (see write_nsd_coco)
+    return {
+        0: ("person", "animal", {"person", "animal"}),
+        1: ("non-person", "vehicle", {"vehicle"}),
+        2: ("non-person", "none", set()),
+        3: ("person", "person" if top_crop else "food", {"person", "food"}),
+    }[nsd_id % 4]
+
+
+def test_coco_labels_reach_the_stimulus_table(tmp_path):
+    root = tmp_path / "nsd"
+    root.mkdir()
+    write_nsd(root, n_per=30, n_images=40)  # enough images for every case of write_nsd_coco and both crops
+    write_nsd_coco(root)
+    exp = load_nsd(
+        root, 1, sessions=[1, 2], hemispheres=["lh"], coco_annotations="nsddata_stimuli/stimuli/nsd/annotations"
+    )
+    table = exp.stimuli.table
+    supers = ["person", "vehicle", "animal", "food"]
+    assert [c for c in table.columns if c.startswith("supercategory_")] == [f"supercategory_{s}" for s in supers]
+    assert table["has_person"].dtype == bool
+    for _, row in table.iterrows():
+        person, main, visible = _expected_coco_labels(int(row["nsd_id"]))
+        assert row["person"] == person and row["has_person"] == (person == "person"), row["nsd_id"]
+        assert row["main_supercategory"] == main, row["nsd_id"]
+        assert {s for s in supers if row[f"supercategory_{s}"]} == visible, row["nsd_id"]
+    assert {n % 4 for n in table["nsd_id"]} == {0, 1, 2, 3}  # every case is exercised
+    assert {n % 3 == 0 for n in table["nsd_id"] if n % 4 == 3} == {True, False}  # both crops of the cut person
+    assert exp.metadata["coco_annotations"] == str(root / "nsddata_stimuli/stimuli/nsd/annotations")
+    # a stricter visibility rule drops the half-visible person (only half its box is inside the side crop)
+    folder = root / "nsddata_stimuli/stimuli/nsd/annotations"  # absolute this time
+    strict = load_nsd(
+        root, 1, sessions=[1], hemispheres=["lh"], coco_annotations=folder, coco_min_visible_fraction=0.6
+    ).stimuli.table
+    side_cut = strict[(strict["nsd_id"] % 4 == 3) & (strict["nsd_id"] % 3 != 0)]
+    assert len(side_cut) and (side_cut["person"] == "non-person").all()
+    # without the option, no label columns
+    assert "person" not in load_nsd(root, 1, sessions=[1], hemispheres=["lh"]).stimuli.table
+
+
+def test_coco_label_errors_name_what_is_missing(tmp_path, monkeypatch):
+    import sys
+
+    root = tmp_path / "nsd"
+    root.mkdir()
+    write_nsd(root)
+    with pytest.raises(DatasetFileError, match=r"annotations: missing; expected the folder holding COCO 2017"):
+        load_nsd(root, 1, sessions=[1], coco_annotations="annotations")
+    (root / "annotations").mkdir()
+    with pytest.raises(DatasetFileError, match=r"instances_(train|val)2017\.json: missing"):
+        load_nsd(root, 1, sessions=[1], coco_annotations="annotations")
+    monkeypatch.setitem(sys.modules, "pycocotools.coco", None)
+    with pytest.raises(ImportError, match=r"load_nsd\(coco_annotations=...\) needs pycocotools: pip install"):
+        load_nsd(root, 1, sessions=[1], coco_annotations="annotations")

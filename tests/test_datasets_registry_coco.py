@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from scene2brain.cli import app
 from scene2brain.data.datasets import DatasetFileError, check_dataset, nsd_coco_categories
-from scene2brain.data.datasets.coco import visible_fraction
+from scene2brain.data.datasets.coco import nsd_coco_labels, visible_fraction
 
 
 def _coco_fixture(tmp_path):
@@ -47,11 +47,39 @@ def test_coco_categories_respect_the_crop(tmp_path):
         nsd_coco_categories(info.assign(cocoSplit="train2017"), tmp_path)
 
 
+def test_coco_labels_person_supercategories_and_main_supercategory(tmp_path):
+    info = _coco_fixture(tmp_path)
+    labels = nsd_coco_labels(info, tmp_path)
+    assert list(labels.columns) == [
+        "has_person", "person", "main_supercategory", "supercategory_person", "supercategory_animal"
+    ]  # fmt: skip
+    assert labels.loc[0].tolist() == [False, "non-person", "animal", False, True]  # the person was cropped away
+    assert labels.loc[1].tolist() == [True, "person", "person", True, False]
+    # the main supercategory goes by visible area: uncropped, the dog (10000) beats the person (2000) ...
+    uncropped = info.assign(cropBox=[(0.0, 0.0, 0.0, 0.0)] * 2)
+    assert nsd_coco_labels(uncropped, tmp_path).loc[0, "main_supercategory"] == "animal"
+    # ... but with x > 210 cut away 10 % of the dog's box is left (visible area 1000 < 2000)
+    cut = info.assign(cropBox=[(0.0, 0.0, 0.0, 0.65), (0.0, 0.0, 0.0, 0.0)])
+    row = nsd_coco_labels(cut, tmp_path).loc[0]
+    assert row["main_supercategory"] == "person" and row["has_person"] and row["supercategory_animal"]
+    # a stricter visibility rule: the 10 % of the dog left no longer counts
+    strict = nsd_coco_labels(cut, tmp_path, min_visible_fraction=0.5).loc[0]
+    assert not strict["supercategory_animal"] and strict["main_supercategory"] == "person"
+    data = json.loads((tmp_path / "instances_val2017.json").read_text())
+    for category in data["categories"]:
+        del category["supercategory"]
+    (tmp_path / "instances_val2017.json").write_text(json.dumps(data))
+    with pytest.raises(DatasetFileError, match=r"COCO categories \['person', 'dog'\] have no 'supercategory'"):
+        nsd_coco_labels(info, tmp_path)
+
+
 def test_coco_without_pycocotools_says_how_to_install(tmp_path, monkeypatch):
     info = _coco_fixture(tmp_path)
     monkeypatch.setitem(sys.modules, "pycocotools.coco", None)
     with pytest.raises(ImportError, match=r"pip install 'scene2brain\[coco\]'"):
         nsd_coco_categories(info, tmp_path)
+    with pytest.raises(ImportError, match=r"nsd_coco_labels needs pycocotools"):
+        nsd_coco_labels(info, tmp_path)
 
 
 def test_check_reports_missing_and_malformed_files(tmp_path):

@@ -1,8 +1,9 @@
 """THINGS-fMRI and BOLD5000 loaders on format-faithful fixtures."""
 
 import numpy as np
+import pandas as pd
 import pytest
-from dataset_fixtures import write_bold5000, write_things
+from dataset_fixtures import write_bold5000, write_things, write_things_concepts
 
 from scene2brain.data.datasets import DatasetFileError, load_bold5000, load_things_fmri
 
@@ -24,6 +25,41 @@ def test_things_voxels_are_rows_and_trials_keep_their_images(tmp_path):
     sub = load_things_fmri(tmp_path, 1, rois=["V1", "lFFA"], include_catch=True)
     assert sub.voxels["voxel_id"].tolist() == [1000, 1001, 1002, 1006]
     assert sub.responses.n_trials == len(trials) and "catch" in sub.splits
+
+
+def test_things_categories_from_the_concept_table(tmp_path):
+    write_things(tmp_path)
+    truth = write_things_concepts(tmp_path / "things_concepts.tsv")
+    exp = load_things_fmri(tmp_path, 1, concepts="things_concepts.tsv")  # relative to root
+    table = exp.stimuli.table
+    assert table["category"].tolist() == [truth[c] for c in table["concept"]]
+    assert set(table["category"]) == {"animal", "dessert", "vehicle"}
+    assert exp.metadata["category_column"] == "Bottom-up Category (Human Raters)"
+    wordnet = load_things_fmri(tmp_path, 1, concepts=tmp_path / "things_concepts.tsv",
+                               category_column="Top-down Category (WordNet)").stimuli.table  # fmt: skip
+    by_concept = dict(zip(wordnet["concept"], wordnet["category"], strict=True))
+    assert by_concept["cake"] == "food" and pd.isna(by_concept["zebra"])  # an empty cell: no category
+    with_catch = load_things_fmri(tmp_path, 1, include_catch=True, concepts="things_concepts.tsv").stimuli.table
+    catch = with_catch["trial_type"] == "catch"
+    assert catch.any() and with_catch.loc[catch, "category"].isna().all()  # catch images are no concept
+    assert "category" not in load_things_fmri(tmp_path, 1).stimuli.table
+
+
+def test_things_concept_table_errors(tmp_path):
+    write_things(tmp_path)
+    with pytest.raises(DatasetFileError, match=r"things_concepts\.tsv: missing"):
+        load_things_fmri(tmp_path, 1, concepts="things_concepts.tsv")
+    path = tmp_path / "things_concepts.tsv"
+    write_things_concepts(path)
+    with pytest.raises(DatasetFileError, match=r"columns \['Category'\] missing; expected the THINGS concept"):
+        load_things_fmri(tmp_path, 1, concepts=path, category_column="Category")
+    table = pd.read_csv(path, sep="\t")
+    table[table["uniqueID"] != "zebra"].to_csv(path, sep="\t", index=False)
+    with pytest.raises(DatasetFileError, match=r"concepts \['zebra'\] of sub-01's images .* are not uniqueIDs"):
+        load_things_fmri(tmp_path, 1, concepts=path)
+    pd.concat([table, table.head(1)]).to_csv(path, sep="\t", index=False)
+    with pytest.raises(DatasetFileError, match=r"uniqueID must be unique, 'aardvark' appears more than once"):
+        load_things_fmri(tmp_path, 1, concepts=path)
 
 
 def test_things_errors(tmp_path):

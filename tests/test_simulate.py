@@ -3,7 +3,16 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from scene2brain.data.simulate import SimulationDrivers, SubjectConfig, make_stimuli, photographs, simulate_responses
+from scene2brain.data.simulate import (
+    PHOTO_CLASSES,
+    ROI_ORDER,
+    ROIS,
+    SimulationDrivers,
+    SubjectConfig,
+    make_stimuli,
+    photographs,
+    simulate_responses,
+)
 from scene2brain.evaluation import ncsnr_from_repeats, noise_ceiling_from_ncsnr
 from scene2brain.features import GaborPyramid
 
@@ -58,7 +67,8 @@ def test_simulation_is_reproducible_and_carries_ground_truth():
     pd.testing.assert_frame_equal(a.voxels, b.voxels)
     assert not np.array_equal(a.responses.data, c.responses.data)
     vox = a.voxels
-    assert set(vox["roi"]) == {"EV", "HV", "FACE", "CAL"}
+    assert set(vox["roi"]) == {"EV", "HV", "FACE", "CAL", "BLIND"} == set(ROIS) == set(ROI_ORDER)
+    assert (vox.loc[vox["roi"] == "BLIND", "driver"] == "none").all()
     ev = vox[vox["roi"] == "EV"]
     for col in ("prf_x", "prf_y", "prf_size", "pref_orientation", "pref_frequency", "exponent"):
         assert ev[col].notna().all()
@@ -73,7 +83,7 @@ def test_simulation_is_reproducible_and_carries_ground_truth():
 def test_snr_follows_the_configured_law_and_the_data_carry_it():
     # per-ROI medians far apart and a log-SD other than the default, so a simulation that
     # ignores either (or scales the noise by anything but 1 / ncsnr) fails
-    medians = {"EV": 0.3, "HV": 1.5, "FACE": 0.8, "CAL": 2.0}
+    medians = {"EV": 0.3, "HV": 1.5, "FACE": 0.8, "CAL": 2.0, "BLIND": 1.1}
     config = SubjectConfig(n_voxels=dict.fromkeys(medians, 600), ncsnr_median=medians, ncsnr_log_sd=0.7)
     exp = _setup(900, 600, config=config)
     vox = exp.voxels
@@ -123,3 +133,107 @@ def test_simulation_checks_driver_shapes():
     drivers = _drivers(99, np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"drivers.gabor_energy: expected 100 rows"):
         simulate_responses(stimuli, splits, drivers)
+
+
+def test_label_columns_of_the_bundled_stimuli():
+    assert set(PHOTO_CLASSES) == set(photographs())  # every bundled photograph has a coarse class
+    stimuli, _ = make_stimuli(300, image_size=16, seed=0)
+    table = stimuli.table
+    crops, lfw = table[table["source"] != "lfw"], table[table["source"] == "lfw"]
+    assert table["coarse_class"].notna().all() and table["face"].notna().all()
+    # crops of one photograph share its class; LFW images are "face" or "nonface" as is_face says
+    assert (crops.groupby("source")["coarse_class"].nunique() == 1).all()
+    assert (crops["coarse_class"] == crops["source"].map(PHOTO_CLASSES)).all()
+    assert crops.loc[crops["source"] == "chelsea", "coarse_class"].eq("animal").all()
+    assert lfw["coarse_class"].tolist() == np.where(lfw["is_face"], "face", "nonface").tolist()
+    assert table["face"].tolist() == np.where(table["is_face"], "face", "nonface").tolist()
+    assert set(table["face"]) == {"face", "nonface"} and (crops["face"] == "nonface").all()
+    assert set(crops["coarse_class"]) <= set(PHOTO_CLASSES.values())
+
+
+def _faces_experiment(config, n=400, seed=0):
+    """Bundled stimuli with half of them LFW images (100 faces), Gabor energies of the pixels, random deep drivers."""
+    stimuli, splits = make_stimuli(n, n_test=100, image_size=16, n_faces=200, seed=seed)
+    rng = np.random.default_rng(seed)
+    pyramid = GaborPyramid(16, (1, 2, 4), n_orientations=4)
+    drivers = SimulationDrivers(
+        gabor_energy=pyramid.transform(stimuli.load_images().mean(axis=-1) / 255.0),
+        gabor_channels=pyramid.channels(),
+        deep=rng.standard_normal((n, 20)),
+        calibration=rng.standard_normal((n, 5)),
+        is_face=stimuli.table["is_face"].to_numpy(),
+    )
+    return simulate_responses(stimuli, splits, drivers, config, seed=seed), drivers
+
+
+def test_blind_roi_is_reliable_but_carries_no_face_information():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score, permutation_test_score
+
+    exp, _ = _faces_experiment(SubjectConfig.scaled(600))
+    vox = exp.voxels
+    roi = vox["roi"].to_numpy()
+    # a real noise ceiling, comparable to the face-selective ROI's (same ncsnr law)
+    blind_nc = vox.loc[roi == "BLIND", "true_noise_ceiling"].median()
+    face_nc = vox.loc[roi == "FACE", "true_noise_ceiling"].median()
+    assert 0.3 < blind_nc and blind_nc == pytest.approx(face_nc, abs=0.15)
+    test = exp.trials_in_split("test")
+    est = noise_ceiling_from_ncsnr(ncsnr_from_repeats(exp.responses.data[test], exp.responses.trial_stimulus[test]), 3)
+    assert np.median(est[roi == "BLIND"]) == pytest.approx(blind_nc, abs=0.1)  # and it is measurable from repeats
+
+    avg = exp.average_repeats().responses
+    y = exp.stimuli.table["face"].to_numpy()[avg.trial_stimulus]
+    assert (y == "face").sum() == 100
+    decoder = LogisticRegression(C=0.01, max_iter=2000, class_weight="balanced")
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    face = cross_val_score(decoder, avg.data[:, roi == "FACE"], y, cv=cv, scoring="balanced_accuracy").mean()
+    assert face > 0.9  # far above chance from the face-selective voxels
+    score, _, p = permutation_test_score(
+        decoder, avg.data[:, roi == "BLIND"], y, cv=cv, scoring="balanced_accuracy", n_permutations=50, random_state=0
+    )
+    assert abs(score - 0.5) < 0.08 and p > 0.1  # at chance from the category-blind voxels
+
+
+def test_blind_signal_is_independent_of_the_drivers():
+    """Noise-free voxels: the drivers predict the content-driven ROIs (the check can fail) but not BLIND."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import KFold, cross_val_predict
+
+    counts = {"EV": 100, "HV": 100, "FACE": 100, "BLIND": 100}
+    config = SubjectConfig(n_voxels=counts, ncsnr_median=dict.fromkeys(counts, 1e6), ncsnr_log_sd=0.0)
+    exp, drivers = _faces_experiment(config)
+    avg = exp.average_repeats().responses
+    order = np.argsort(avg.trial_stimulus)
+    signal = avg.data[order].astype(np.float64)
+    X = np.column_stack([drivers.gabor_energy, drivers.deep, drivers.is_face]).astype(np.float64)
+    X = (X - X.mean(axis=0)) / X.std(axis=0).clip(1e-12)
+    predicted = cross_val_predict(RidgeCV(alphas=np.logspace(-2, 4, 13)), X, signal, cv=KFold(5))
+    r = np.array([np.corrcoef(predicted[:, j], signal[:, j])[0, 1] for j in range(signal.shape[1])])
+    roi = exp.voxels["roi"].to_numpy()
+    for content in ("EV", "HV", "FACE"):
+        assert np.median(r[roi == content]) > 0.5, content
+    assert abs(np.median(r[roi == "BLIND"])) < 0.1
+    # and no single driver column tracks a BLIND voxel beyond what chance gives 400 stimuli
+    z = (signal - signal.mean(axis=0)) / signal.std(axis=0)
+    corr = X.T @ z / len(X)
+    assert np.abs(corr[:, roi == "BLIND"]).max() < 0.3 < np.abs(corr[:, roi == "FACE"]).max()
+
+
+def test_subject_config_names_unknown_rois():
+    stimuli, splits = make_stimuli(100, n_test=20, image_size=16, n_faces=0)
+    drivers = _drivers(100, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"config.n_voxels: \['V1'\] are not simulated ROIs"):
+        simulate_responses(stimuli, splits, drivers, SubjectConfig(n_voxels={"V1": 3}))
+    with pytest.raises(ValueError, match=r"no median ncsnr for ROIs \['BLIND'\]"):
+        simulate_responses(stimuli, splits, drivers, SubjectConfig(n_voxels={"BLIND": 3}, ncsnr_median={}))
+    with pytest.raises(ValueError, match=r"without: \['FAC'\] are not simulated ROIs"):
+        SubjectConfig.scaled(100, without=("FAC",))
+    assert set(SubjectConfig.scaled(100, without=("FACE",)).n_voxels) == {"EV", "HV", "CAL", "BLIND"}
+
+
+def test_scaled_config_has_exactly_the_voxels_asked_for():
+    for n in (5, 10, 79, 80, 600, 2000):
+        for without in ((), ("FACE",)):
+            counts = SubjectConfig.scaled(n, without=without).n_voxels
+            assert sum(counts.values()) == n and min(counts.values()) >= 1, (n, without, counts)
+    assert SubjectConfig.scaled(2300).n_voxels == SubjectConfig().n_voxels  # the default proportions

@@ -340,3 +340,67 @@ class Experiment:
         data = ((np.asarray(self.responses.data, dtype=np.float64) - mean) / sd).astype(np.float32)
         r = self.responses
         return self._replace(responses=Responses(data, r.trial_stimulus, r.voxels, r.nan_policy))
+
+
+def stimulus_labels(table: pd.DataFrame, column: str) -> pd.Series:
+    """The label column ``column`` of a stimulus table (one label per stimulus), checked.
+
+    Raises
+    ------
+    ValueError
+        When the table has no such column (the message lists the columns it has).
+    """
+    if column not in table.columns:
+        others = [c for c in table.columns if c != "stimulus_id"]
+        raise ValueError(f"labels: the stimulus table has no column {column!r}; its columns: {others}")
+    return table[column].reset_index(drop=True)
+
+
+def select_classes(labels: pd.Series | Sequence[Any] | np.ndarray, classes: Sequence[Any] | None = None) -> np.ndarray:
+    """Boolean mask of the stimuli whose label is one of ``classes``.
+
+    The class filter of category decoding (Kay's seed kept "animal", "artifact" and
+    "geological formation" of ``wordnet_general``): an option of the analysis, applied
+    to any label column.
+
+    Parameters
+    ----------
+    labels : Series or array-like
+        One label per stimulus (a column of the stimulus table); missing labels (None,
+        NaN) are never selected.
+    classes : sequence, optional
+        The classes to keep, compared by equality with the labels; default every class
+        (every stimulus with a label).
+
+    Returns
+    -------
+    ndarray of bool, one entry per stimulus
+
+    Raises
+    ------
+    ValueError
+        When ``classes`` is empty, repeats a class or names classes that no stimulus
+        has (the message names them and lists the available ones).
+
+    Examples
+    --------
+    >>> select_classes(pd.Series(["animal", "artifact", "entity", None]), ["animal", "artifact"])
+    array([ True,  True, False, False])
+    """
+    series = labels if isinstance(labels, pd.Series) else pd.Series(np.asarray(labels, dtype=object))
+    labelled = series.notna().to_numpy()
+    if classes is None:
+        return labelled
+    classes = list(classes)
+    name = f"labels {series.name!r}" if series.name is not None else "labels"
+    if not classes:
+        raise ValueError(f"classes: expected at least one class of {name}, got an empty list")
+    if len(set(classes)) != len(classes):
+        raise ValueError(f"classes: each class once, got {classes}")
+    available = list(dict.fromkeys(series[labelled].tolist()))
+    unknown = [c for c in classes if c not in available]
+    if unknown:
+        shown = sorted(available, key=str)
+        listing = shown if len(shown) <= 30 else [*shown[:30], f"... ({len(shown)} in all)"]
+        raise ValueError(f"classes: {unknown} are not classes of {name}; available: {listing}")
+    return (series.isin(classes) & series.notna()).to_numpy()

@@ -14,7 +14,12 @@ Two steps, both seeded:
      output exponent;
    - ``HV`` (higher visual): nonlinear mixtures of deep-network features;
    - ``FACE``: category-selective voxels (faces vs everything else);
-   - ``CAL`` (calibration): responses exactly linear in a given feature space.
+   - ``CAL`` (calibration): responses exactly linear in a given feature space;
+   - ``BLIND`` (category-blind): reliable, stimulus-specific responses that owe nothing
+     to the images: random per-stimulus latent factors (drawn from the seeded
+     generator) mixed linearly into the voxels. They have a noise ceiling like any
+     other ROI but carry no category information and no feature space predicts
+     them: the negative control of decoding and encoding analyses.
 
    Trials carry Gaussian noise with a per-voxel SNR drawn from a log-normal law
    (many weak voxels, a few strong ones). Test stimuli are shown ``test_repeats``
@@ -33,7 +38,31 @@ from scene2brain.data.containers import Experiment, Responses, Stimuli
 from scene2brain.data.images import ImageSource
 from scene2brain.utils.arrays import standardise_columns
 
-ROIS = ("EV", "HV", "FACE", "CAL")
+ROIS = ("EV", "HV", "FACE", "CAL", "BLIND")
+
+#: A coarse semantic class for each bundled photograph (the ``coarse_class`` column of
+#: :func:`make_stimuli`; LFW images are "face" or "nonface"), chosen from what each shows.
+PHOTO_CLASSES = {
+    "astronaut": "person",  # Eileen Collins in a spacesuit
+    "camera": "person",  # the cameraman
+    "chelsea": "animal",  # a cat's face
+    "coffee": "object",  # a cup of coffee
+    "clock": "object",  # a (motion-blurred) wall clock
+    "coins": "object",  # old coins on a dark background
+    "rocket": "vehicle",  # a rocket on its launch pad
+    "motorcycle": "vehicle",  # a motorcycle in a garage
+    "china": "building",  # a pagoda (scikit-learn sample)
+    "flower": "plant",  # a dahlia (scikit-learn sample)
+    "brick": "texture",  # a brick wall
+    "grass": "texture",
+    "gravel": "texture",
+    "hubble_deep_field": "astronomy",  # galaxies
+    "moon": "astronomy",  # the lunar surface
+    "immunohistochemistry": "biomedical",  # a stained tissue section (microscopy)
+    "retina": "biomedical",  # a fundus photograph of a retina
+    "page": "text",  # a printed page
+    "text": "text",  # handwritten equations
+}
 
 
 def photographs() -> dict[str, np.ndarray]:
@@ -92,7 +121,11 @@ def make_stimuli(
         Table columns: stimulus_id, source (photograph name or "lfw"), category ("face",
         "nonface", "photo"), is_face, crop_x, crop_y, crop_size (in source pixels; -1
         for LFW), split, group (the source photograph for crops, the image for LFW: what
-        cross-validation folds must keep together).
+        cross-validation folds must keep together), and two label columns for decoding:
+        ``face`` ("face" for LFW faces, "nonface" for everything else: the label that
+        the FACE voxels respond to; crops of "astronaut" and "camera" may show a face
+        but are "nonface", as ``is_face`` says) and ``coarse_class`` (the photograph's
+        class from :data:`PHOTO_CLASSES` for crops, "face" or "nonface" for LFW images).
     splits : dict
         ``{"train": ..., "test": ...}`` stimulus positions.
     """
@@ -115,6 +148,9 @@ def make_stimuli(
         raise ValueError(f"n_test={n_test}: leaves {n_test_crops} test crops of {n_crops}; need at least one of each")
 
     photos = photographs()
+    unclassed = sorted(set(photos) - set(PHOTO_CLASSES))
+    if unclassed:
+        raise ValueError(f"photographs {unclassed} have no coarse class: add them to PHOTO_CLASSES")
     names = [str(n) for n in rng.permutation(sorted(photos))]
     # as many test photographs as the test crops' share of the crops (at least one, and one left for training)
     n_test_photos = int(np.clip(round(len(names) * n_test_crops / n_crops), 1, len(names) - 1))
@@ -151,6 +187,8 @@ def make_stimuli(
                 test.append(n_crops + j)
     table = pd.DataFrame(rows, columns=["source", "category", "is_face", "crop_x", "crop_y", "crop_size"])
     table.insert(0, "stimulus_id", [f"sim-{i:05d}" for i in range(n_stimuli)])
+    table["face"] = np.where(table["is_face"], "face", "nonface")
+    table["coarse_class"] = np.where(table["source"] == "lfw", table["category"], table["source"].map(PHOTO_CLASSES))
     # stimuli that share content (crops of one photograph) form a group: CV folds keep a group together
     table["group"] = np.where(table["source"] == "lfw", table["stimulus_id"], table["source"])
     test = np.sort(np.asarray(test, dtype=np.int64))
@@ -259,22 +297,43 @@ class SimulationDrivers:
 class SubjectConfig:
     """Voxel counts per ROI and SNR laws (median ncsnr, log-SD) per ROI."""
 
-    n_voxels: dict[str, int] = field(default_factory=lambda: {"EV": 800, "HV": 600, "FACE": 300, "CAL": 300})
-    ncsnr_median: dict[str, float] = field(default_factory=lambda: {"EV": 0.6, "HV": 0.5, "FACE": 0.6, "CAL": 1.2})
+    n_voxels: dict[str, int] = field(
+        default_factory=lambda: {"EV": 800, "HV": 600, "FACE": 300, "CAL": 300, "BLIND": 300}
+    )
+    ncsnr_median: dict[str, float] = field(
+        default_factory=lambda: {"EV": 0.6, "HV": 0.5, "FACE": 0.6, "CAL": 1.2, "BLIND": 0.6}
+    )
     ncsnr_log_sd: float = 0.5
     train_repeats: int = 1
     test_repeats: int = 3
 
     @classmethod
     def scaled(cls, n_voxels: int, without: tuple[str, ...] = ()) -> SubjectConfig:
-        """Default proportions (8:6:3:3) scaled to about ``n_voxels`` voxels in total.
+        """Default proportions (EV:HV:FACE:CAL:BLIND = 8:6:3:3:3) scaled to ``n_voxels`` voxels in total.
+
+        The counts add up to ``n_voxels`` exactly (largest remainders; every ROI keeps
+        at least one voxel, so fewer voxels than ROIs still give one each).
 
         ``without`` names ROIs to leave out (``("FACE",)`` for stimuli without face labels).
         """
         base = cls()
+        unknown = sorted(set(without) - set(base.n_voxels))
+        if unknown:
+            raise ValueError(f"without: {unknown} are not simulated ROIs; expected some of {tuple(base.n_voxels)}")
         kept = {roi: k for roi, k in base.n_voxels.items() if roi not in without}
         total = sum(kept.values())
-        base.n_voxels = {roi: max(1, round(k * n_voxels / total)) for roi, k in kept.items()}
+        # largest remainders: the counts add up to n_voxels exactly (at least one voxel per ROI)
+        shares = {roi: k * n_voxels / total for roi, k in kept.items()}
+        counts = {roi: int(np.floor(share)) for roi, share in shares.items()}
+        by_remainder = sorted(kept, key=lambda roi: (counts[roi] - shares[roi], list(kept).index(roi)))
+        for roi in by_remainder[: n_voxels - sum(counts.values())]:
+            counts[roi] += 1
+        for roi in [r for r, k in counts.items() if k == 0]:  # an empty ROI takes a voxel from the largest
+            largest = max(counts, key=lambda r: counts[r])
+            if counts[largest] > 1:
+                counts[largest] -= 1
+            counts[roi] = 1
+        base.n_voxels = counts
         return base
 
 
@@ -315,7 +374,9 @@ def _mixture(z: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.logaddexp(0, 2 * u) + 0.3 * v**2
 
 
-ROI_ORDER = ("EV", "HV", "FACE", "CAL")
+ROI_ORDER = ("EV", "HV", "FACE", "CAL", "BLIND")
+#: Latent factors behind the BLIND voxels (per stimulus, independent of the images).
+BLIND_FACTORS = 16
 
 
 def place_on_fsaverage5(roi: np.ndarray, hemisphere: np.ndarray, seed: int = 0) -> np.ndarray | None:
@@ -324,7 +385,7 @@ def place_on_fsaverage5(roi: np.ndarray, hemisphere: np.ndarray, seed: int = 0) 
     Within each hemisphere the vertices of fsaverage5 (which are the first 10,242
     vertices of fsaverage, so the indices are valid on both meshes) are ordered from
     posterior to anterior on the inflated surface; EV takes the most posterior band,
-    then HV, FACE and CAL, each voxel a random vertex of its band. Returns None when a
+    then HV, FACE, CAL and BLIND, each voxel a random vertex of its band. Returns None when a
     hemisphere has more voxels than fsaverage5 has vertices.
     """
     from nilearn.datasets import load_fsaverage
@@ -374,9 +435,10 @@ def simulate_responses(
     Experiment
         Its voxel table holds the ground truth: ``roi``, ``hemisphere``, ``vertex``
         (see :func:`place_on_fsaverage5`), ``driver`` (the feature space behind the
-        voxel), ``true_ncsnr`` (signal SD over all stimuli / noise SD), ``true_ncsnr_test``
-        and ``true_noise_ceiling`` (over the test stimuli, for the test split's repeats)
-        and, for EV voxels, the pRF parameters.
+        voxel; "category:face" for FACE, "none" for BLIND), ``true_ncsnr`` (signal SD
+        over all stimuli / noise SD), ``true_ncsnr_test`` and ``true_noise_ceiling``
+        (over the test stimuli, for the test split's repeats) and, for EV voxels, the
+        pRF parameters.
         ``metadata["simulation"]`` records the settings.
     """
     config = config or SubjectConfig()
@@ -394,6 +456,12 @@ def simulate_responses(
     missing = {"train", "test"} - set(splits)
     if missing:
         raise ValueError(f"splits: missing {sorted(missing)}")
+    unknown = sorted(set(config.n_voxels) - set(ROIS))
+    if unknown:
+        raise ValueError(f"config.n_voxels: {unknown} are not simulated ROIs; expected some of {ROIS}")
+    no_law = sorted(roi for roi, k in config.n_voxels.items() if k and roi not in config.ncsnr_median)
+    if no_law:
+        raise ValueError(f"config.ncsnr_median: no median ncsnr for ROIs {no_law} (they have voxels)")
 
     signals, tables = [], []
     counts = config.n_voxels
@@ -416,6 +484,13 @@ def simulate_responses(
         cal = standardise_columns(drivers.calibration.astype(np.float64))
         signals.append(cal @ rng.standard_normal((cal.shape[1], counts["CAL"])))
         tables.append(pd.DataFrame({"roi": ["CAL"] * counts["CAL"], "driver": drivers.names["calibration"]}))
+    if counts.get("BLIND", 0):
+        # Category-blind: latent factors drawn per stimulus from the seeded generator, never from the images
+        # or the drivers, mixed linearly into the voxels. Reliable (the same signal on every repeat, so a
+        # noise ceiling like the others) but independent of the content: nothing to decode, nothing to predict.
+        latent = rng.standard_normal((n_stim, BLIND_FACTORS))
+        signals.append(latent @ rng.standard_normal((BLIND_FACTORS, counts["BLIND"])))
+        tables.append(pd.DataFrame({"roi": ["BLIND"] * counts["BLIND"], "driver": "none"}))
     signal = standardise_columns(np.concatenate(signals, axis=1))
     voxels = pd.concat(tables, ignore_index=True)
     n_vox = signal.shape[1]

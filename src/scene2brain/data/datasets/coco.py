@@ -2,10 +2,16 @@
 
 NSD showed a square crop of each COCO image. ``cropBox`` in ``nsd_stim_info_merged.csv``
 gives the fractions (top, bottom, left, right) removed from each side, so an object
-annotated in COCO may be partly or wholly outside what was shown. A category counts
-for an image when some annotation of it keeps more than ``min_visible_fraction`` of
-its bounding box inside the crop. Needs ``pycocotools`` (``pip install
-"scene2brain[coco]"``) and COCO 2017 ``instances_{train2017,val2017}.json``.
+annotated in COCO may be partly or wholly outside what was shown. An annotation is
+*visible* when it keeps more than ``min_visible_fraction`` of its bounding box inside
+the crop, and a category counts for an image when one of its annotations is visible.
+Needs ``pycocotools`` (``pip install "scene2brain[coco]"``) and COCO 2017
+``instances_{train2017,val2017}.json`` (whose ``categories`` give each category's
+``supercategory``).
+
+:func:`nsd_coco_categories` gives one boolean column per category;
+:func:`nsd_coco_labels` gives the labels a decoder reads (person or not, the
+supercategories, the main supercategory).
 """
 
 from __future__ import annotations
@@ -38,6 +44,70 @@ def visible_fraction(bbox: Sequence[float], crop_box: Sequence[float], height: f
     return float(inter_w * inter_h / (w * h))
 
 
+def require_pycocotools(what: str) -> type:
+    """``pycocotools.coco.COCO``, or an ImportError that says ``what`` needs it and how to install it."""
+    try:
+        from pycocotools.coco import COCO
+    except ImportError as err:
+        raise ImportError(
+            f"{what} needs pycocotools: pip install 'scene2brain[coco]' (or pip install pycocotools)"
+        ) from err
+    return COCO
+
+
+def _visible_annotations(
+    stim_info: pd.DataFrame,
+    annotations_dir: str | Path,
+    nsd_ids: Sequence[int] | np.ndarray | None,
+    min_visible_fraction: float,
+    what: str,
+) -> tuple[np.ndarray, list[dict], list[tuple[int, dict, float]]]:
+    """The selected 73k ids, the COCO categories (by id) and every visible annotation.
+
+    Each visible annotation comes as ``(nsd_id, category, visible_area)`` where
+    ``visible_area`` is the annotation's ``area`` (its segmentation, in pixels) times the
+    share of its bounding box inside the crop.
+    """
+    COCO = require_pycocotools(what)
+    if not 0 <= min_visible_fraction < 1:
+        raise ValueError(f"min_visible_fraction: expected a share in [0, 1), got {min_visible_fraction}")
+    needed = [c for c in ("nsdId", "cocoId", "cocoSplit", "cropBox") if c not in stim_info.columns]
+    if needed:
+        raise ValueError(f"stim_info: columns {needed} missing; expected the table of read_stim_info")
+    rows = stim_info.set_index("nsdId", drop=False)
+    ids = rows.index.to_numpy() if nsd_ids is None else np.asarray(nsd_ids)
+    missing = np.setdiff1d(ids, rows.index.to_numpy())
+    if len(missing):
+        raise ValueError(f"nsd_ids: {len(missing)} ids are not in the stimulus table (first: {missing[0]})")
+    if not len(ids):
+        raise ValueError("nsd_ids: no image selected")
+    rows = rows.loc[ids]
+    categories: list[dict] = []
+    visible: list[tuple[int, dict, float]] = []
+    for split, group in rows.groupby("cocoSplit", sort=True):
+        path = require(Path(annotations_dir) / f"instances_{split}.json", f"COCO {split} instance annotations")
+        try:
+            coco = COCO(str(path))
+        except Exception as err:
+            raise DatasetFileError(f"{path}: not readable as COCO annotations: {err}") from err
+        if not categories:
+            categories = sorted(coco.cats.values(), key=lambda c: c["id"])
+        for nsd_id, coco_id, crop in zip(group["nsdId"], group["cocoId"], group["cropBox"], strict=True):
+            if coco_id not in coco.imgs:
+                raise DatasetFileError(f"{path}: image {coco_id} (NSD image {nsd_id}) is not in the annotations")
+            image = coco.imgs[coco_id]
+            for ann in coco.loadAnns(coco.getAnnIds(imgIds=[coco_id])):
+                fraction = visible_fraction(ann["bbox"], crop, image["height"], image["width"])
+                if fraction > min_visible_fraction:
+                    if ann["category_id"] not in coco.cats:
+                        raise DatasetFileError(
+                            f"{path}: annotation {ann.get('id')} has category_id {ann['category_id']}, "
+                            "which is not in its categories"
+                        )
+                    visible.append((int(nsd_id), coco.cats[ann["category_id"]], float(ann["area"]) * fraction))
+    return ids, categories, visible
+
+
 def nsd_coco_categories(
     stim_info: pd.DataFrame,
     annotations_dir: str | Path,
@@ -65,36 +135,87 @@ def nsd_coco_categories(
         Indexed by ``nsd_id``; one boolean column per COCO category (by name, in
         category-id order; ``person`` is the first).
     """
-    try:
-        from pycocotools.coco import COCO
-    except ImportError as err:
-        raise ImportError(
-            "nsd_coco_categories needs pycocotools: pip install 'scene2brain[coco]' (or pip install pycocotools)"
-        ) from err
-    rows = stim_info.set_index("nsdId", drop=False)
-    ids = rows.index.to_numpy() if nsd_ids is None else np.asarray(nsd_ids)
-    missing = np.setdiff1d(ids, rows.index.to_numpy())
-    if len(missing):
-        raise ValueError(f"nsd_ids: {len(missing)} ids are not in the stimulus table (first: {missing[0]})")
-    rows = rows.loc[ids]
-    out = None
-    for split, group in rows.groupby("cocoSplit", sort=True):
-        path = require(Path(annotations_dir) / f"instances_{split}.json", f"COCO {split} instance annotations")
-        try:
-            coco = COCO(str(path))
-        except Exception as err:
-            raise DatasetFileError(f"{path}: not readable as COCO annotations: {err}") from err
-        categories = sorted(coco.cats.values(), key=lambda c: c["id"])
-        if out is None:
-            out = pd.DataFrame(False, index=pd.Index(ids, name="nsd_id"), columns=[c["name"] for c in categories])
-        names = {c["id"]: c["name"] for c in categories}
-        for nsd_id, coco_id, crop in zip(group["nsdId"], group["cocoId"], group["cropBox"], strict=True):
-            if coco_id not in coco.imgs:
-                raise DatasetFileError(f"{path}: image {coco_id} (NSD image {nsd_id}) is not in the annotations")
-            image = coco.imgs[coco_id]
-            for ann in coco.loadAnns(coco.getAnnIds(imgIds=[coco_id])):
-                if visible_fraction(ann["bbox"], crop, image["height"], image["width"]) > min_visible_fraction:
-                    out.loc[nsd_id, names[ann["category_id"]]] = True
-    if out is None:
-        raise ValueError("nsd_ids: no image selected")
+    ids, categories, visible = _visible_annotations(
+        stim_info, annotations_dir, nsd_ids, min_visible_fraction, "nsd_coco_categories"
+    )
+    row = {nsd_id: i for i, nsd_id in enumerate(ids.tolist())}
+    column = {c["id"]: j for j, c in enumerate(categories)}
+    present = np.zeros((len(ids), len(categories)), dtype=bool)
+    for nsd_id, category, _ in visible:
+        present[row[nsd_id], column[category["id"]]] = True
+    return pd.DataFrame(present, index=pd.Index(ids, name="nsd_id"), columns=[c["name"] for c in categories])
+
+
+#: Prefix of the boolean supercategory columns of :func:`nsd_coco_labels`.
+SUPERCATEGORY_PREFIX = "supercategory_"
+#: The ``main_supercategory`` of an image without a visible annotation.
+NO_OBJECT = "none"
+
+
+def nsd_coco_labels(
+    stim_info: pd.DataFrame,
+    annotations_dir: str | Path,
+    nsd_ids: Sequence[int] | np.ndarray | None = None,
+    min_visible_fraction: float = 0.0,
+) -> pd.DataFrame:
+    """Category labels of NSD images for decoding, from the COCO objects visible after the crop.
+
+    Visibility is as in :func:`nsd_coco_categories` (an annotation keeping more than
+    ``min_visible_fraction`` of its bounding box inside NSD's crop).
+
+    Parameters
+    ----------
+    stim_info : DataFrame
+        From :func:`scene2brain.data.datasets.nsd.read_stim_info`.
+    annotations_dir : path
+        Folder with ``instances_train2017.json`` and/or ``instances_val2017.json``.
+    nsd_ids : sequence of int, optional
+        0-based 73k ids; default every row of ``stim_info``.
+    min_visible_fraction : float
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``nsd_id``, with columns
+
+        - ``has_person`` (bool): a person annotation is visible;
+        - ``person`` (str): "person" or "non-person", the same as a label;
+        - ``main_supercategory`` (str): the COCO supercategory of the visible annotation
+          with the largest visible area, that is its ``area`` (segmentation pixels)
+          times the share of its bounding box inside the crop; ties go to the lower
+          category id; "none" when nothing annotated is visible;
+        - ``supercategory_<name>`` (bool): one per COCO supercategory (in the order of
+          their first category id: ``supercategory_person``, ``supercategory_vehicle``,
+          ...), true when a category of it is visible.
+    """
+    ids, categories, visible = _visible_annotations(
+        stim_info, annotations_dir, nsd_ids, min_visible_fraction, "nsd_coco_labels"
+    )
+    lacking = [c.get("name", c["id"]) for c in categories if "supercategory" not in c]
+    if lacking:
+        raise DatasetFileError(
+            f"{annotations_dir}: COCO categories {lacking[:5]} have no 'supercategory'; expected COCO 2017 "
+            "instances_*.json, whose categories are {id, name, supercategory}"
+        )
+    supers = list(dict.fromkeys(str(c["supercategory"]) for c in categories))
+    row = {nsd_id: i for i, nsd_id in enumerate(ids.tolist())}
+    column = {name: j for j, name in enumerate(supers)}
+    present = np.zeros((len(ids), len(supers)), dtype=bool)
+    has_person = np.zeros(len(ids), dtype=bool)
+    main = np.full(len(ids), NO_OBJECT, dtype=object)
+    best: dict[int, tuple[float, int]] = {}  # row -> (largest visible area, minus its category id)
+    for nsd_id, category, area in visible:
+        i, supercategory = row[nsd_id], str(category["supercategory"])
+        present[i, column[supercategory]] = True
+        has_person[i] |= category["name"] == "person"
+        key = (area, -int(category["id"]))  # the larger area; on a tie, the lower category id
+        if i not in best or key > best[i]:
+            best[i] = key
+            main[i] = supercategory
+    out = pd.DataFrame(
+        {"has_person": has_person, "person": np.where(has_person, "person", "non-person"), "main_supercategory": main},
+        index=pd.Index(ids, name="nsd_id"),
+    )
+    for name, j in column.items():
+        out[SUPERCATEGORY_PREFIX + name] = present[:, j]
     return out

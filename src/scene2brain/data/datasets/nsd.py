@@ -32,6 +32,7 @@ import pandas as pd
 
 from scene2brain.data.containers import Experiment, Responses, Stimuli
 from scene2brain.data.datasets._files import DatasetFileError, check_shape, nsd_subject, require
+from scene2brain.data.datasets.coco import nsd_coco_labels, require_pycocotools
 from scene2brain.data.fsaverage import N_FSAVERAGE_VERTICES
 from scene2brain.data.images import HDF5Images
 from scene2brain.utils.arrays import standardise_columns
@@ -210,6 +211,8 @@ def load_nsd(
     mask: str = "nsdgeneral",
     rois: Sequence[str] = (),
     zscore_sessions: bool = True,
+    coco_annotations: str | Path | None = None,
+    coco_min_visible_fraction: float = 0.0,
 ) -> Experiment:
     """Load one NSD subject's single-trial betas as an :class:`Experiment`.
 
@@ -240,6 +243,18 @@ def load_nsd(
         ceilings from the voxel table's ``ncsnr`` describe these responses. ``False``
         keeps the betas in percent BOLD change (session-to-session offsets and gain
         changes then add to the between-repeat noise).
+    coco_annotations : path, optional
+        Folder holding COCO 2017 ``instances_train2017.json`` / ``instances_val2017.json``
+        (a relative path is taken from ``root``, e.g.
+        ``nsddata_stimuli/stimuli/nsd/annotations`` where ``nsd_access`` looks). When
+        given, the stimulus table gets the labels of
+        :func:`scene2brain.data.datasets.coco.nsd_coco_labels`, from the objects visible
+        after NSD's crop: ``has_person``, ``person`` ("person"/"non-person"),
+        ``main_supercategory`` and one boolean ``supercategory_<name>`` column per COCO
+        supercategory. Needs ``pycocotools`` and ``nsd_stim_info_merged.csv``.
+    coco_min_visible_fraction : float
+        An annotation counts when more than this share of its bounding box is inside
+        the crop (0: any visible part).
 
     Returns
     -------
@@ -247,7 +262,8 @@ def load_nsd(
         One row per trial, chronological; repeats kept. Stimuli are the distinct images
         shown, ordered by 73k id, with ``nsd_id``, ``shared1000`` and, when
         ``nsd_stim_info_merged.csv`` is present, ``coco_id``, ``coco_split``,
-        ``crop_box``; images come lazily from ``nsd_stimuli.hdf5`` when present. Splits:
+        ``crop_box``, and the COCO labels when ``coco_annotations`` is given; images
+        come lazily from ``nsd_stimuli.hdf5`` when present. Splits:
         "test" = the shared-1000 images, "train" = the others. The voxel table holds
         ``ncsnr`` when the ncsnr file is present (turn it into a noise ceiling with
         ``scene2brain.evaluation.noise_ceiling_from_ncsnr(ncsnr, n_averaged_trials)``).
@@ -269,6 +285,17 @@ def load_nsd(
     base = root / "nsddata_betas" / "ppdata" / subj / space / beta_version
     if not base.is_dir():
         raise DatasetFileError(f"{base}: missing; expected the {space} {beta_version} betas of {subj}")
+    info_path = root / "nsddata" / "experiments" / "nsd" / "nsd_stim_info_merged.csv"
+    coco_dir = None
+    if coco_annotations is not None:  # fail before reading any betas
+        require_pycocotools("load_nsd(coco_annotations=...)")
+        coco_dir = Path(coco_annotations) if Path(coco_annotations).is_absolute() else root / coco_annotations
+        if not coco_dir.is_dir():
+            raise DatasetFileError(
+                f"{coco_dir}: missing; expected the folder holding COCO 2017 instances_train2017.json and "
+                "instances_val2017.json (coco_annotations)"
+            )
+        require(info_path, "the NSD stimulus table (nsd_stim_info_merged.csv), which gives each image's cocoId")
 
     if space == "fsaverage":
         label_dir = root / "nsddata" / "freesurfer" / "fsaverage" / "label"
@@ -324,12 +351,16 @@ def load_nsd(
 
     table = pd.DataFrame({"stimulus_id": [f"nsd-{i:05d}" for i in nsd_ids], "nsd_id": nsd_ids})
     table["shared1000"] = np.isin(nsd_ids, design.sharedix)
-    info_path = root / "nsddata" / "experiments" / "nsd" / "nsd_stim_info_merged.csv"
     if info_path.is_file():
-        info = read_stim_info(info_path).set_index("nsdId")
+        stim_info = read_stim_info(info_path)
+        info = stim_info.set_index("nsdId")
         table["coco_id"] = info.loc[nsd_ids, "cocoId"].to_numpy()
         table["coco_split"] = info.loc[nsd_ids, "cocoSplit"].to_numpy()
         table["crop_box"] = info.loc[nsd_ids, "cropBox"].to_numpy()
+        if coco_dir is not None:
+            labels = nsd_coco_labels(stim_info, coco_dir, nsd_ids, coco_min_visible_fraction)
+            for column in labels.columns:
+                table[column] = labels[column].to_numpy()
     brick = root / "nsddata_stimuli" / "stimuli" / "nsd" / "nsd_stimuli.hdf5"
     images = HDF5Images(brick, "imgBrick", nsd_ids) if brick.is_file() else None
     shared = np.flatnonzero(table["shared1000"].to_numpy())
@@ -345,5 +376,8 @@ def load_nsd(
         "zscored_per_session": zscore_sessions,
         "units": "z-scores per session" if zscore_sessions else "percent BOLD change",
     }
+    if coco_dir is not None:
+        metadata["coco_annotations"] = str(coco_dir)
+        metadata["coco_min_visible_fraction"] = coco_min_visible_fraction
     data = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
     return Experiment(subj, Stimuli(table, images), Responses(data, trial_stimulus, voxels), splits, metadata)

@@ -9,6 +9,12 @@ Files per subject (``root`` holds them)::
 
 The response table is read whole (about 8 GB of float32 for sub-01's 211,339 voxels x
 9,840 trials), then restricted to the requested voxels.
+
+Categories come from the THINGS database's concept table, ``things_concepts.tsv``
+(tab-separated, one row per concept; among its columns ``Word``, ``uniqueID`` (the
+concept's folder and file-name stem, e.g. ``air_conditioner``, ``bat1``),
+``Bottom-up Category (Human Raters)``, ``Top-down Category (WordNet)`` and
+``Top-down Category (manual selection)``; category cells may be empty).
 """
 
 from __future__ import annotations
@@ -21,6 +27,13 @@ import pandas as pd
 
 from scene2brain.data.containers import Experiment, Responses, Stimuli
 from scene2brain.data.datasets._files import DatasetFileError, require, subject_number
+
+#: Category columns of ``things_concepts.tsv``; the first is the default of ``category_column``.
+CATEGORY_COLUMNS = (
+    "Bottom-up Category (Human Raters)",
+    "Top-down Category (WordNet)",
+    "Top-down Category (manual selection)",
+)
 
 
 def _subject(subject: int | str) -> str:
@@ -39,8 +52,47 @@ def _read_csv(path: Path, what: str, columns: Sequence[str]) -> pd.DataFrame:
     return table
 
 
+def read_concept_categories(path: str | Path, category_column: str = CATEGORY_COLUMNS[0]) -> pd.Series:
+    """The category of each THINGS concept, from ``things_concepts.tsv``.
+
+    Parameters
+    ----------
+    path : path
+        The THINGS database's concept table (tab-separated).
+    category_column : str
+        Which category: one of :data:`CATEGORY_COLUMNS` (or any other column of the file).
+
+    Returns
+    -------
+    Series
+        Indexed by ``uniqueID``; the category as written in the file (NaN where the
+        cell is empty).
+    """
+    path = require(Path(path), "the THINGS concept table (things_concepts.tsv, tab-separated)")
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_values=[""])
+    except Exception as err:
+        raise DatasetFileError(f"{path}: not readable as a tab-separated table: {err}") from err
+    missing = [c for c in ("uniqueID", category_column) if c not in table.columns]
+    if missing:
+        raise DatasetFileError(
+            f"{path}: columns {missing} missing; expected the THINGS concept table with uniqueID and a category "
+            f"column (one of {list(CATEGORY_COLUMNS)}); found {list(table.columns)[:10]}"
+        )
+    ids = table["uniqueID"].str.strip()
+    duplicated = ids[ids.duplicated()]
+    if len(duplicated):
+        raise DatasetFileError(f"{path}: uniqueID must be unique, {duplicated.iloc[0]!r} appears more than once")
+    return pd.Series(table[category_column].str.strip().to_numpy(), index=ids.to_numpy(), name=category_column)
+
+
 def load_things_fmri(
-    root: str | Path, subject: int | str = 1, rois: Sequence[str] | None = None, include_catch: bool = False
+    root: str | Path,
+    subject: int | str = 1,
+    rois: Sequence[str] | None = None,
+    include_catch: bool = False,
+    concepts: str | Path | None = None,
+    category_column: str = CATEGORY_COLUMNS[0],
 ) -> Experiment:
     """Load one THINGS-fMRI subject's single-trial responses.
 
@@ -53,17 +105,29 @@ def load_things_fmri(
         in any of them. Default: every voxel.
     include_catch : bool
         Keep the catch trials (left out by default).
+    concepts : path, optional
+        The THINGS database's ``things_concepts.tsv`` (a relative path is taken from
+        ``root``). When given, the stimulus table gets a ``category`` column: each
+        stimulus's concept looked up by ``uniqueID`` in ``category_column`` (missing
+        where the file's cell is empty, and for catch images).
+    category_column : str
+        The column of ``things_concepts.tsv`` that gives the category (default the
+        27 bottom-up categories validated by human raters).
 
     Returns
     -------
     Experiment
         One row per trial (repeats kept), stimuli = distinct image files with their
-        ``concept`` (the file name without the ``_NNx.jpg`` suffix), splits "train"
-        and "test" from ``trial_type``. The voxel table is the metadata CSV with
+        ``concept`` (the file name without the ``_NNx.jpg`` suffix, the concept's
+        ``uniqueID``), splits "train" and "test" from ``trial_type``. The voxel table is the metadata CSV with
         ``noise_ceiling`` = ``nc_testset`` / 100 added.
     """
     sub = _subject(subject)
     root = Path(root)
+    categories = None
+    if concepts is not None:  # read first: a wrong path fails before the large response table is read
+        path = Path(concepts) if Path(concepts).is_absolute() else root / concepts
+        categories = read_concept_categories(path, category_column)
     voxels = _read_csv(
         root / f"{sub}_VoxelMetadata.csv", "voxel metadata (voxel_id, nc_testset, ROIs...)", ["voxel_id"]
     )
@@ -100,6 +164,15 @@ def load_things_fmri(
     names, first = np.unique(trials["stimulus"].to_numpy(), return_index=True)
     stim_table = pd.DataFrame({"stimulus_id": names, "concept": [n.rsplit("_", 1)[0] for n in names]})
     stim_table["trial_type"] = trials["trial_type"].to_numpy()[first]
+    if categories is not None:
+        real = (stim_table["trial_type"] != "catch").to_numpy()
+        unknown = sorted(set(stim_table.loc[real, "concept"]) - set(categories.index))
+        if unknown:
+            raise DatasetFileError(
+                f"{path}: concepts {unknown[:5]} of {sub}'s images ({len(unknown)} in all) are not uniqueIDs of "
+                "the concept table; expected the THINGS database's things_concepts.tsv"
+            )
+        stim_table["category"] = stim_table["concept"].map(categories).where(real)
     trial_stimulus = np.searchsorted(names, trials["stimulus"].to_numpy())
     splits = {
         name: np.flatnonzero(stim_table["trial_type"].to_numpy() == name)
@@ -110,4 +183,6 @@ def load_things_fmri(
     if "nc_testset" in voxels.columns:
         voxels["noise_ceiling"] = voxels["nc_testset"] / 100.0
     metadata = {"dataset": "things-fmri", "subject": sub, "root": str(root), "include_catch": include_catch}
+    if categories is not None:
+        metadata["concepts"], metadata["category_column"] = str(path), category_column
     return Experiment(sub, Stimuli(stim_table), Responses(data, trial_stimulus, voxels), splits, metadata)
