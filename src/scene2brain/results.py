@@ -39,6 +39,13 @@ STAGE_FILE = "stage.json"  # in every finished stage folder: its key, settings, 
 ROI_SUMMARY = "roi_summary"
 MODEL_SUMMARY = "model_summary"
 IDENTIFICATION = "identification"
+DECODING = "decoding"
+DECODING_CONFUSION = "decoding_confusion"
+DECODING_NULL = "decoding_null"
+DECODING_BLUR = "decoding_blur"
+RSA = "rsa"
+RSA_PAIRWISE = "rsa_pairwise"
+RSA_SIMILARITY = "rsa_similarity"
 ALL_VOXELS = "all"  # the ROI label of the row that pools every voxel
 
 

@@ -63,7 +63,11 @@ class RunSection(_Section):
 
 
 #: The ground-truth checks of a simulated run (see :mod:`scene2brain.pipeline.analyses.ground_truth`).
-GROUND_TRUTH_CHECKS = ("ev-gabor", "hv-driver", "cal-ceiling", "noise-ceiling")
+GroundTruthCheck = Literal[
+    "ev-gabor", "hv-driver", "cal-ceiling", "noise-ceiling",
+    "face-decoding", "blind-decoding", "blur-probe", "rsa-ev-gabor", "rsa-hv-driver",
+]  # fmt: skip
+GROUND_TRUTH_CHECKS: tuple[str, ...] = typing.get_args(GroundTruthCheck)
 
 
 class SimulationSection(_Section):
@@ -83,13 +87,13 @@ class SimulationSection(_Section):
     stimuli: Path | None = None
     test_stimuli: Path | None = None
     n_test: int | None = Field(None, ge=1)
-    n_voxels: int = Field(2000, ge=4)
+    n_voxels: int = Field(2000, ge=5)
     image_size: int = Field(128, ge=32)
     gabor_size: int = Field(64, ge=16)
     driver_model: str = "efficientnet-lite0"
     driver_layer: str = "head"
     n_components: int = Field(64, ge=2)
-    skip_checks: list[Literal["ev-gabor", "hv-driver", "cal-ceiling", "noise-ceiling"]] = Field(default_factory=list)
+    skip_checks: list[GroundTruthCheck] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _test_split(self) -> SimulationSection:
@@ -263,6 +267,133 @@ class EvaluationSection(_Section):
     identification_voxels: int = Field(500, ge=2)
 
 
+class DecodingSection(_Section):
+    """``[decoding]``: which stimulus category is decoded, from which ROIs and feature spaces, how.
+
+    ``labels`` is a column of the stimulus table (``face`` or ``coarse_class`` in the
+    simulation, ``wordnet_general`` for Kay 2008, ``person`` for NSD with COCO labels);
+    ``classes`` keeps only those classes (Kay's seed kept animal, artifact and geological
+    formation), default every class. Each decoder is trained on the training stimuli
+    (hyperparameters by grouped K-fold CV on them, ``cv`` folds) and scored on the test
+    stimuli; ``n_permutations`` permutation tests of the whole pipeline, corrected across
+    ROIs (and across feature spaces) by ``correction``. ``rois``: labels of
+    ``dataset.roi_column`` plus ``"all"`` (default every ROI and "all"); ``spaces``: the
+    feature spaces read out by linear probes (default all, ``[]`` none);
+    ``from_predictions`` decodes each space's predicted test responses with decoders
+    trained on measured ones; ``blur_spaces`` get the blur protocol (Gaussian
+    ``blur_sigmas`` in pixels and ``blur_boxes`` box sizes).
+    """
+
+    labels: str
+    classes: list[str] | None = Field(None, min_length=2)
+    decoders: list[str] = Field(default_factory=lambda: ["logistic"], min_length=1)
+    options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    rois: list[str] | None = Field(None, min_length=1)
+    spaces: list[str] | None = None
+    screening: int | None = Field(None, ge=1)
+    cv: int = Field(5, ge=2)
+    n_permutations: int = Field(1000, ge=0)
+    correction: Literal["maxstat", "fdr"] = "maxstat"
+    metric: Literal["balanced_accuracy", "accuracy"] = "balanced_accuracy"
+    from_predictions: bool = True
+    blur_spaces: list[str] = Field(default_factory=list)
+    blur_sigmas: list[float] = Field(default_factory=lambda: [0.0, 1.0, 2.0, 4.0, 8.0])
+    blur_boxes: list[int] = Field(default_factory=lambda: [3, 7, 15])
+    device: str = "cpu"
+
+    @field_validator("decoders")
+    @classmethod
+    def _registered(cls, value: list[str]) -> list[str]:
+        from scene2brain.decoding import DECODERS
+
+        unknown = [d for d in value if d not in DECODERS]
+        if unknown:
+            raise ValueError(f"{unknown} are not decoders; expected {_one_of(list(DECODERS))}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"each decoder once, got {value}")
+        return value
+
+    @field_validator("blur_sigmas")
+    @classmethod
+    def _sigmas(cls, value: list[float]) -> list[float]:
+        if min(value, default=0) < 0:
+            raise ValueError(f"Gaussian sigmas in pixels, >= 0 (0: no blur); got {value}")
+        return value
+
+    @field_validator("blur_boxes")
+    @classmethod
+    def _boxes(cls, value: list[int]) -> list[int]:
+        if any(b < 1 or b % 2 == 0 for b in value):
+            raise ValueError(f"box sizes are odd numbers of pixels >= 1; got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _options(self) -> DecodingSection:
+        from scene2brain.decoding import make_decoder
+
+        extra = sorted(set(self.options) - set(self.decoders))
+        if extra:
+            raise ValueError(f"options: {extra} are not among decoders {self.decoders}")
+        for name, options in self.options.items():
+            try:
+                make_decoder(name, **options)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"options.{name}: {err}") from None
+        if self.blur_spaces and not self.blur_sigmas:
+            raise ValueError("blur_sigmas: the blur protocol needs at least one Gaussian sigma (0 is no blur)")
+        return self
+
+
+class RSASection(_Section):
+    """``[rsa]``: representational similarity of ROIs and feature spaces on the test stimuli.
+
+    RDMs (``distance``; with ``crossvalidated`` the ROIs' RDMs are instead cross-validated
+    Euclidean distances over the test trials' repeats, crossnobis with noise normalisation
+    by the residual precision when ``noise_normalise``) of each ROI (labels of ``dataset.roi_column``, default all) and
+    each feature space (default all) are compared with ``comparator``; intervals by
+    ``n_bootstraps`` bootstraps over stimuli, p-values by ``n_permutations`` stimulus-label
+    permutations, pairwise model comparisons FDR-corrected, and a noise ceiling from the
+    repeats. ``labels`` (a stimulus-table column) orders the RDM images by category.
+    """
+
+    rois: list[str] | None = Field(None, min_length=1)
+    spaces: list[str] | None = Field(None, min_length=1)
+    distance: str = "correlation"
+    comparator: str = "spearman"
+    crossvalidated: bool = False
+    noise_normalise: bool = False
+    n_bootstraps: int = Field(1000, ge=0)
+    n_permutations: int = Field(1000, ge=0)
+    labels: str | None = None
+
+    @field_validator("distance")
+    @classmethod
+    def _distance(cls, value: str) -> str:
+        from scene2brain.representation import DISTANCES
+
+        allowed = [d for d in DISTANCES if d != "crossnobis"]
+        if value == "crossnobis":
+            raise ValueError(f"crossnobis is set by crossvalidated = true (feature spaces use {_one_of(allowed)})")
+        if value not in allowed:
+            raise ValueError(f"expected {_one_of(allowed)}, got {value!r}")
+        return value
+
+    @field_validator("comparator")
+    @classmethod
+    def _comparator(cls, value: str) -> str:
+        from scene2brain.representation import COMPARATORS
+
+        if value not in COMPARATORS:
+            raise ValueError(f"expected {_one_of(list(COMPARATORS))}, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _noise(self) -> RSASection:
+        if self.noise_normalise and not self.crossvalidated:
+            raise ValueError("noise_normalise: needs crossvalidated = true (crossnobis distances over repeats)")
+        return self
+
+
 class ReportSection(_Section):
     """``[report]``: whether ``scene2brain run`` writes the report, and what it draws."""
 
@@ -283,6 +414,8 @@ class RunConfig(_Section):
     features: list[FeatureSection] = Field(min_length=1)
     encoder: EncoderSection = Field(default_factory=EncoderSection)
     evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
+    decoding: DecodingSection | None = None
+    rsa: RSASection | None = None
     report: ReportSection = Field(default_factory=ReportSection)
 
     @model_validator(mode="before")
@@ -313,6 +446,15 @@ class RunConfig(_Section):
             unknown = [s for s in self.report.compare if s not in self.spaces()]
             if unknown:
                 raise ValueError(f"report.compare: {unknown} are not feature spaces; allowed: {self.spaces()}")
+        lists = []
+        if self.decoding is not None:
+            lists += [("decoding.spaces", self.decoding.spaces), ("decoding.blur_spaces", self.decoding.blur_spaces)]
+        if self.rsa is not None:
+            lists.append(("rsa.spaces", self.rsa.spaces))
+        for key, spaces in lists:
+            unknown = [s for s in spaces or [] if s not in self.spaces()]
+            if unknown:
+                raise ValueError(f"{key}: {unknown} are not feature spaces; allowed: {self.spaces()}")
         return self
 
     def spaces(self) -> list[str]:
@@ -330,6 +472,8 @@ class RunConfig(_Section):
             entry.pop("batch_size", None)
             entry.pop("device", None)
         data["encoder"].pop("device", None)
+        if "decoding" in data:
+            data["decoding"].pop("device", None)
         return data
 
 

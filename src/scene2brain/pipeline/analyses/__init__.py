@@ -5,10 +5,13 @@ Adding an analysis: write one module here that defines an
 section) and add it to :data:`ANALYSES` (see ``docs/architecture.md``).
 """
 
+from scene2brain.pipeline.analyses.decoding import DECODING_ANALYSIS
 from scene2brain.pipeline.analyses.encoding import ENCODING
 from scene2brain.pipeline.analyses.ground_truth import GROUND_TRUTH
 from scene2brain.pipeline.analyses.identification import IDENTIFICATION_ANALYSIS
+from scene2brain.pipeline.analyses.rsa import RSA_ANALYSIS
 
-ANALYSES = [ENCODING, IDENTIFICATION_ANALYSIS, GROUND_TRUTH]
+# ground truth last: its checks read the other analyses' tables
+ANALYSES = [ENCODING, IDENTIFICATION_ANALYSIS, DECODING_ANALYSIS, RSA_ANALYSIS, GROUND_TRUTH]
 
 __all__ = ["ANALYSES"]

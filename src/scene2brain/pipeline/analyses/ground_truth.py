@@ -2,7 +2,9 @@
 
 Runs only on simulated data. Reads the per-voxel tables the encoding analysis wrote
 (``r[<space>]``, ``nnacc[<space>]``, ``noise_ceiling`` beside the simulation's
-``roi`` and ``true_noise_ceiling``) and writes ``checks.json``.
+``roi`` and ``true_noise_ceiling``) and, when the run has them, the decoding and RSA
+tables, and writes ``checks.json``. Checks of an analysis the configuration does not ask
+for are "disabled" (and say so); checks whose inputs are missing "not run" (a failure).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from scene2brain.pipeline.graph import Ref, StageContext
 from scene2brain.pipeline.plan import Plan
 from scene2brain.pipeline.simulated import driver_specs
 from scene2brain.report.html import Block, FigureBlock
-from scene2brain.results import CHECKS_FILE, Results, space_column, voxels_table
+from scene2brain.results import CHECKS_FILE, DECODING, DECODING_BLUR, RSA, Results, space_column, voxels_table
 from scene2brain.viz.figures import figure_noise_ceiling_truth
 
 
@@ -48,6 +50,9 @@ PASS, FAIL, NOT_RUN, DISABLED = "pass", "fail", "not run", "disabled"
 NC_MAX_MEDIAN_ERROR = 0.1  # median |estimated - true| noise ceiling
 NC_MAX_BIAS = 0.05  # |median (estimated - true)|
 NC_MIN_CORRELATION = 0.8
+FACE_P = 0.01  # FACE must decode face vs non-face with a corrected p below this
+BLIND_P = 0.05  # BLIND must not: its corrected p at least this (a true null fails this in <= 5% of seeds)
+FACE_LABELS = ("face", "is_face")  # the simulation's face label columns
 
 
 def winner(medians: dict[str, float]) -> tuple[str | None, list[str]]:
@@ -76,17 +81,7 @@ def ground_truth_checks(
     by_roi = voxels.groupby("roi", sort=False)[list(columns)].median().rename(columns=columns)  # NaN: no score
     medians = {roi: row.to_dict() for roi, row in by_roi.iterrows()}
     checks: dict[str, dict] = {}
-
-    def record(check: str, title: str, passed: bool | None, found: object, missing: str = "") -> None:
-        if check in skip:
-            status = DISABLED
-        elif passed is None:
-            status = NOT_RUN
-        else:
-            status = PASS if passed else FAIL
-        checks[title] = {
-            "id": check, "status": status, "passed": status == PASS, "found": missing if passed is None else found
-        }  # fmt: skip
+    record = _recorder(checks, skip)
 
     for check, roi, wanted, what in (
         ("ev-gabor", "EV", spaces["gabor"], "Gabor features"),
@@ -135,6 +130,105 @@ def ground_truth_checks(
     return checks
 
 
+def _recorder(checks: dict[str, dict], skip: list[str] | tuple[str, ...]):
+    """A function that records one check's outcome in ``checks`` (None: not run; ``skip``: disabled)."""
+
+    def record(check: str, title: str, passed: bool | None, found: object, missing: str = "") -> None:
+        if check in skip:
+            status = DISABLED
+        elif passed is None:
+            status = NOT_RUN
+        else:
+            status = PASS if passed else FAIL
+        checks[title] = {
+            "id": check, "status": status, "passed": status == PASS, "found": missing if passed is None else found
+        }  # fmt: skip
+
+    return record
+
+
+def decoding_checks(
+    decoding: pd.DataFrame | None,
+    blur: pd.DataFrame | None,
+    spaces: dict[str, list[str]],
+    label: str | None,
+    skip: list[str] | tuple[str, ...] = (),
+) -> dict[str, dict]:
+    """Face vs non-face decodes from FACE (p < 0.01) and not from BLIND; the probe's accuracy falls with blur.
+
+    ``decoding`` / ``blur`` are one subject's rows of the decoding tables (None when the run
+    has no ``[decoding]``, or no blur protocol: those checks are disabled); ``label`` the
+    decoded column.
+    """
+    checks: dict[str, dict] = {}
+    if decoding is None:
+        skip = [*skip, "face-decoding", "blind-decoding", "blur-probe"]
+    record = _recorder(checks, skip)
+    face_label = label in FACE_LABELS
+    rois = decoding[decoding["kind"] == "roi"] if decoding is not None else None
+    for check, roi, title, rule in (
+        ("face-decoding", "FACE", f"face vs non-face decoded from FACE (corrected p < {FACE_P})",
+         lambda r: r["p_corrected"] < FACE_P and r["balanced_accuracy"] > r["chance"]),
+        ("blind-decoding", "BLIND", f"face vs non-face not decoded from BLIND (corrected p >= {BLIND_P})",
+         lambda r: r["p_corrected"] >= BLIND_P),
+    ):  # fmt: skip
+        if rois is None:
+            record(check, title, None, None, "disabled: the run has no [decoding]")
+        elif not face_label:
+            record(check, title, None, None, f"not run: decoding.labels is {label!r}, not one of {FACE_LABELS}")
+        elif roi not in set(rois["roi"]) or rois.loc[rois["roi"] == roi, "p_corrected"].isna().all():
+            record(check, title, None, None, f"not run: no {roi} row with a permutation p-value")
+        else:
+            row = rois[rois["roi"] == roi].iloc[0]
+            found = {k: round(float(row[k]), 4) for k in ("balanced_accuracy", "chance", "p_value", "p_corrected")}
+            record(check, title, bool(rule(row)), found)
+    title = "the probe's accuracy falls with Gaussian blur (largest sigma's interval below the unblurred accuracy)"
+    gaussian = blur[blur["blur"] == "gaussian"] if blur is not None else None
+    if decoding is None or blur is None:
+        reason = "the run has no [decoding]" if decoding is None else "decoding.blur_spaces is empty"
+        _recorder(checks, [*skip, "blur-probe"])("blur-probe", title, None, None, f"disabled: {reason}")
+    elif gaussian["level"].nunique() < 2 or "ci_high" not in gaussian:
+        record("blur-probe", title, None, None, "not run: no blur curve with two sigmas and bootstrap intervals")
+    else:
+        preferred = [sp for sp in spaces["deep"] if sp in set(gaussian["space"])]
+        curve = gaussian[gaussian["space"] == (preferred[0] if preferred else gaussian["space"].iloc[0])]
+        curve = curve.sort_values("level")
+        metric = decoding["metric"].iloc[0] if "metric" in decoding else "balanced_accuracy"
+        clean, blurred = curve.iloc[0], curve.iloc[-1]
+        found = {"space": clean["space"], "sigma": [float(clean["level"]), float(blurred["level"])],
+                 metric: [round(float(clean[metric]), 3), round(float(blurred[metric]), 3)],
+                 "blurred_ci_high": round(float(blurred["ci_high"]), 3)}  # fmt: skip
+        record("blur-probe", title, bool(blurred["ci_high"] < clean[metric]), found)
+    return checks
+
+
+def rsa_checks(
+    rsa: pd.DataFrame | None, spaces: dict[str, list[str]], skip: list[str] | tuple[str, ...] = ()
+) -> dict[str, dict]:
+    """EV's RDM is closer to Gabor than to the driver layer and HV's the other way, intervals apart.
+
+    ``rsa`` is one subject's rows of the RSA table (None when the run has no ``[rsa]``).
+    """
+    checks: dict[str, dict] = {}
+    record = _recorder(checks, [*skip, "rsa-ev-gabor", "rsa-hv-driver"] if rsa is None else skip)
+    gabor, deep = (spaces["gabor"] or [None])[0], (spaces["deep"] or [None])[0]
+    for check, roi, better, worse in (("rsa-ev-gabor", "EV", gabor, deep), ("rsa-hv-driver", "HV", deep, gabor)):
+        title = f"{roi}'s RDM is closer to {better or 'the expected space'} than to {worse or 'the other'} " \
+                "(bootstrap intervals apart)"  # fmt: skip
+        if rsa is None:
+            record(check, title, None, None, "disabled: the run has no [rsa]")
+            continue
+        rows = rsa[rsa["roi"] == roi].set_index("space")
+        if better is None or worse is None or not {better, worse} <= set(rows.index):
+            record(check, title, None, None, f"not run: needs {roi} rows for a Gabor space and the driver layer")
+            continue
+        b, w = rows.loc[better], rows.loc[worse]
+        found = {better: [round(float(b[k]), 3) for k in ("similarity", "ci_low", "ci_high")],
+                 worse: [round(float(w[k]), 3) for k in ("similarity", "ci_low", "ci_high")]}  # fmt: skip
+        record(check, title, bool(b["ci_low"] > w["ci_high"]), found)
+    return checks
+
+
 def _spaces_in(voxels: pd.DataFrame, score: str) -> list[str]:
     prefix = f"{score}["
     return [c[len(prefix) : -1] for c in voxels.columns if c.startswith(prefix)]
@@ -145,16 +239,35 @@ def plan(p: Plan) -> TableNeeds | None:
         return None
     inputs = [Ref(scores_id(subject, space.name)) for subject in p.subjects for space in p.spaces(subject)]
     skip = p.config.dataset.simulation.skip_checks
-    return TableNeeds({"subjects": p.subjects, "spaces": driver_spaces(p.config), "skip": skip}, inputs)
+    settings = {
+        "subjects": p.subjects,
+        "spaces": driver_spaces(p.config),
+        "skip": skip,
+        "label": p.config.decoding.labels if p.config.decoding is not None else None,
+    }
+    return TableNeeds(settings, inputs)
 
 
 def write_tables(ctx: StageContext) -> None:
-    checks = {
-        subject: ground_truth_checks(
-            pd.read_parquet(ctx.out / f"{voxels_table(subject)}.parquet"), ctx.settings["spaces"], ctx.settings["skip"]
-        )
-        for subject in ctx.settings["subjects"]
-    }
+    s = ctx.settings
+
+    def rows(name: str, subject: str) -> pd.DataFrame | None:
+        path = ctx.out / f"{name}.parquet"
+        if not path.is_file():
+            return None
+        table = pd.read_parquet(path)
+        return table[table["subject"] == subject]
+
+    checks = {}
+    for subject in s["subjects"]:
+        voxels = pd.read_parquet(ctx.out / f"{voxels_table(subject)}.parquet")
+        checks[subject] = {
+            **ground_truth_checks(voxels, s["spaces"], s["skip"]),
+            **decoding_checks(
+                rows(DECODING, subject), rows(DECODING_BLUR, subject), s["spaces"], s["label"], s["skip"]
+            ),
+            **rsa_checks(rows(RSA, subject), s["spaces"], s["skip"]),
+        }
     (ctx.out / CHECKS_FILE).write_text(json.dumps(checks, indent=2))
 
 
