@@ -19,6 +19,7 @@ Usage::
     python benchmarks/ridge.py                      # all three sizes
     python benchmarks/ridge.py --sizes small full   # a selection
     python benchmarks/ridge.py --sizes full --ours-only        # scene2brain's fits only
+    python benchmarks/ridge.py --sizes wide --skip-peer himalaya   # leave out a slow peer
     python benchmarks/ridge.py --sizes full --trees /tmp/old/src src --repeat 2
 
 ``--trees`` compares source trees (e.g. ``src`` of a ``git worktree`` of another commit
@@ -169,7 +170,9 @@ def peer_run(fit_on, X, Y, X_test, Y_test, subsets: tuple[int, int]) -> tuple[Ru
     return Run(seconds, peak, r2.alphas, r2.r), note, slice(0, k2)
 
 
-def bench(size: str, peer_subsets: tuple[int, int], ours_only: bool = False) -> dict[str, float]:
+def bench(
+    size: str, peer_subsets: tuple[int, int], ours_only: bool = False, skip: tuple[str, ...] = ()
+) -> dict[str, float]:
     """Print the comparison for one size; return scene2brain's seconds per mode."""
     n, p, v = SIZES[size]
     X, Y, X_test, Y_test = make_data(n, p, v)
@@ -186,17 +189,20 @@ def bench(size: str, peer_subsets: tuple[int, int], ours_only: bool = False) -> 
         return seconds
 
     peer_name = "himalaya KernelRidgeCV" if dual else "himalaya RidgeCV"
-    h, note, cols = peer_run(lambda a, b: himalaya(a, b, dual), X, Y, X_test, Y_test, peer_subsets)
-    line(peer_name, h, y_bytes, note)
-    s, note, _ = peer_run(sklearn_loo, X, Y, X_test, Y_test, peer_subsets)
-    line("scikit-learn RidgeCV (LOO)", s, y_bytes, note)
-
-    print(f"  speed-up over {peer_name}: {h.seconds / mine.seconds:5.1f} x")
-    print(f"  speed-up over scikit-learn (our 5-fold / our LOO): "
-          f"{s.seconds / mine.seconds:5.1f} x / {s.seconds / mine_loo.seconds:5.1f} x")  # fmt: skip
-    compare(peer_name + " (same folds)", mine, h, cols)
-    compare("scikit-learn, our LOO", mine_loo, s, cols)
-    compare("scikit-learn, our 5-fold", mine, s, cols)
+    if "himalaya" not in skip:
+        h, note, cols = peer_run(lambda a, b: himalaya(a, b, dual), X, Y, X_test, Y_test, peer_subsets)
+        line(peer_name, h, y_bytes, note)
+        print(f"  speed-up over {peer_name}: {h.seconds / mine.seconds:5.1f} x")
+        compare(peer_name + " (same folds)", mine, h, cols)
+    if "sklearn" not in skip:
+        s, note, cols = peer_run(sklearn_loo, X, Y, X_test, Y_test, peer_subsets)
+        line("scikit-learn RidgeCV (LOO)", s, y_bytes, note)
+        print(f"  speed-up over scikit-learn (our 5-fold / our LOO): "
+              f"{s.seconds / mine.seconds:5.1f} x / {s.seconds / mine_loo.seconds:5.1f} x; "
+              f"time ratio ours / scikit-learn: {mine.seconds / s.seconds:.3f} / "
+              f"{mine_loo.seconds / s.seconds:.3f}")  # fmt: skip
+        compare("scikit-learn, our LOO", mine_loo, s, cols)
+        compare("scikit-learn, our 5-fold", mine, s, cols)
     return seconds
 
 
@@ -228,6 +234,13 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES))
     parser.add_argument("--peer-subsets", nargs=2, type=int, default=[2000, 6000], metavar=("V1", "V2"))
     parser.add_argument("--ours-only", action="store_true", help="time scene2brain's fits only (no peers)")
+    parser.add_argument(
+        "--skip-peer",
+        choices=["himalaya", "sklearn"],
+        action="append",
+        default=[],
+        help="leave out a slow peer (repeatable)",
+    )
     parser.add_argument("--trees", nargs="+", metavar="SRC", help="compare scene2brain from these source folders")
     parser.add_argument("--repeat", type=int, default=2, help="runs per tree with --trees")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # last line: seconds, for --trees
@@ -242,7 +255,8 @@ def main() -> None:
         print("BLAS:", [(i["internal_api"], i["num_threads"]) for i in threadpoolctl.threadpool_info()])
     except ImportError:
         pass
-    seconds = {size: bench(size, tuple(args.peer_subsets), args.ours_only) for size in args.sizes}
+    skip = tuple(args.skip_peer)
+    seconds = {size: bench(size, tuple(args.peer_subsets), args.ours_only, skip) for size in args.sizes}
     if args.json:
         print(json.dumps(seconds))
 

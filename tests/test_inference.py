@@ -163,3 +163,83 @@ def test_sign_flip_comparison_controls_false_positives():
         res = compare_predictions(y, a, b, method="sign-flip", n_resamples=199, random_state=int(rng.integers(1e9)))
         rejections += res.p_value < 0.05
     assert 0.01 <= rejections / 200 <= 0.10
+
+
+def _awkward_pair(rng, n=60, v=12):
+    """Responses with a NaN, an inf, constant columns and a column dominated by one outlier."""
+    y = rng.standard_normal((n, v))
+    pred = 0.4 * y + rng.standard_normal((n, v))
+    y[5, 1] = np.nan
+    pred[7, 2] = np.inf
+    pred[:, 4] = 2.0
+    y[:, 6] = 1e6 * (np.arange(n) == 0) + 1e-3 * rng.standard_normal(n)  # one-pass sums lose digits here
+    return y, pred
+
+
+def test_bootstrap_matrix_form_equals_the_loop_over_resamples(monkeypatch):
+    from scene2brain.evaluation.inference import CorrelationScore, _bootstrap_ci_loop
+    from scene2brain.evaluation.noise_ceiling import noise_normalised_accuracy
+
+    rng = np.random.default_rng(10)
+    y, pred = _awkward_pair(rng)
+    ceiling = rng.uniform(0.05, 1.0, y.shape[1])
+    roi = np.arange(y.shape[1]) % 3
+
+    def per_roi(s):
+        return np.array([np.nanmedian(s[roi == k]) for k in range(3)])
+
+    nnacc = CorrelationScore(lambda r: noise_normalised_accuracy(r, ceiling))
+    for score, summary in ((pearson_r, lambda s: s), (nnacc, per_roi), (pearson_r, np.nanmean)):
+        fast = bootstrap_ci(y, pred, score, summary, n_bootstraps=150, random_state=4)
+        loop = _bootstrap_ci_loop(y, pred, score, summary, n_bootstraps=150, random_state=4)
+        np.testing.assert_allclose(fast.distribution, loop.distribution, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(fast.low, loop.low, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(fast.high, loop.high, rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(fast.estimate, loop.estimate)
+    # chunked over voxels and resamples: the same numbers
+    monkeypatch.setattr("scene2brain.evaluation.inference._STATS_BYTES", 8 * 5 * 60 * 5)
+    monkeypatch.setattr("scene2brain.evaluation.inference._SCORES_BYTES", 8 * 12 * 7)
+    chunked = bootstrap_ci(y, pred, pearson_r, lambda s: s, n_bootstraps=150, random_state=4)
+    loop = _bootstrap_ci_loop(y, pred, pearson_r, lambda s: s, n_bootstraps=150, random_state=4)
+    np.testing.assert_allclose(chunked.distribution, loop.distribution, rtol=0, atol=1e-12)
+
+
+def test_bootstrap_r_is_nan_where_a_resample_is_constant():
+    from scene2brain.evaluation.inference import CorrelationScore
+
+    y = np.array([[1.0, 0.1], [2.0, 0.1], [3.0, 0.1], [5.0, 0.1]])
+    pred = np.array([[1.0, 1.0], [3.0, 2.0], [2.0, 3.0], [4.0, 4.0]])
+    res = bootstrap_ci(y, pred, CorrelationScore(), lambda s: s, n_bootstraps=200, random_state=1)
+    assert np.isnan(res.distribution[:, 1]).all()  # a constant column has no r, on any resample
+    rows = np.random.default_rng(1).integers(0, 4, size=(200, 4))
+    one_stimulus = np.array([len(set(r)) == 1 for r in rows])
+    np.testing.assert_array_equal(np.isnan(res.distribution[:, 0]), one_stimulus)
+
+
+def test_compare_predictions_matrix_form_equals_the_loop():
+    rng = np.random.default_rng(11)
+    y, a = _awkward_pair(rng)
+    b = y + 2 * rng.standard_normal(y.shape)
+    fast = compare_predictions(y, a, b, method="bootstrap", n_resamples=120, random_state=2)
+    loop = compare_predictions(y, a, b, score=lambda t, p: pearson_r(t, p), n_resamples=120, random_state=2)
+    np.testing.assert_allclose(fast.distribution, loop.distribution, rtol=0, atol=1e-12)
+    assert fast.p_value == loop.p_value and fast.difference == loop.difference
+
+
+def test_blocked_permutation_null_equals_the_loop(monkeypatch):
+    from scene2brain.evaluation import inference as inf
+
+    rng = np.random.default_rng(12)
+    y, pred = _awkward_pair(rng, n=30, v=40)
+    y[:, 20:] = rng.standard_normal((30, 20))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a = (y - y.mean(0)) / np.linalg.norm(y - y.mean(0), axis=0)
+        b = (pred - pred.mean(0)) / np.linalg.norm(pred - pred.mean(0), axis=0)
+    monkeypatch.setattr(inf, "_PERM_BLOCK_BYTES", 16 * 30 * 7)  # blocks of 7 voxels
+    perms, _ = inf._permutations(30, 200, np.random.default_rng(0))
+    for alternative in ("greater", "less", "two-sided"):
+        observed = inf._oriented(np.einsum("ij,ij->j", a, b), alternative)
+        exceed, null_max = inf._permutation_null(a, b, observed, perms, alternative, 4096)
+        exceed_ref, null_max_ref = inf._permutation_null_loop(a, b, observed, perms, alternative, 4096)
+        np.testing.assert_array_equal(exceed, exceed_ref)
+        np.testing.assert_allclose(null_max, null_max_ref, rtol=0, atol=1e-15)

@@ -84,12 +84,12 @@ class Candidates:
         if design.standardise:
             return None
         if self.bands is None:
-            return design.X64 @ design.X64.T
+            return design.be.gram(design.X64)
         if self._band_kernels is None:
             self._band_kernels = []
             for b in range(self.bands.gammas.shape[1]):
                 Xb = design.X64[:, design.be.index(np.flatnonzero(self.bands.index == b))]
-                self._band_kernels.append(Xb @ Xb.T)
+                self._band_kernels.append(design.be.gram(Xb))
         return sum(float(w) * K for w, K in zip(self.bands.gammas[g], self._band_kernels, strict=True))
 
 
@@ -371,9 +371,9 @@ def _truncate(design: sv.Design, n_components: int) -> tuple[np.ndarray, float]:
     X = design.X64
     total = float(be.to_numpy(be.sum64(X * X)).sum())
     if design.n_features <= design.n_samples:
-        lam, P = be.eigh(X.T @ X, top=n_components)
+        lam, P = be.eigh(be.gram(X.T), top=n_components)
     else:
-        lam, Q = be.eigh(X @ X.T, top=n_components)
+        lam, Q = be.eigh(be.gram(X), top=n_components)
         keep = lam > lam.max() * 1e-12
         lam, Q = lam[keep], Q[:, keep]
         P = (X.T @ Q) / lam**0.5

@@ -139,7 +139,7 @@ def _test_factor(be: Backend, test_design: Any, n_features: int) -> tuple[Any, b
     """F0 with ``F0^T F0 = test_design^T test_design``: Cholesky when square or taller, else the design."""
     if test_design.shape[0] < n_features:
         return test_design, False
-    gram = test_design.T @ test_design
+    gram = be.gram(test_design.T)
     upper = be.cholesky_upper(gram)
     if upper is not None:
         return upper, True
@@ -180,7 +180,7 @@ def fold_factors(
         if kernel is None or design.standardise:
             s = design.scale(train, band_scale)
             Xs = design.X64[be.index(np.concatenate([fold.train, fold.test]))] * s
-            kernel = Xs @ Xs.T
+            kernel = be.gram(Xs)
             train = be.index(np.arange(len(fold.train)))
             test = be.index(np.arange(len(fold.train), len(fold.train) + len(fold.test)))
         Ktt, Kst, off = _dual_blocks(kernel, train, test, design.fit_intercept)
@@ -192,7 +192,7 @@ def fold_factors(
         X_test = design.X64[test]
         x_test_mean = X_test.mean(axis=0)
         Xtr = (design.X64[train] - m_x) * s
-        lam, V = be.eigh(Xtr.T @ Xtr)
+        lam, V = be.eigh(be.gram(Xtr.T), overwrite=True)
         basis = s[:, None] * V
         factor, triangular = _test_factor(be, (X_test - x_test_mean) @ basis, design.n_features)
         offset = (x_test_mean - m_x) @ basis
@@ -327,9 +327,9 @@ def full_factors(design: Design, dual: bool, band_scale: Any | None = None, kern
     else:
         Xs = design.X64 * s  # already centred on the full-sample mean
         if dual:
-            lam, basis = be.eigh(Xs @ Xs.T)
+            lam, basis = be.eigh(be.gram(Xs), overwrite=True)
         else:
-            lam, V = be.eigh(Xs.T @ Xs)
+            lam, V = be.eigh(be.gram(Xs.T), overwrite=True)
             basis = s[:, None] * V
     dt = design.dtype
     return FullFactors(be.asarray(lam, dt), be.asarray(basis, dt), be.asarray(s, dt), dual)
@@ -408,11 +408,11 @@ def loo_factors(design: Design, dual: bool, band_scale: Any | None = None) -> Lo
         X = X * band_scale
     scale = None
     if dual:
-        lam, M = be.eigh(X @ X.T)
+        lam, M = be.eigh(be.gram(X), overwrite=True)  # the kernel's memory becomes the eigenvectors
         V = None
         scale = None if band_scale is None else be.asarray(band_scale, dt)
     else:
-        lam, V = be.eigh(X.T @ X)
+        lam, V = be.eigh(be.gram(X.T), overwrite=True)
         M = X @ V
         V = be.asarray(V if band_scale is None else band_scale[:, None] * V, dt)
     return LooFactors(be.asarray(M, dt), M, be.asarray(lam, dt), V, dual, scale)
@@ -484,7 +484,7 @@ def group_out_scores(
         for k, alpha in enumerate(alphas):
             d = 1.0 / (lam64 + float(alpha))
             w = lam64 * d if lf.dual else d
-            H_gg = (M64_test * w[None, :]) @ M64_test.T + (1.0 / n if design.fit_intercept else 0.0)
+            H_gg = be.gram(M64_test * (w**0.5)[None, :]) + (1.0 / n if design.fit_intercept else 0.0)
             fitted = M_test @ (be.asarray(w, Y.dtype)[:, None] * Z)
             residual = be.solve_spd(eye - H_gg, be.asarray(Y_test - fitted, np.float64))
             if scoring == "r2":

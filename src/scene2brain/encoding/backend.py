@@ -86,14 +86,32 @@ class Backend:
             return x.sum(axis=0, dtype=np.float64)
         return x.sum(dim=0, dtype=self._torch.float64)
 
-    def eigh(self, a: Any, top: int | None = None) -> tuple[Any, Any]:
+    def gram(self, a: Any) -> Any:
+        """``a @ a.T`` (symmetric, float64) at half the flops of a GEMM (BLAS syrk on numpy).
+
+        The result is Fortran-ordered on numpy, so :meth:`eigh` with ``overwrite=True``
+        decomposes it in place.
+        """
+        if self.name != "numpy":
+            return a @ a.T
+        a = np.asarray(a, dtype=np.float64)
+        if a.flags.f_contiguous:
+            c = blas.dsyrk(1.0, a, trans=0, lower=1)
+        else:  # C order: a.T is Fortran-ordered, and (a.T)^T (a.T) = a a^T
+            c = blas.dsyrk(1.0, np.ascontiguousarray(a).T, trans=1, lower=1)
+        _mirror_lower(c)
+        return c
+
+    def eigh(self, a: Any, top: int | None = None, overwrite: bool = False) -> tuple[Any, Any]:
         """Eigenvalues (ascending, clipped at 0) and eigenvectors of a symmetric float64 matrix.
 
-        ``top`` keeps only the largest ``top`` eigenpairs.
+        ``top`` keeps only the largest ``top`` eigenpairs. ``overwrite``: ``a`` may be
+        destroyed (numpy: the eigenvectors are computed in its memory when it is a
+        Fortran-ordered float64 array, e.g. from :meth:`gram`).
         """
         if self.name == "numpy":
             if top is None or top >= a.shape[0]:
-                w, v = linalg.eigh(a, driver="evd", overwrite_a=False)
+                w, v = linalg.eigh(a, driver="evd", overwrite_a=overwrite, check_finite=not overwrite)
             else:
                 w, v = linalg.eigh(a, driver="evr", subset_by_index=[a.shape[0] - top, a.shape[0] - 1])
             return w.clip(min=0), v
@@ -131,3 +149,14 @@ class Backend:
             # b is C-ordered, so b.T is Fortran-ordered: compute (b.T @ upper.T).T without copies.
             return trmm(1.0, upper, b.T, side=1, trans_a=1, lower=0).T
         return upper @ b
+
+
+def _mirror_lower(c: np.ndarray, block: int = 512) -> None:
+    """Copy the lower triangle of the square ``c`` onto its upper one, in place, block by block."""
+    n = c.shape[0]
+    for start in range(0, n, block):
+        stop = min(n, start + block)
+        c[start:stop, stop:] = c[stop:, start:stop].T
+        square = c[start:stop, start:stop]
+        upper = np.triu_indices(stop - start, 1)
+        square[upper] = square.T[upper]
