@@ -47,8 +47,9 @@ def figure_decoding_accuracy(
         display name, unique within a subject and target; the key of ``null``),
         ``metric`` column (default ``balanced_accuracy``), ``chance`` and
         ``p_corrected``.
-    null : mapping of str to ndarray, optional
-        Row label -> the metric's permutation null; shown as a violin behind the row.
+    null : mapping, optional
+        ``(subject, target, label)`` (or just the label) -> the metric's permutation null;
+        shown as a violin behind the row.
     metric : str
         The column plotted.
 
@@ -74,7 +75,10 @@ def figure_decoding_accuracy(
                 ax.set_axis_off()
                 continue
             x = np.arange(len(part))
-            nulls = [np.asarray(null.get(str(label), []), dtype=float) for label in part["label"]]
+            nulls = [
+                np.asarray(null.get((subject, target, label), null.get(str(label), [])), dtype=float)
+                for label in part["label"]
+            ]
             shown = [i for i, v in enumerate(nulls) if np.isfinite(v).sum() > 1]
             if shown:
                 body = ax.violinplot(

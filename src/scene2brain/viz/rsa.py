@@ -186,15 +186,24 @@ def _mds(dissimilarity: np.ndarray, seed: int) -> np.ndarray:
     return mds.fit_transform(dissimilarity)
 
 
-def figure_mds(rdms: dict[str, np.ndarray], method: str = "spearman", *, seed: int = 0) -> Figure:
+def figure_mds(
+    rdms: dict[str, np.ndarray] | None = None,
+    method: str = "spearman",
+    *,
+    similarity: pd.DataFrame | None = None,
+    seed: int = 0,
+) -> Figure:
     """2-D metric MDS of RDMs (ROIs and layers) from ``1 - similarity`` between them.
 
     Parameters
     ----------
-    rdms : dict of str to ndarray (n_pairs,)
+    rdms : dict of str to ndarray (n_pairs,), optional
         RDMs in the stored form, by name, over the same stimuli (at least 3).
     method : str
         Comparator of :func:`scene2brain.representation.compare_rdms`.
+    similarity : DataFrame, optional
+        Instead of ``rdms``: their similarities already computed (square, names as index
+        and columns).
     seed : int
         Seed of the MDS.
 
@@ -202,11 +211,15 @@ def figure_mds(rdms: dict[str, np.ndarray], method: str = "spearman", *, seed: i
     -------
     matplotlib.figure.Figure
     """
-    names = list(rdms)
+    if similarity is not None:
+        names, sim = [str(n) for n in similarity.index], similarity.to_numpy(dtype=np.float64)
+    else:
+        names = list(rdms or {})
+        v = np.vstack([np.asarray(rdms[k], dtype=np.float64) for k in names]) if names else np.zeros((0, 0))
+        sim = compare_rdms(v, v, method) if names else np.zeros((0, 0))
     if len(names) < 3:
         raise ValueError("figure_mds: need at least 3 RDMs")
-    v = np.vstack([np.asarray(rdms[k], dtype=np.float64) for k in names])
-    d = 1.0 - compare_rdms(v, v, method)
+    d = 1.0 - sim
     d = np.clip((d + d.T) / 2, 0, None)
     np.fill_diagonal(d, 0.0)
     xy = _mds(d, seed)

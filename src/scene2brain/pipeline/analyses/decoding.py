@@ -341,18 +341,15 @@ def compute_blur(ctx: StageContext) -> None:
     boot = rng.integers(0, n_test, size=(s["n_bootstraps"], n_test)) if s["n_bootstraps"] else None
     rows, x_clean_train = [], clean[train_stim][lab["train_rows"]]
     for kind, level, sigma in _blur_levels(s):
-        blurred = gaussian_blur(images, level) if kind == "gaussian" else box_blur(images, int(level))
-        entries, _ = extract_to_store(
-            ArrayImages(blurred),
-            model,
-            [s["layer"]],
-            spec["pooling"],
-            ctx.runtime.store,
-            batch_size=ctx.options["batch_size"],
-            device=ctx.options["device"],
-            progress=False,
-        )
-        x_test = transform_rows(reducer, entries[s["layer"]].read()).astype(np.float32)
+        if level == 0 or (kind == "box" and level == 1):  # no blur: the stage's own features of the test images
+            x_test = clean[test_stim]
+        else:
+            blurred = gaussian_blur(images, level) if kind == "gaussian" else box_blur(images, int(level))
+            entries, _ = extract_to_store(
+                ArrayImages(blurred), model, [s["layer"]], spec["pooling"], ctx.runtime.store,
+                batch_size=ctx.options["batch_size"], device=ctx.options["device"], progress=False,
+            )  # fmt: skip
+            x_test = transform_rows(reducer, entries[s["layer"]].read()).astype(np.float32)
         result = decode(
             x_clean_train,
             lab["y_train"],
@@ -375,6 +372,7 @@ def compute_blur(ctx: StageContext) -> None:
             "accuracy": result.accuracy,
             "balanced_accuracy": result.balanced_accuracy,
             "chance": result.chance,
+            "metric": s["metric"],
             "identification": float(correct.mean()),
             "identification_chance": 1.0 / n_test,
         }
@@ -522,25 +520,26 @@ def section(results: Results) -> list[Block]:
         "n_test",
     ]
     blocks.append(table_html(table[columns]))
+    metric = table["metric"].iloc[0]
     for kind, caption in (
-        (ROI, "Decoding from each ROI's measured responses"),
-        (SPACE, "Linear probes of each feature space (network layers, Gabor energies)"),
-        (PREDICTED, "Decoding each feature space's predicted responses (decoder trained on measured responses)"),
+        (ROI, "decoders on each ROI's measured responses"),
+        (SPACE, "linear probes of each feature space"),
+        (PREDICTED, "decoders trained on each ROI's measured responses, applied to each space's predicted responses"),
     ):
         part = table[table["kind"] == kind]
         if part.empty:
             continue
-        null = {}
-        for _, row in part.iterrows():
-            key = f"{row['subject']} {row['name']} ({row['decoder']})"
-            null[key] = _null_of(nulls, row)
-        shown = part.assign(name=[f"{r['subject']} {r['name']} ({r['decoder']})" for _, r in part.iterrows()])
+        shown = part.assign(target=kind, label=[f"{r['name']} ({r['decoder']})" for _, r in part.iterrows()])
+        null = {
+            (subject, kind, label): _null_of(nulls, row)
+            for subject, label, (_, row) in zip(shown["subject"], shown["label"], part.iterrows(), strict=True)
+        }
         blocks.append(
             FigureBlock(
                 f"decoding_{kind}",
-                f"{caption}: {shown['metric'].iloc[0].replace('_', ' ')} on the test stimuli against chance, "
-                "with the permutation null distribution; * corrected p < 0.05, ** < 0.01.",
-                figure_decoding_accuracy(shown, null),
+                f"{metric.replace('_', ' ').capitalize()} on the test stimuli, {caption}; dashes: chance; "
+                "violins: the permutation null; * corrected p < 0.05, ** < 0.01, *** < 0.001.",
+                figure_decoding_accuracy(shown, null, metric=metric),
             )
         )
     conf = results.table(DECODING_CONFUSION)
@@ -559,13 +558,29 @@ def section(results: Results) -> list[Block]:
             )
         )
     if results.has_table(DECODING_BLUR):
+        blur = results.table(DECODING_BLUR)
         blocks.append(
             FigureBlock(
                 "decoding_blur",
-                "Robustness to blur: the probe's accuracy and the encoder's identification accuracy when the test "
-                "images are blurred (Gaussian sigma in pixels; box sizes at their equivalent sigma), with bootstrap "
-                "intervals over test stimuli.",
-                figure_blur_curves(results.table(DECODING_BLUR)),
+                "Robustness to blur: the probe's accuracy when only the test images are blurred (Gaussian sigma in "
+                "pixels; fixed box sizes with their equivalent sigma), probe and reduction fitted on the unblurred "
+                "training images; bands: bootstrap intervals over test stimuli.",
+                figure_blur_curves(blur, metric=metric),
+            )
+        )
+        identification = blur.drop(columns=["ci_low", "ci_high", "chance"], errors="ignore").rename(
+            columns={
+                "identification_ci_low": "ci_low",
+                "identification_ci_high": "ci_high",
+                "identification_chance": "chance",
+            }
+        )
+        blocks.append(
+            FigureBlock(
+                "decoding_blur_identification",
+                "The encoder's image identification accuracy (which test image was seen, among all test images) "
+                "when its input images are blurred, with bootstrap intervals over test stimuli.",
+                figure_blur_curves(identification, metric="identification"),
             )
         )
     return blocks

@@ -16,7 +16,7 @@ import pandas as pd
 from scene2brain.data.fsaverage import load_surface
 from scene2brain.data.home import data_home
 from scene2brain.encoding.registry import fit_encoder
-from scene2brain.evaluation.inference import bootstrap_ci
+from scene2brain.evaluation.inference import CorrelationScore, bootstrap_ci
 from scene2brain.evaluation.metrics import pearson_r, r2_score
 from scene2brain.evaluation.noise_ceiling import NNACC, noise_normalised_accuracy, scores_with_ceiling
 from scene2brain.evaluation.summary import summarise_scores
@@ -133,9 +133,8 @@ def _roi_rows(
 ) -> pd.DataFrame:
     """Per ROI: median of the primary score (bootstrap CI over test stimuli), r, noise ceiling, log10 alpha."""
 
-    def resampled(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-        r = pearson_r(y, p)
-        return noise_normalised_accuracy(r, ceiling) if score == NNACC else r
+    # a score of r alone: every bootstrap resample's r comes from one matrix product
+    resampled = CorrelationScore(lambda r: noise_normalised_accuracy(r, ceiling)) if score == NNACC else pearson_r
 
     def per_roi(v: np.ndarray) -> np.ndarray:
         return np.array([np.nanmedian(v[m]) if m.any() else np.nan for m in masks.values()])

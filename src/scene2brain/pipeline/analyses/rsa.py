@@ -346,24 +346,36 @@ def section(results: Results) -> list[Block]:
     )
     pairwise = results.table(RSA_PAIRWISE)
     for (subject, roi), part in table.groupby(["subject", "roi"], sort=False):
+        spaces = list(part["space"])
         pairs = pairwise[(pairwise["subject"] == subject) & (pairwise["roi"] == roi)]
+        matrix = np.full((len(spaces), len(spaces)), np.nan)
+        for _, pair in pairs.iterrows():
+            a, b = spaces.index(pair["space_a"]), spaces.index(pair["space_b"])
+            matrix[a, b] = matrix[b, a] = pair["p_fdr"]
         blocks.append(
             FigureBlock(
                 f"rsa_models_{subject}_{roi}",
-                f"{subject}, {roi}: similarity of each feature space's RDM to the ROI's, with bootstrap intervals; "
-                "grey band: noise ceiling; bars joined by a line differ (FDR-corrected p < 0.05).",
+                f"{subject}, {roi}: similarity of each feature space's RDM to the ROI's ({comparator}), with "
+                "bootstrap intervals; grey band: noise ceiling; * permutation p < 0.05; lines join spaces that "
+                "differ (FDR-corrected p < 0.05).",
                 figure_model_comparison(
-                    part,
+                    part.rename(columns={"space": "model"}),
                     noise_ceiling=(part["nc_low"].iloc[0], part["nc_high"].iloc[0]),
-                    pairwise=pairs if len(pairs) else None,
+                    pairwise=matrix if len(pairs) else None,
+                    method=comparator,
                 ),
             )
         )
+    similarity = results.table(RSA_SIMILARITY)
+    first = similarity[similarity["subject"] == similarity["subject"].iloc[0]]
+    square = first.pivot(index="a", columns="b", values="similarity")
+    order = list(dict.fromkeys(first["a"]))
     blocks.append(
         FigureBlock(
             "rsa_mds",
-            "Multidimensional scaling of the ROIs' and feature spaces' RDMs (distance: 1 - similarity).",
-            figure_mds(dict(zip(names, display["rdms"], strict=True)), method=comparator),
+            f"Multidimensional scaling of {first['subject'].iloc[0]}'s ROI and feature-space RDMs "
+            f"(distance: 1 - {comparator} similarity of the full RDMs).",
+            figure_mds(similarity=square.loc[order, order], method=comparator),
         )
     )
     return blocks
