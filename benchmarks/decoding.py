@@ -4,8 +4,9 @@ Synthetic NSD-like data: trials x voxels float32, 3 classes, stimuli shown ``--r
 times (groups = stimuli, labels constant per stimulus), a weak class signal in a few
 voxel directions plus noise; 80% of the stimuli train, 20% test. One process, one run:
 
-- ``observed``: ``decode(decoder="ridge")`` without permutations (scikit-learn
-  ``GridSearchCV`` over the alpha grid with grouped 5-fold CV, refit, test);
+- ``observed``: ``decode(decoder="ridge")`` without permutations (the alpha grid searched
+  by grouped 5-fold CV, refit, test; through the same shared decompositions, which the
+  tests check equal scikit-learn's ``GridSearchCV``);
 - ``fast null``: the ``n`` permutations of the fast ridge path (one decomposition per
   fold, all permutations' targets solved together; alpha re-chosen per permutation by
   the same inner CV);

@@ -236,16 +236,21 @@ def _fast_ridge(spec: _Spec) -> bool:
 
 def _fit_predict_ridge(
     spec: _Spec, X_train: np.ndarray, codes: np.ndarray, groups: np.ndarray, X_test: np.ndarray, classes: np.ndarray
-) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
-    """:func:`_fit_predict` of the ridge decoder through its fast path (the true labels as one "permutation")."""
+) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any], np.ndarray]:
+    """:func:`_fit_predict` of the ridge decoder through its fast path, for label vectors ``codes``.
+
+    ``codes`` (n_vectors, n) holds the true labels' class codes first (then, e.g., the
+    permutations'); returns the first vector's predictions, scores and chosen alpha, and
+    every vector's predicted codes.
+    """
     k = len(classes)
     pred, best = ridge_permutation_predictions(
-        X_train, codes[None], X_test, k, _ridge_alphas(spec), _inner_folds(spec, groups), spec.metric
+        X_train, codes, X_test, k, _ridge_alphas(spec), _inner_folds(spec, groups), spec.metric
     )
     scores = None
     if k == 2:
-        scores = FoldSolver(X_train, X_test).decision(ridge_targets(codes[None], k), [float(best[0])])[0][:, 0]
-    return classes[pred[0]], scores, {"alpha": float(best[0])}
+        scores = FoldSolver(X_train, X_test).decision(ridge_targets(codes[:1], k), [float(best[0])])[0][:, 0]
+    return classes[pred[0]], scores, {"alpha": float(best[0])}, pred
 
 
 def _ridge_alphas(spec: _Spec) -> list[float]:
@@ -400,28 +405,19 @@ def decode(
     k = len(classes)
     if k < 2:
         raise ValueError("y_train: expected at least two classes")
+    perms = permute_labels(y_train, groups, n_permutations, seed) if n_permutations > 0 else None
+    null = np.zeros(0)
     if fast_path and _fast_ridge(spec):
-        predictions, scores, params = _fit_predict_ridge(
-            spec, X_train, _codes(y_train, classes), groups, X_test, classes
-        )
+        # the true labels and every permutation through one decomposition per fold
+        codes = _codes(y_train, classes)[None]
+        if perms is not None:
+            codes = np.vstack([codes, _codes(perms.ravel(), classes).reshape(perms.shape)])
+        predictions, scores, params, pred = _fit_predict_ridge(spec, X_train, codes, groups, X_test, classes)
+        if perms is not None:
+            null = batch_scores(spec.metric, codes_test, pred[1:], k)
     else:
         predictions, scores, params = _fit_predict(spec, X_train, y_train, groups, X_test, k)
-
-    null = np.zeros(0)
-    if n_permutations > 0:
-        perms = permute_labels(y_train, groups, n_permutations, seed)
-        if fast_path and _fast_ridge(spec):
-            pred, _ = ridge_permutation_predictions(
-                X_train,
-                _codes(perms.ravel(), classes).reshape(perms.shape),
-                X_test,
-                k,
-                _ridge_alphas(spec),
-                _inner_folds(spec, groups),
-                spec.metric,
-            )
-            null = batch_scores(spec.metric, codes_test, pred, k)
-        else:
+        if perms is not None:
 
             def one(y_perm: np.ndarray) -> float:
                 pred = _fit_predict(spec, X_train, y_perm, groups, X_test, k)[0]
@@ -499,7 +495,9 @@ def cross_validate_decoding(
         params = []
         for tr, te in outer:
             if fast_path and _fast_ridge(spec):
-                p, s, chosen = _fit_predict_ridge(spec, X[tr], _codes(labels[tr], classes), groups[tr], X[te], classes)
+                p, s, chosen, _ = _fit_predict_ridge(
+                    spec, X[tr], _codes(labels[tr], classes)[None], groups[tr], X[te], classes
+                )
             else:
                 p, s, chosen = _fit_predict(spec, X[tr], labels[tr], groups[tr], X[te], k)
             pred[te] = p
