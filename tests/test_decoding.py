@@ -317,3 +317,20 @@ def test_result_row_and_registry_errors():
     # screening inside the folds; svm decodes too (generic permutation path)
     res = decode(X, y, Xt, yt, groups=g, decoder="svm", screening=3, n_folds=3, n_permutations=3)
     assert res.null.shape == (3,) and 0 < res.p_value <= 1
+
+
+@pytest.mark.parametrize("decoder", ["ridge", "logistic"])
+def test_cross_validation_with_another_measurement_of_the_held_out_rows(decoder):
+    """X_eval: trained on X's training part, scored on X_eval's held-out rows; equals decode() fold by fold."""
+    X, y, g = grouped_data(n_stim=30, repeats=2, seed=3)
+    X_eval = X + np.random.default_rng(4).standard_normal(X.shape)
+    res = cross_validate_decoding(X, y, groups=g, decoder=decoder, n_folds=3, n_inner_folds=3, seed=1, X_eval=X_eval)
+    expected = np.empty_like(y)
+    for tr, te in GroupKFold(3, shuffle=True, random_state=1).split(X, groups=g):
+        fold = decode(X[tr], y[tr], X_eval[te], y[te], groups=g[tr], decoder=decoder, n_folds=3, seed=1)
+        expected[te] = fold.predictions
+    np.testing.assert_array_equal(res.predictions, expected)
+    same = cross_validate_decoding(X, y, groups=g, decoder=decoder, n_folds=3, n_inner_folds=3, seed=1)
+    assert not np.array_equal(same.predictions, res.predictions)  # X_eval is really what is scored
+    with pytest.raises(ValueError, match="X_eval"):
+        cross_validate_decoding(X, y, groups=g, X_eval=X_eval[:, :3])

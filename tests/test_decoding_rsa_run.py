@@ -58,7 +58,13 @@ def test_decoding_tables_hold_every_target_with_permutation_p_values(run):
     rois = table[table["kind"] == "roi"]
     assert set(rois["roi"]) == {"EV", "HV", "FACE", "CAL", "BLIND", "all"}
     assert set(table.loc[table["kind"] == "space", "space"]) == {"gabor:energy", "effnet:_blocks.2", "effnet:head"}
-    assert (table["split"] == "test").all() and (table["label"] == "face").all()
+    assert (table["label"] == "face").all()
+    # trained on the training stimuli and scored on the test ones; decoding of predictions is CV over the test set
+    assert set(zip(table["kind"], table["split"], strict=True)) == {
+        ("roi", "test"),
+        ("space", "test"),
+        ("predicted", "test (grouped CV)"),
+    }
     # p-values are Monte-Carlo ones with 19 permutations: multiples of 1/20, never 0
     assert np.allclose((table["p_value"] * 20) % 1, 0) and (table["p_value"] >= 0.05).all()
     # max-statistic correction never makes a p-value smaller

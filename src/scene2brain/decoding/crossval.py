@@ -443,6 +443,7 @@ def cross_validate_decoding(
     seed: int = 0,
     fast_path: bool = True,
     n_jobs: int = 1,
+    X_eval: np.ndarray | None = None,
 ) -> DecodingResult:
     """Nested grouped cross-validation of a decoder on one set of rows.
 
@@ -472,6 +473,11 @@ def cross_validate_decoding(
     %(seed)s
     %(fast_path)s
     %(n_jobs)s
+    X_eval : ndarray (n_samples, n_eval_features), optional
+        Another measurement of the same rows, scored in each outer test part instead of
+        ``X`` (the decoder is trained on ``X``): e.g. an encoder's predicted responses,
+        decoded by a decoder trained on measured responses of the other rows. Same
+        columns as ``X``.
 
     Returns
     -------
@@ -479,6 +485,9 @@ def cross_validate_decoding(
         ``n_train`` is the mean number of training rows of the outer folds (rounded).
     """
     X = _as_float(X, "X")
+    X_eval = X if X_eval is None else _as_float(X_eval, "X_eval")
+    if X_eval.shape != X.shape:
+        raise ValueError(f"X_eval: expected the shape of X {X.shape}, got {X_eval.shape}")
     y = _labels(y, len(X), "y")
     groups = _groups(groups, len(X))
     spec = _spec(decoder, options, screening, n_inner_folds, metric, seed)
@@ -496,10 +505,10 @@ def cross_validate_decoding(
         for tr, te in outer:
             if fast_path and _fast_ridge(spec):
                 p, s, chosen, _ = _fit_predict_ridge(
-                    spec, X[tr], _codes(labels[tr], classes)[None], groups[tr], X[te], classes
+                    spec, X[tr], _codes(labels[tr], classes)[None], groups[tr], X_eval[te], classes
                 )
             else:
-                p, s, chosen = _fit_predict(spec, X[tr], labels[tr], groups[tr], X[te], k)
+                p, s, chosen = _fit_predict(spec, X[tr], labels[tr], groups[tr], X_eval[te], k)
             pred[te] = p
             if scores is not None and s is not None:
                 scores[te] = s
@@ -523,7 +532,7 @@ def cross_validate_decoding(
                 pooled[:, te], _ = ridge_permutation_predictions(
                     X[tr],
                     perm_codes[:, tr],
-                    X[te],
+                    X_eval[te],
                     k,
                     _ridge_alphas(spec),
                     _inner_folds(spec, groups[tr]),

@@ -29,7 +29,7 @@ import pandas as pd
 from scene2brain.data.containers import select_classes, stimulus_labels
 from scene2brain.data.images import ArrayImages
 from scene2brain.data.storage import load_stimuli
-from scene2brain.decoding import correct_p_values, decode, decoding_metrics
+from scene2brain.decoding import correct_p_values, cross_validate_decoding, decode, decoding_metrics
 from scene2brain.encoding.registry import fit_encoder
 from scene2brain.evaluation.identification import identify, select_voxels
 from scene2brain.features.blur import box_blur, gaussian_blur
@@ -40,7 +40,14 @@ from scene2brain.pipeline.analyses.encoding import encode_id, roi_masks
 from scene2brain.pipeline.analysis import Analysis, TableNeeds
 from scene2brain.pipeline.config import ConfigError
 from scene2brain.pipeline.graph import Ref, Stage, StageContext, StageId
-from scene2brain.pipeline.plan import EXPERIMENT_DIR, FEATURES_FILE, Plan, raw_features, training_folds
+from scene2brain.pipeline.plan import (
+    EXPERIMENT_DIR,
+    FEATURES_FILE,
+    Plan,
+    raw_features,
+    training_folds,
+    training_groups,
+)
 from scene2brain.report.html import Block, FigureBlock, table_html
 from scene2brain.results import (
     DECODING,
@@ -50,12 +57,16 @@ from scene2brain.results import (
     Results,
     write_table,
 )
+from scene2brain.utils.arrays import standardise_columns
 from scene2brain.viz.decoding import figure_blur_curves, figure_confusion, figure_decoding_accuracy
 
 RESULTS_FILE = "results.json"
 NULL_FILE = "null.npz"
 BLUR_FILE = "blur.json"
 ROI, SPACE, PREDICTED = "roi", "space", "predicted"  # the kinds of decoding target
+# where each kind's numbers come from: trained on the training stimuli, scored on the test stimuli; or
+# cross-validated (grouped folds) over the test stimuli
+SPLIT = {ROI: "test", SPACE: "test", PREDICTED: "test (grouped CV)"}
 
 
 def labels_id(subject: str) -> StageId:
@@ -202,6 +213,8 @@ def compute_labels(ctx: StageContext) -> None:
     }
     groups = np.load(folder / "train_groups.npy")[np.load(ctx.out / "train_rows.npy")]
     np.save(ctx.out / "train_groups.npy", groups)
+    test_stimuli = np.load(folder / "test_stimuli.npy")[np.load(ctx.out / "test_rows.npy")]
+    np.save(ctx.out / "test_groups.npy", training_groups(stimuli.table, test_stimuli))
     (ctx.out / "labels.json").write_text(json.dumps(record, indent=2))
 
 
@@ -213,39 +226,44 @@ def _labels(ctx: StageContext) -> dict[str, np.ndarray]:
     }
 
 
+def _with_device(ctx: StageContext, decoder: str, options: dict) -> dict:
+    return {**options, "device": ctx.options["device"]} if decoder == "mlp" else dict(options)
+
+
+def _screening(settings: dict, n_features: int) -> int | None:
+    return None if settings["screening"] is None else min(settings["screening"], n_features)
+
+
+def _row(result, name: str, decoder: str, n_features: int, metric: str) -> dict:
+    row = {**result.to_row(), "name": name, "decoder": decoder, "n_features": n_features}
+    row["classes"] = list(result.classes)
+    row["confusion"] = np.asarray(result.confusion).tolist()
+    row["recall"] = {str(k): float(v) for k, v in result.recall.items()}
+    row["observed"] = float(getattr(result, metric))
+    row["hyperparameters"] = {k: _plain(v) for k, v in result.hyperparameters.items()}
+    return row
+
+
+def _write(ctx: StageContext, rows: list[dict], nulls: dict[str, np.ndarray]) -> None:
+    (ctx.out / RESULTS_FILE).write_text(json.dumps(rows, indent=2, default=_plain))
+    np.savez(ctx.out / NULL_FILE, **nulls)
+
+
 def _decode_all(ctx: StageContext, targets: dict[str, tuple[np.ndarray, np.ndarray]], lab: dict) -> None:
     """Every decoder on every target's (train, test) matrices; writes results.json and null.npz."""
     s = ctx.settings
     rows, nulls = [], {}
     for decoder, options in s["decoders"].items():
         for name, (x_train, x_test) in targets.items():
-            screening = s["screening"]
-            if screening is not None:
-                screening = min(screening, x_train.shape[1])
             result = decode(
-                x_train,
-                lab["y_train"],
-                x_test,
-                lab["y_test"],
-                groups=lab["train_groups"],
-                decoder=decoder,
-                options={**options, **({"device": ctx.options["device"]} if decoder == "mlp" else {})},
-                n_folds=s["cv"],
-                screening=screening,
-                n_permutations=s["n_permutations"],
-                metric=s["metric"],
+                x_train, lab["y_train"], x_test, lab["y_test"], groups=lab["train_groups"], decoder=decoder,
+                options=_with_device(ctx, decoder, options), n_folds=s["cv"],
+                screening=_screening(s, x_train.shape[1]), n_permutations=s["n_permutations"], metric=s["metric"],
                 seed=s["seed"],
-            )
-            row = {**result.to_row(), "name": name, "decoder": decoder, "n_features": int(x_train.shape[1])}
-            row["classes"] = list(result.classes)
-            row["confusion"] = np.asarray(result.confusion).tolist()
-            row["recall"] = {str(k): float(v) for k, v in result.recall.items()}
-            row["observed"] = float(getattr(result, s["metric"]))
-            row["hyperparameters"] = {k: _plain(v) for k, v in result.hyperparameters.items()}
-            rows.append(row)
+            )  # fmt: skip
+            rows.append(_row(result, name, decoder, int(x_train.shape[1]), s["metric"]))
             nulls[f"{decoder}|{name}"] = np.asarray(result.null, dtype=np.float64)
-    (ctx.out / RESULTS_FILE).write_text(json.dumps(rows, indent=2, default=_plain))
-    np.savez(ctx.out / NULL_FILE, **nulls)
+    _write(ctx, rows, nulls)
 
 
 def _plain(value):
@@ -294,13 +312,46 @@ def compute_probe(ctx: StageContext) -> None:
 
 
 def compute_decode_predicted(ctx: StageContext) -> None:
-    """Decoders trained on each ROI's measured training responses, applied to the encoder's predicted test responses."""
+    """Decoders trained on measured test responses, scored on predicted ones of other test stimuli (grouped CV).
+
+    The encoder was fitted on the training stimuli, so its predictions share no noise
+    with the measured test responses. (A decoder trained on the measured *training*
+    responses would not do: it and the encoder would both carry the training noise, and
+    the chain decoder(encoder(features)) is then a classifier of the feature space
+    trained on the training labels, which "decodes" the category even from voxels
+    that hold none.) Only voxels the encoder predicts (training-CV R^2 > 0, chosen on the
+    training stimuli) are used: a voxel it cannot predict gets predictions that are some
+    projection of the features, which carry the category whatever the voxel does. A ROI
+    with fewer than two such voxels gets no row. Outer folds over the test stimuli keep
+    content groups together; each voxel's measured and predicted responses are z-scored
+    over the test stimuli (a ridge encoder shrinks its predictions toward the mean; the
+    z-scores use no label).
+    """
+    s = ctx.settings
     lab = _labels(ctx)
     folder = ctx.input("responses")
-    train = np.load(folder / "train.npy")[lab["train_rows"]]
-    predicted = np.load(ctx.input("encode") / "predictions.npy")[lab["test_rows"]]
-    targets = {roi: (train[:, m], predicted[:, m]) for roi, m in _roi_masks(ctx).items()}
-    _decode_all(ctx, targets, lab)
+    measured = standardise_columns(np.load(folder / "test.npy")[lab["test_rows"]])
+    predicted = standardise_columns(np.load(ctx.input("encode") / "predictions.npy")[lab["test_rows"]])
+    groups = np.load(ctx.input("labels") / "test_groups.npy")
+    predictable = np.nan_to_num(np.load(ctx.input("encode") / "cv_score.npy"), nan=-np.inf) > 0
+    n_folds = min(s["cv"], len(np.unique(groups)))
+    if n_folds < 2:
+        raise ConfigError("decoding.from_predictions: the test stimuli form fewer than two content groups")
+    rows, nulls = [], {}
+    for decoder, options in s["decoders"].items():
+        for name, roi in _roi_masks(ctx).items():
+            mask = roi & predictable
+            if mask.sum() < 2:
+                continue
+            result = cross_validate_decoding(
+                measured[:, mask], lab["y_test"], groups=groups, decoder=decoder,
+                options=_with_device(ctx, decoder, options), n_folds=n_folds, n_inner_folds=n_folds,
+                screening=_screening(s, int(mask.sum())), n_permutations=s["n_permutations"], metric=s["metric"],
+                seed=s["seed"], X_eval=predicted[:, mask],
+            )  # fmt: skip
+            rows.append(_row(result, name, decoder, int(mask.sum()), s["metric"]))
+            nulls[f"{decoder}|{name}"] = np.asarray(result.null, dtype=np.float64)
+    _write(ctx, rows, nulls)
 
 
 def _blur_levels(settings: dict) -> list[tuple[str, float, float]]:
@@ -427,7 +478,7 @@ def write_tables(ctx: StageContext) -> None:
                         "label": s["label"],
                         **{k: r[k] for k in _ROW_KEYS if k in r},
                         "observed": r["observed"],
-                        "split": "test",
+                        "split": SPLIT[kind],
                     }
                 )
                 for (i, true), (j, pred) in _pairs(r["classes"]):
@@ -498,10 +549,12 @@ def section(results: Results) -> list[Block]:
     nulls = results.table(DECODING_NULL)
     label = table["label"].iloc[0]
     blocks: list[Block] = [
-        f"<h2>Decoding: {label}</h2><p>Decoders trained on the training stimuli (hyperparameters by grouped "
-        "cross-validation on them) and scored on the <b>test</b> stimuli. Chance is 1 / number of classes; "
-        "p-values come from permutation tests of the whole pipeline (training labels permuted, inner CV "
-        f"included), corrected across the ROIs or spaces of each family ({table['correction'].iloc[0]}).</p>"
+        f"<h2>Decoding: {label}</h2><p>ROI decoders and feature-space probes are trained on the training "
+        "stimuli (hyperparameters by grouped cross-validation on them) and scored on the <b>test</b> stimuli; "
+        "decoding of predicted responses is cross-validated over the test stimuli (column <code>split</code>). "
+        "Chance is 1 / number of classes; the majority rate is beside it. p-values come from permutation tests "
+        "of the whole pipeline (training labels permuted, inner CV included), corrected across the ROIs or "
+        f"spaces of each family ({table['correction'].iloc[0]}).</p>"
     ]
     table["name"] = table.apply(_target, axis=1)
     columns = [
@@ -518,13 +571,18 @@ def section(results: Results) -> list[Block]:
         "p_corrected",
         "n_train",
         "n_test",
+        "split",
     ]
     blocks.append(table_html(table[columns]))
     metric = table["metric"].iloc[0]
     for kind, caption in (
         (ROI, "decoders on each ROI's measured responses"),
         (SPACE, "linear probes of each feature space"),
-        (PREDICTED, "decoders trained on each ROI's measured responses, applied to each space's predicted responses"),
+        (
+            PREDICTED,
+            "decoders trained on measured responses of some test stimuli, scored on the predicted responses of "
+            "the others (grouped CV over the test stimuli; voxels the encoder predicts in training CV)",
+        ),
     ):
         part = table[table["kind"] == kind]
         if part.empty:
