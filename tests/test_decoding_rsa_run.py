@@ -157,7 +157,7 @@ def test_checks_of_configured_analyses_are_reported(run):
 SPACES = {"gabor": ["gabor:energy"], "deep": ["effnet:head"], "calibration": []}
 
 
-def _decoding_rows(face_p, blind_p, label_bal=0.9):
+def _decoding_rows(face_p, blind_p, label_bal=0.9, n_permutations=1000):
     return pd.DataFrame(
         [
             {
@@ -168,6 +168,7 @@ def _decoding_rows(face_p, blind_p, label_bal=0.9):
                 "p_value": face_p,
                 "p_corrected": face_p,
                 "metric": "balanced_accuracy",
+                "n_permutations": n_permutations,
             },
             {
                 "kind": "roi",
@@ -177,6 +178,7 @@ def _decoding_rows(face_p, blind_p, label_bal=0.9):
                 "p_value": blind_p,
                 "p_corrected": blind_p,
                 "metric": "balanced_accuracy",
+                "n_permutations": n_permutations,
             },
         ]
     )
@@ -212,42 +214,40 @@ def test_decoding_checks_pass_on_the_truth_and_fail_on_broken_inputs():
     assert _status(nan, "face-decoding") == "not run"
     other = decoding_checks(_decoding_rows(0.001, 0.5), None, SPACES, "coarse_class")
     assert _status(other, "face-decoding") == "not run"
+    # 19 permutations: no p-value can be below 0.05, so BLIND could never fail: not run
+    few = decoding_checks(_decoding_rows(0.05, 0.05, n_permutations=19), None, SPACES, "face")
+    assert _status(few, "blind-decoding") == "not run" and _status(few, "face-decoding") == "not run"
     # an analysis the configuration does not ask for is disabled, and says why
     absent = decoding_checks(None, None, SPACES, None)
     assert {c["status"] for c in absent.values()} == {"disabled"}
 
 
-def test_rsa_checks_need_intervals_apart():
+def test_rsa_checks_need_a_significant_paired_comparison():
     def rows(ev_gabor, ev_deep):
         return pd.DataFrame(
             [
-                {
-                    "roi": "EV",
-                    "space": "gabor:energy",
-                    "similarity": ev_gabor[0],
-                    "ci_low": ev_gabor[1],
-                    "ci_high": ev_gabor[2],
-                },
-                {
-                    "roi": "EV",
-                    "space": "effnet:head",
-                    "similarity": ev_deep[0],
-                    "ci_low": ev_deep[1],
-                    "ci_high": ev_deep[2],
-                },
+                {"roi": "EV", "space": "gabor:energy", "similarity": ev_gabor, "ci_low": 0.0, "ci_high": 1.0},
+                {"roi": "EV", "space": "effnet:head", "similarity": ev_deep, "ci_low": 0.0, "ci_high": 1.0},
                 {"roi": "HV", "space": "gabor:energy", "similarity": 0.1, "ci_low": 0.05, "ci_high": 0.15},
                 {"roi": "HV", "space": "effnet:head", "similarity": 0.4, "ci_low": 0.3, "ci_high": 0.5},
             ]
         )
 
-    good = rsa_checks(rows((0.5, 0.4, 0.6), (0.2, 0.1, 0.3)), SPACES)
+    def pairs(p_ev, p_hv=0.001):
+        return pd.DataFrame(
+            [
+                {"roi": "EV", "space_a": "gabor:energy", "space_b": "effnet:head", "p_value": p_ev},
+                {"roi": "HV", "space_a": "gabor:energy", "space_b": "effnet:head", "p_value": p_hv},
+            ]
+        )
+
+    good = rsa_checks(rows(0.5, 0.2), pairs(0.001), SPACES)
     assert _status(good, "rsa-ev-gabor") == "pass" and _status(good, "rsa-hv-driver") == "pass"
-    overlapping = rsa_checks(rows((0.5, 0.25, 0.6), (0.2, 0.1, 0.3)), SPACES)
-    assert _status(overlapping, "rsa-ev-gabor") == "fail"
-    assert _status(rsa_checks(rows((0.5, 0.4, 0.6), (0.2, 0.1, 0.3)), {**SPACES, "gabor": []}), "rsa-ev-gabor") == (
-        "not run"
-    )
-    assert {c["status"] for c in rsa_checks(None, SPACES).values()} == {"disabled"}
+    assert _status(rsa_checks(rows(0.5, 0.2), pairs(0.3), SPACES), "rsa-ev-gabor") == "fail"  # not significant
+    assert _status(rsa_checks(rows(0.2, 0.5), pairs(0.001), SPACES), "rsa-ev-gabor") == "fail"  # wrong winner
+    assert _status(rsa_checks(rows(0.5, 0.2), pairs(np.nan), SPACES), "rsa-ev-gabor") == "not run"
+    assert _status(rsa_checks(rows(0.5, 0.2), pairs(0.001), {**SPACES, "gabor": []}), "rsa-ev-gabor") == "not run"
+    assert {c["status"] for c in rsa_checks(None, None, SPACES).values()} == {"disabled"}
 
 
 @pytest.mark.parametrize(

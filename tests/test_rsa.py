@@ -217,6 +217,11 @@ def test_stored_form_excludes_the_diagonal_and_full_matrices_are_refused() -> No
         compare_rdms(v, square[None])
     with pytest.raises(ValueError, match="full square matrix"):
         compare_models(square, v[None])
+    # a similarity matrix (non-zero diagonal) whose size is a triangular number is not read as a stack of RDMs
+    similarity = np.corrcoef(rng.standard_normal((10, 30)))
+    for call in (lambda: compare_rdms(similarity, similarity), lambda: noise_ceiling(similarity)):
+        with pytest.raises(ValueError, match="full square matrix"):
+            call()
     with pytest.raises(ValueError, match="n\\*\\(n-1\\)/2"):
         compare_rdms(square.ravel(), square.ravel())  # diagonal and both triangles, flattened
     wrong = square.copy()

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(help="Model how human visual cortex responds to natural images.", no_args_is_help=True)
@@ -27,7 +28,7 @@ def version() -> None:
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    console.print(f"[red]error:[/red] {escape(str(message))}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -49,7 +50,8 @@ def _print_checks(checks: dict) -> None:
         for name, check in subject_checks.items():
             status = check["status"]
             console.print(
-                f"[{colours[status]}]{status.upper()}[/{colours[status]}] {subject}: {name}: {check['found']}"
+                f"[{colours[status]}]{status.upper()}[/{colours[status]}] "
+                + escape(f"{subject}: {name}: {check['found']}")
             )
 
 

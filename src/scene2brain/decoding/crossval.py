@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed
+from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
 from scene2brain.decoding.decoders import CLF, DecoderEntry, build_pipeline, resolve_options
@@ -204,6 +205,9 @@ def _fit_predict(
     spec: _Spec, X_train: np.ndarray, y_train: np.ndarray, groups: np.ndarray, X_test: np.ndarray, n_classes: int
 ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
     """Search (grouped inner CV), refit on all training rows, predict the test rows."""
+    present = np.unique(y_train)
+    if len(present) < 2:  # a training part (of a permutation) with one class: a classifier predicts that class
+        return np.full(len(X_test), present[0]), (np.zeros(len(X_test)) if n_classes == 2 else None), {}
     pipeline = build_pipeline(spec.entry, spec.fixed, spec.seed, spec.screening)
     fit_params = {f"{CLF}__groups": groups} if spec.entry.accepts_groups else {}
     if spec.grid:
@@ -213,6 +217,7 @@ def _fit_predict(
             scoring=spec.metric,
             cv=spec.folds(groups),
             refit=True,
+            error_score=np.nan,  # an inner training fold with one class scores NaN (ranked last), not an error
         )
         with warnings.catch_warnings():
             # a small inner fold of permuted labels may lack a class (or hold one only):
@@ -220,6 +225,8 @@ def _fit_predict(
             # here, so not shown
             warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
             warnings.filterwarnings("ignore", message="A single label was found")
+            warnings.filterwarnings("ignore", category=FitFailedWarning)
+            warnings.filterwarnings("ignore", message="One or more of the test scores are non-finite")
             search.fit(X_train, y_train, groups=groups, **fit_params)
         fitted: Any = search
         chosen = {k.removeprefix(f"{CLF}__"): v for k, v in search.best_params_.items()}

@@ -330,13 +330,17 @@ class DecodingSection(_Section):
     @model_validator(mode="after")
     def _options(self) -> DecodingSection:
         from scene2brain.decoding import make_decoder
+        from scene2brain.decoding.decoders import resolve_options
 
         extra = sorted(set(self.options) - set(self.decoders))
         if extra:
             raise ValueError(f"options: {extra} are not among decoders {self.decoders}")
         for name, options in self.options.items():
-            try:
-                make_decoder(name, **options)
+            try:  # names, grids (a list searches those values) and, for scikit-learn's estimators, fixed values
+                _, fixed, grid = resolve_options(name, options)
+                classifier = make_decoder(name, **{k: v for k, v in fixed.items() if k not in grid})[-1]
+                if hasattr(classifier, "_validate_params"):
+                    classifier._validate_params()
             except (TypeError, ValueError) as err:
                 raise ValueError(f"options.{name}: {err}") from None
         if self.blur_spaces and not self.blur_sigmas:

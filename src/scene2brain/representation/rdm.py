@@ -158,10 +158,13 @@ def as_rdm_vectors(rdms: np.ndarray, name: str = "rdms") -> np.ndarray:
         is not ``n*(n-1)/2``.
     """
     a = np.asarray(rdms, dtype=np.float64)
-    if a.ndim == 3 or (a.ndim == 2 and _is_full_square(a)):
+    if a.ndim == 3 or (a.ndim == 2 and a.shape[0] == a.shape[1] and a.shape[0] > 1):
+        # any square input is refused (a stack of k RDMs with k == n_pairs is ambiguous with a full matrix, and a
+        # similarity matrix has a non-zero diagonal): the diagonal and both triangles can never enter a comparison
         raise ValueError(
             f"{name}: got a full square matrix {a.shape}; RDMs are compared on the upper triangle without the "
-            "diagonal only (convert with scene2brain.representation.rdm_vector)"
+            "diagonal only (convert a full matrix with scene2brain.representation.rdm_vector; pass a stack of "
+            "RDMs whose count differs from their number of pairs)"
         )
     if a.ndim == 1:
         a = a[None, :]

@@ -144,6 +144,7 @@ def plan(p: Plan) -> TableNeeds | None:
         "blur_spaces": dec.blur_spaces,
         "correction": dec.correction,
         "metric": dec.metric,
+        "n_permutations": dec.n_permutations,
     }
     return TableNeeds(settings, inputs)
 
@@ -489,6 +490,7 @@ def write_tables(ctx: StageContext) -> None:
             for r in json.loads((ctx.input(StageId("blur", subject, space)) / BLUR_FILE).read_text()):
                 blur.append({"subject": subject, "space": space, "label": s["label"], **r, "split": "test"})
     table = pd.DataFrame(rows)
+    table["n_permutations"] = s["n_permutations"]
     table["correction"] = s["correction"]
     table["p_corrected"] = np.nan
     null_table = pd.DataFrame(nulls, columns=["subject", "kind", "roi", "space", "decoder", "permutation", "value"])

@@ -23,7 +23,16 @@ from scene2brain.pipeline.graph import Ref, StageContext
 from scene2brain.pipeline.plan import Plan
 from scene2brain.pipeline.simulated import driver_specs
 from scene2brain.report.html import Block, FigureBlock
-from scene2brain.results import CHECKS_FILE, DECODING, DECODING_BLUR, RSA, Results, space_column, voxels_table
+from scene2brain.results import (
+    CHECKS_FILE,
+    DECODING,
+    DECODING_BLUR,
+    RSA,
+    RSA_PAIRWISE,
+    Results,
+    space_column,
+    voxels_table,
+)
 from scene2brain.viz.figures import figure_noise_ceiling_truth
 
 
@@ -53,6 +62,8 @@ NC_MIN_CORRELATION = 0.8
 FACE_P = 0.01  # FACE must decode face vs non-face with a corrected p below this
 BLIND_P = 0.05  # BLIND must not: its corrected p at least this (a true null fails this in <= 5% of seeds)
 FACE_LABELS = ("face", "is_face")  # the simulation's face label columns
+RSA_P = 0.05  # the paired bootstrap comparison of the expected space with the other one
+MIN_PERMUTATIONS = 100  # the smallest p-value is 1 / (n + 1): below FACE_P only with n >= 100
 
 
 def winner(medians: dict[str, float]) -> tuple[str | None, list[str]]:
@@ -178,6 +189,9 @@ def decoding_checks(
             record(check, title, None, None, f"not run: decoding.labels is {label!r}, not one of {FACE_LABELS}")
         elif roi not in set(rois["roi"]) or rois.loc[rois["roi"] == roi, "p_corrected"].isna().all():
             record(check, title, None, None, f"not run: no {roi} row with a permutation p-value")
+        elif (n := int(rois["n_permutations"].iloc[0])) < MIN_PERMUTATIONS:
+            # with n permutations no p-value is below 1 / (n + 1): a check could not pass (FACE) or fail (BLIND)
+            record(check, title, None, None, f"not run: {n} permutations; these checks need >= {MIN_PERMUTATIONS}")
         else:
             row = rois[rois["roi"] == roi].iloc[0]
             found = {k: round(float(row[k]), 4) for k in ("balanced_accuracy", "chance", "p_value", "p_corrected")}
@@ -203,29 +217,43 @@ def decoding_checks(
 
 
 def rsa_checks(
-    rsa: pd.DataFrame | None, spaces: dict[str, list[str]], skip: list[str] | tuple[str, ...] = ()
+    rsa: pd.DataFrame | None,
+    pairwise: pd.DataFrame | None,
+    spaces: dict[str, list[str]],
+    skip: list[str] | tuple[str, ...] = (),
 ) -> dict[str, dict]:
-    """EV's RDM is closer to Gabor than to the driver layer and HV's the other way, intervals apart.
+    """EV's RDM is closer to Gabor than to the driver layer and HV's the other way, significantly.
 
-    ``rsa`` is one subject's rows of the RSA table (None when the run has no ``[rsa]``).
+    ``rsa`` and ``pairwise`` are one subject's rows of the RSA tables (None when the run has
+    no ``[rsa]``). The comparison is the paired bootstrap test of the two similarities
+    (the same stimulus resamples for both; uncorrected p < ``RSA_P``), more powerful than
+    asking their separate intervals not to overlap; ``found`` gives both intervals.
     """
     checks: dict[str, dict] = {}
     record = _recorder(checks, [*skip, "rsa-ev-gabor", "rsa-hv-driver"] if rsa is None else skip)
     gabor, deep = (spaces["gabor"] or [None])[0], (spaces["deep"] or [None])[0]
     for check, roi, better, worse in (("rsa-ev-gabor", "EV", gabor, deep), ("rsa-hv-driver", "HV", deep, gabor)):
-        title = f"{roi}'s RDM is closer to {better or 'the expected space'} than to {worse or 'the other'} " \
-                "(bootstrap intervals apart)"  # fmt: skip
-        if rsa is None:
+        title = (
+            f"{roi}'s RDM is closer to {better or 'the expected space'} than to {worse or 'the other'} "
+            f"(paired bootstrap p < {RSA_P})"
+        )
+        if rsa is None or pairwise is None:
             record(check, title, None, None, "disabled: the run has no [rsa]")
             continue
         rows = rsa[rsa["roi"] == roi].set_index("space")
-        if better is None or worse is None or not {better, worse} <= set(rows.index):
-            record(check, title, None, None, f"not run: needs {roi} rows for a Gabor space and the driver layer")
+        pair = pairwise[(pairwise["roi"] == roi) & (
+            ((pairwise["space_a"] == better) & (pairwise["space_b"] == worse))
+            | ((pairwise["space_a"] == worse) & (pairwise["space_b"] == better))
+        )]  # fmt: skip
+        if better is None or worse is None or not {better, worse} <= set(rows.index) or pair["p_value"].isna().all():
+            record(check, title, None, None, f"not run: needs {roi} rows for a Gabor space and the driver layer, "
+                   "with bootstrap comparisons")  # fmt: skip
             continue
-        b, w = rows.loc[better], rows.loc[worse]
+        b, w, p_value = rows.loc[better], rows.loc[worse], float(pair["p_value"].iloc[0])
         found = {better: [round(float(b[k]), 3) for k in ("similarity", "ci_low", "ci_high")],
-                 worse: [round(float(w[k]), 3) for k in ("similarity", "ci_low", "ci_high")]}  # fmt: skip
-        record(check, title, bool(b["ci_low"] > w["ci_high"]), found)
+                 worse: [round(float(w[k]), 3) for k in ("similarity", "ci_low", "ci_high")],
+                 "p_value": round(p_value, 4)}  # fmt: skip
+        record(check, title, bool(b["similarity"] > w["similarity"] and p_value < RSA_P), found)
     return checks
 
 
@@ -266,7 +294,7 @@ def write_tables(ctx: StageContext) -> None:
             **decoding_checks(
                 rows(DECODING, subject), rows(DECODING_BLUR, subject), s["spaces"], s["label"], s["skip"]
             ),
-            **rsa_checks(rows(RSA, subject), s["spaces"], s["skip"]),
+            **rsa_checks(rows(RSA, subject), rows(RSA_PAIRWISE, subject), s["spaces"], s["skip"]),
         }
     (ctx.out / CHECKS_FILE).write_text(json.dumps(checks, indent=2))
 

@@ -81,6 +81,7 @@ def plan(p: Plan) -> TableNeeds | None:
         "comparator": rsa.comparator,
         "distance": rsa.distance,
         "n_bootstraps": rsa.n_bootstraps,
+        "n_permutations": rsa.n_permutations,
         "confidence": config.evaluation.confidence,
         "seed": config.run.seed,
     }
@@ -97,6 +98,16 @@ def _repeat_index(trial_stimulus: np.ndarray) -> np.ndarray:
     out = np.empty_like(ranks)
     out[order] = ranks
     return out
+
+
+def _rows(result, roi: str, spaces: list[str], low: float, high: float) -> list[dict]:
+    """One table row per feature space of a ROI's comparison (an ``RDMComparison``) and its noise ceiling."""
+    return [
+        {"roi": roi, "space": space, "similarity": float(result.similarity[i]), "ci_low": float(result.ci_low[i]),
+         "ci_high": float(result.ci_high[i]), "p_value": float(result.p_value[i]), "nc_low": float(low),
+         "nc_high": float(high)}
+        for i, space in enumerate(spaces)
+    ]  # fmt: skip
 
 
 def compute_rsa(ctx: StageContext) -> None:
@@ -162,22 +173,17 @@ def compute_rsa(ctx: StageContext) -> None:
             seed=s["seed"],
         )
         if n_repeats >= 2:
-            low, high = repeat_noise_ceiling(data[:, mask], conditions, distance=s["distance"], method=s["comparator"])
+            # the same number of repeats per stimulus (the first n_repeats showings), and the ceiling of RDMs of
+            # the repeats' average (Spearman-Brown): the RDM compared is the repeat-averaged one
+            first = repeats < n_repeats
+            low, high = repeat_noise_ceiling(
+                data[first][:, mask], conditions[first], partitions=repeats[first], distance=s["distance"],
+                method=s["comparator"], spearman_brown=True,
+            )  # fmt: skip
         else:
             low = high = np.nan
+        rows += _rows(result, roi, spaces, low, high)
         for i, space in enumerate(spaces):
-            rows.append(
-                {
-                    "roi": roi,
-                    "space": space,
-                    "similarity": float(result.similarity[i]),
-                    "ci_low": float(result.ci_low[i]),
-                    "ci_high": float(result.ci_high[i]),
-                    "p_value": float(result.p_value[i]),
-                    "nc_low": float(low),
-                    "nc_high": float(high),
-                }
-            )
             for j in range(i + 1, len(spaces)):
                 pairwise.append(
                     {
@@ -277,32 +283,13 @@ def _group_rows(s: dict, subject_rdms: dict) -> list[dict]:
         if len(data) != len(subject_rdms):
             continue
         result = compare_models(
-            data,
-            model_rdms,
-            method=s["comparator"],
-            n_bootstrap=s["n_bootstraps"],
-            confidence=s["confidence"],
-            seed=s["seed"],
-        )
+            data, model_rdms, method=s["comparator"], n_bootstrap=s["n_bootstraps"], bootstrap="both",
+            n_permutations=s["n_permutations"], confidence=s["confidence"], seed=s["seed"],
+        )  # fmt: skip
         low, high = noise_ceiling(data, method=s["comparator"])
-        rows += [
-            {
-                "subject": GROUP,
-                "distance": s["distance"],
-                "comparator": s["comparator"],
-                "n_stimuli": record["n_stimuli"],
-                "split": "test",
-                "roi": roi,
-                "space": space,
-                "similarity": float(result.similarity[k]),
-                "ci_low": float(result.ci_low[k]),
-                "ci_high": float(result.ci_high[k]),
-                "p_value": float(result.p_value[k]),
-                "nc_low": float(low),
-                "nc_high": float(high),
-            }
-            for k, space in enumerate(spaces)
-        ]
+        common = {"subject": GROUP, "distance": s["distance"], "comparator": s["comparator"],
+                  "n_stimuli": record["n_stimuli"], "split": "test"}  # fmt: skip
+        rows += [{**common, **row} for row in _rows(result, roi, spaces, low, high)]
     return rows
 
 
