@@ -334,3 +334,15 @@ def test_cross_validation_with_another_measurement_of_the_held_out_rows(decoder)
     assert not np.array_equal(same.predictions, res.predictions)  # X_eval is really what is scored
     with pytest.raises(ValueError, match="X_eval"):
         cross_validate_decoding(X, y, groups=g, X_eval=X_eval[:, :3])
+
+
+def test_non_finite_inputs_and_negative_permutations_are_named_errors():
+    X, y, g, Xt, yt = grouped_data(n_stim=20, n_test=6)
+    bad = X.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match=r"X_train: 1 NaN or infinite values in 1 of 15 columns"):
+        decode(bad, y, Xt, yt, groups=g)
+    with pytest.raises(ValueError, match="X_eval: 1 NaN"):
+        cross_validate_decoding(X, y, groups=g, X_eval=bad)
+    with pytest.raises(ValueError, match="n_permutations"):
+        decode(X, y, Xt, yt, groups=g, n_permutations=-1)

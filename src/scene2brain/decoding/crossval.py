@@ -274,6 +274,12 @@ def _as_float(X: Any, name: str) -> np.ndarray:
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D array (n_samples, n_features), got shape {X.shape}")
+    bad = ~np.isfinite(X)
+    if bad.any():
+        raise ValueError(
+            f"{name}: {int(bad.sum())} NaN or infinite values in {int(bad.any(axis=0).sum())} of {X.shape[1]} "
+            "columns; decoders need finite values (leave those voxels out or impute them on the training rows)"
+        )
     return X
 
 
@@ -412,6 +418,8 @@ def decode(
     k = len(classes)
     if k < 2:
         raise ValueError("y_train: expected at least two classes")
+    if n_permutations < 0:
+        raise ValueError(f"n_permutations: expected a non-negative integer, got {n_permutations}")
     perms = permute_labels(y_train, groups, n_permutations, seed) if n_permutations > 0 else None
     null = np.zeros(0)
     if fast_path and _fast_ridge(spec):

@@ -323,8 +323,15 @@ class DecodingSection(_Section):
     @field_validator("blur_boxes")
     @classmethod
     def _boxes(cls, value: list[int]) -> list[int]:
-        if any(b < 1 or b % 2 == 0 for b in value):
-            raise ValueError(f"box sizes are odd numbers of pixels >= 1; got {value}")
+        if any(b < 3 or b % 2 == 0 for b in value):
+            raise ValueError(f"box sizes are odd numbers of pixels >= 3 (no blur is blur_sigmas 0); got {value}")
+        return value
+
+    @field_validator("classes")
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError(f"each class once, got {value}")
         return value
 
     @model_validator(mode="after")

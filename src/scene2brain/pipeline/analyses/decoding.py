@@ -392,44 +392,36 @@ def compute_blur(ctx: StageContext) -> None:
     n_test = len(test_stim)
     boot = rng.integers(0, n_test, size=(s["n_bootstraps"], n_test)) if s["n_bootstraps"] else None
     rows, x_clean_train = [], clean[train_stim][lab["train_rows"]]
-    for kind, level, sigma in _blur_levels(s):
-        if level == 0 or (kind == "box" and level == 1):  # no blur: the stage's own features of the test images
-            x_test = clean[test_stim]
-        else:
-            blurred = gaussian_blur(images, level) if kind == "gaussian" else box_blur(images, int(level))
-            entries, _ = extract_to_store(
-                ArrayImages(blurred), model, [s["layer"]], spec["pooling"], ctx.runtime.store,
-                batch_size=ctx.options["batch_size"], device=ctx.options["device"], progress=False,
-            )  # fmt: skip
-            x_test = transform_rows(reducer, entries[s["layer"]].read()).astype(np.float32)
-        result = decode(
-            x_clean_train,
-            lab["y_train"],
-            x_test[lab["test_rows"]],
-            lab["y_test"],
-            groups=lab["train_groups"],
-            decoder=s["decoder"],
-            options=s["decoders"][s["decoder"]],
-            n_folds=s["cv"],
-            screening=None,
-            metric=s["metric"],
-            seed=s["seed"],
-        )
+    levels = _blur_levels(s)
+    features = []
+    for kind, level, _ in levels:
+        if level == 0:  # no blur: the stage's own features of the test images
+            features.append(clean[test_stim])
+            continue
+        blurred = gaussian_blur(images, level) if kind == "gaussian" else box_blur(images, int(level))
+        entries, _ = extract_to_store(
+            ArrayImages(blurred), model, [s["layer"]], spec["pooling"], ctx.runtime.store,
+            batch_size=ctx.options["batch_size"], device=ctx.options["device"], progress=False,
+        )  # fmt: skip
+        features.append(transform_rows(reducer, entries[s["layer"]].read()).astype(np.float32))
+    # one probe (fitted once on the unblurred training features) predicts every level's test rows
+    probe = decode(
+        x_clean_train, lab["y_train"], np.concatenate([x[lab["test_rows"]] for x in features]),
+        np.tile(lab["y_test"], len(levels)), groups=lab["train_groups"], decoder=s["decoder"],
+        options=s["decoders"][s["decoder"]], n_folds=s["cv"], metric=s["metric"], seed=s["seed"],
+    )  # fmt: skip
+    per_level = np.split(np.asarray(probe.predictions), len(levels))
+    for (kind, level, sigma), x_test, predicted in zip(levels, features, per_level, strict=True):
+        metrics = decoding_metrics(lab["y_test"], predicted)
         ident = identify(measured, fitted.predict(x_test), voxels=voxels)
         correct = (ident.rank == 1).astype(np.float64)
         row = {
-            "blur": kind,
-            "level": level,
-            "sigma": sigma,
-            "accuracy": result.accuracy,
-            "balanced_accuracy": result.balanced_accuracy,
-            "chance": result.chance,
-            "metric": s["metric"],
-            "identification": float(correct.mean()),
-            "identification_chance": 1.0 / n_test,
-        }
+            "blur": kind, "level": level, "sigma": sigma, "accuracy": metrics["accuracy"],
+            "balanced_accuracy": metrics["balanced_accuracy"], "chance": metrics["chance"], "metric": s["metric"],
+            "identification": float(correct.mean()), "identification_chance": 1.0 / n_test,
+        }  # fmt: skip
         if boot is not None:
-            probe_boot = _bootstrap_metric(lab["y_test"], result.predictions, lab["test_rows"], boot, s["metric"])
+            probe_boot = _bootstrap_metric(lab["y_test"], predicted, lab["test_rows"], boot, s["metric"])
             row.update(_interval("", probe_boot, s["confidence"]))
             row.update(_interval("identification_", correct[boot].mean(axis=1), s["confidence"]))
         rows.append(row)

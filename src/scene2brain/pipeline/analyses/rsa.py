@@ -117,6 +117,12 @@ def compute_rsa(ctx: StageContext) -> None:
     folder = ctx.input("responses")
     test_stim = np.load(folder / "test_stimuli.npy")
     averaged = np.load(folder / "test.npy")
+    labels = None
+    if s["labels"] is not None:
+        table = experiment.stimuli.table
+        if s["labels"] not in table:
+            raise ConfigError(f"rsa.labels: {s['labels']!r} is not a column of the stimulus table: {list(table)}")
+        labels = np.asarray(table[s["labels"]].astype(str), dtype=str)[test_stim]
     voxels = pd.read_parquet(folder / "voxels.parquet")
     masks = roi_masks(voxels, s["roi_column"], s["subject"])
     if s["rois"] is not None:
@@ -161,6 +167,14 @@ def compute_rsa(ctx: StageContext) -> None:
         [np.load(ctx.input(f"space:{sp}") / FEATURES_FILE)[test_stim].astype(np.float64) for sp in spaces],
         s["distance"],
     )
+    for kind, names_, rdms in (("ROI", list(masks), roi_rdms), ("feature space", spaces, model_rdms)):
+        for name, rdm in zip(names_, rdms, strict=True):
+            if not np.isfinite(rdm).all():
+                raise ConfigError(
+                    f"rsa.distance: the {kind} {name!r} has {int((~np.isfinite(rdm)).sum())} undefined "
+                    f"{s['distance']} distances on {s['subject']}'s test stimuli (constant patterns); use "
+                    "'euclidean' or leave it out (rsa.rois / rsa.spaces)"
+                )
     rows, pairwise = [], []
     for (roi, mask), data_rdm in zip(masks.items(), roi_rdms, strict=True):
         result = compare_models(
@@ -209,12 +223,6 @@ def compute_rsa(ctx: StageContext) -> None:
         "test_stimuli": test_stim.tolist(),
     }
     (ctx.out / RECORD).write_text(json.dumps(record, indent=2))
-    labels = None
-    if s["labels"] is not None:
-        table = experiment.stimuli.table
-        if s["labels"] not in table:
-            raise ConfigError(f"rsa.labels: {s['labels']!r} is not a column of the stimulus table: {list(table)}")
-        labels = np.asarray(table[s["labels"]].astype(str), dtype=str)[test_stim]
     np.savez(
         ctx.out / RDMS_FILE,
         rdms=everything.astype(np.float32),
