@@ -338,5 +338,8 @@ def test_crossvalidated_rsa_uses_the_test_repeats(tmp_path):
         partitions[conditions == c] = np.arange((conditions == c).sum())
     ev = (experiment.voxels["roi"] == "EV").to_numpy()
     direct, _ = crossvalidated_rdm(experiment.responses.data[trials][:, ev].astype(np.float64), conditions, partitions)
-    stored = np.load(result.output / "stages" / "rsa" / "sim01" / "rdms.npz")["rdms"][0]
-    assert np.allclose(stored, direct, rtol=1e-4, atol=1e-6)
+    stored = np.load(result.output / "stages" / "rsa" / "sim01" / "rdms.npz")
+    assert np.allclose(stored["rdms"][0], direct, rtol=1e-4, atol=1e-6)
+    # the display labels are the stimuli's classes (rsa.labels), not the condition order of the crossnobis RDM
+    classes = set(experiment.stimuli.table["coarse_class"])
+    assert len(stored["labels"]) == len(test) and set(stored["labels"]) <= classes

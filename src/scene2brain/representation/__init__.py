@@ -15,6 +15,7 @@ from scene2brain.representation.inference import (
     noise_ceiling,
     pool_rdms,
     repeat_noise_ceiling,
+    repeat_partitions,
 )
 from scene2brain.representation.rdm import (
     DISTANCES,
@@ -46,5 +47,6 @@ __all__ = [
     "rdm_matrix",
     "rdm_vector",
     "repeat_noise_ceiling",
+    "repeat_partitions",
     "to_rsatoolbox",
 ]

@@ -648,14 +648,21 @@ def noise_ceiling(subject_rdms: np.ndarray, method: str = "spearman") -> tuple[f
     return float(low.mean()), float(high.mean())
 
 
-def _repeat_partitions(conditions: np.ndarray) -> np.ndarray:
-    """The k-th occurrence of each condition gets partition k."""
-    part = np.zeros(len(conditions), dtype=np.int64)
-    _, inverse = np.unique(conditions, return_inverse=True)
-    seen = np.zeros(inverse.max() + 1, dtype=np.int64)
-    for t, c in enumerate(inverse):
-        part[t] = seen[c]
-        seen[c] += 1
+def repeat_partitions(conditions: np.ndarray) -> np.ndarray:
+    """The partition of each trial: the k-th showing of a condition (in trial order) gets partition k.
+
+    Examples
+    --------
+    >>> repeat_partitions(np.array([3, 1, 3, 3, 1])).tolist()
+    [0, 0, 1, 2, 1]
+    """
+    conditions = np.asarray(conditions)
+    order = np.argsort(conditions, kind="stable")
+    ordered = conditions[order]
+    starts = np.r_[0, np.flatnonzero(ordered[1:] != ordered[:-1]) + 1]
+    counts = np.diff(np.r_[starts, len(ordered)])
+    part = np.empty(len(conditions), dtype=np.int64)
+    part[order] = np.arange(len(ordered)) - np.repeat(starts, counts)
     return part
 
 
@@ -714,7 +721,7 @@ def repeat_noise_ceiling(
     if x.ndim != 2 or conditions.shape != (x.shape[0],):
         raise ValueError(f"repeat_noise_ceiling: trials (n_trials, n_channels), conditions (n_trials,); "
                          f"got {x.shape}, {conditions.shape}")  # fmt: skip
-    part = _repeat_partitions(conditions) if partitions is None else np.asarray(partitions)
+    part = repeat_partitions(conditions) if partitions is None else np.asarray(partitions)
     labels, cond = np.unique(conditions, return_inverse=True)
     folds, fold = np.unique(part, return_inverse=True)
     if len(folds) < 2:

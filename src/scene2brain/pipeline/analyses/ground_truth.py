@@ -174,6 +174,8 @@ def decoding_checks(
     checks: dict[str, dict] = {}
     if decoding is None:
         skip = [*skip, "face-decoding", "blind-decoding", "blur-probe"]
+    elif blur is None:
+        skip = [*skip, "blur-probe"]
     record = _recorder(checks, skip)
     face_label = label in FACE_LABELS
     rois = decoding[decoding["kind"] == "roi"] if decoding is not None else None
@@ -200,7 +202,7 @@ def decoding_checks(
     gaussian = blur[blur["blur"] == "gaussian"] if blur is not None else None
     if decoding is None or blur is None:
         reason = "the run has no [decoding]" if decoding is None else "decoding.blur_spaces is empty"
-        _recorder(checks, [*skip, "blur-probe"])("blur-probe", title, None, None, f"disabled: {reason}")
+        record("blur-probe", title, None, None, f"disabled: {reason}")
     elif gaussian["level"].nunique() < 2 or "ci_high" not in gaussian:
         record("blur-probe", title, None, None, "not run: no blur curve with two sigmas and bootstrap intervals")
     else:

@@ -36,8 +36,10 @@ from scene2brain.representation import (
     rdm_matrix,
     rdm_vector,
     repeat_noise_ceiling,
+    repeat_partitions,
 )
 from scene2brain.results import RSA, RSA_PAIRWISE, RSA_SIMILARITY, Results, write_table
+from scene2brain.utils.arrays import group_means
 from scene2brain.viz.rsa import figure_mds, figure_model_comparison, figure_rdms
 
 RDMS_FILE = "rdms.npz"
@@ -88,18 +90,6 @@ def plan(p: Plan) -> TableNeeds | None:
     return TableNeeds(table_settings, inputs)
 
 
-def _repeat_index(trial_stimulus: np.ndarray) -> np.ndarray:
-    """For each trial, how many earlier trials showed the same stimulus (0 for the first showing)."""
-    order = np.argsort(trial_stimulus, kind="stable")
-    sorted_stim = trial_stimulus[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_stim)) + 1]
-    counts = np.diff(np.r_[starts, len(sorted_stim)])
-    ranks = np.arange(len(sorted_stim)) - np.repeat(starts, counts)
-    out = np.empty_like(ranks)
-    out[order] = ranks
-    return out
-
-
 def _rows(result, roi: str, spaces: list[str], low: float, high: float) -> list[dict]:
     """One table row per feature space of a ROI's comparison (an ``RDMComparison``) and its noise ceiling."""
     return [
@@ -135,7 +125,7 @@ def compute_rsa(ctx: StageContext) -> None:
     stim = experiment.responses.trial_stimulus[trials]
     position = {int(v): i for i, v in enumerate(test_stim)}
     conditions = np.array([position[int(v)] for v in stim])  # test-stimulus order, like the averaged rows
-    repeats = _repeat_index(conditions)
+    repeats = repeat_partitions(conditions)
     n_repeats = np.bincount(conditions).min()
     if s["crossvalidated"] and n_repeats < 2:
         raise ConfigError(
@@ -149,14 +139,12 @@ def compute_rsa(ctx: StageContext) -> None:
             x = data[keep][:, mask]
             precision = None
             if s["noise_normalise"]:
-                means = np.zeros((len(test_stim), x.shape[1]))
-                np.add.at(means, conditions[keep], x)
-                means /= np.bincount(conditions[keep])[:, None]
+                _, means, _ = group_means(x, conditions[keep])  # conditions are 0 .. n - 1, all present
                 precision = noise_precision(x - means[conditions[keep]], method="shrinkage_diag")
-            vector, labels = crossvalidated_rdm(
+            vector, order = crossvalidated_rdm(
                 x, conditions[keep], repeats[keep], noise=precision, distance="crossnobis"
             )
-            if not np.array_equal(np.asarray(labels), np.arange(len(test_stim))):
+            if not np.array_equal(np.asarray(order), np.arange(len(test_stim))):
                 raise RuntimeError("crossvalidated_rdm: condition order differs from the test stimuli's")
             roi_rdms.append(vector)
         roi_rdms = np.asarray(roi_rdms)
