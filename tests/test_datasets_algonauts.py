@@ -111,7 +111,7 @@ def test_bad_files_get_errors_naming_them(algonauts):
     fmri = root / "subj01" / "training_split" / "training_fmri" / "lh_training_fmri.npy"
     good = fmri.read_bytes()
     fmri.write_bytes(good[: len(good) // 2])  # truncated
-    with pytest.raises(DatasetFileError, match=r"lh_training_fmri\.npy: could not be read"):
+    with pytest.raises(DatasetFileError, match=r"lh_training_fmri\.npy: truncated: its header says shape \(12, 30\)"):
         load_algonauts2023(root, 1)
     np.save(fmri, np.zeros((11, 30), np.float32))  # one row short
     with pytest.raises(DatasetFileError, match=r"fmri\.npy: expected training fMRI .* \(12, 30\), found \(11, 30\)"):

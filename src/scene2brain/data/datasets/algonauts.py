@@ -23,12 +23,28 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from scene2brain.data.containers import Experiment, Responses, Stimuli
-from scene2brain.data.datasets._files import DatasetFileError, check_shape, load_npy, nsd_subject
+from scene2brain.data.datasets._files import (
+    CopyCheck,
+    DatasetFileError,
+    FileCheck,
+    NanPolicy,
+    NonFinite,
+    Noted,
+    check_nan_policy,
+    check_nonfinite,
+    check_shape,
+    count_nonfinite,
+    drop_voxels,
+    load_npy,
+    nsd_subject,
+    require_root,
+)
 from scene2brain.data.fsaverage import (
     HEMISPHERES,
     N_FSAVERAGE_VERTICES,
@@ -37,12 +53,13 @@ from scene2brain.data.images import FileImages
 from scene2brain.utils.files import save_npy_atomic
 
 ROI_FAMILIES = ("prf-visualrois", "floc-bodies", "floc-faces", "floc-places", "floc-words", "streams")
+ALGONAUTS_ROOT = "the Algonauts 2023 challenge data (subj01 ... subj08)"
 _IMAGE_NAME = re.compile(r"^(train|test)-(\d{4})_nsd-(\d{5})\.png$")
 
 
 def subject_dir(root: str | Path, subject: int | str) -> Path:
     """``root/subjXX``, checked to exist."""
-    path = Path(root) / f"subj{nsd_subject(subject):02d}"
+    path = require_root(root, ALGONAUTS_ROOT) / f"subj{nsd_subject(subject):02d}"
     if not path.is_dir():
         raise DatasetFileError(f"{path}: missing; expected the Algonauts 2023 folder of subject {subject}")
     return path
@@ -68,19 +85,15 @@ def parse_image_names(folder: Path, split: str) -> pd.DataFrame:
     return table
 
 
-def challenge_vertices(root: str | Path, subject: int | str, hemisphere: str) -> np.ndarray:
-    """fsaverage indices of the challenge vertices (nonzero entries of the all-vertices mask)."""
-    path = subject_dir(root, subject) / "roi_masks" / f"{hemisphere}.all-vertices_fsaverage_space.npy"
+def read_vertex_mask(path: Path) -> np.ndarray:
+    """fsaverage indices of the challenge vertices: the nonzero entries of an all-vertices mask file."""
     mask = load_npy(path, "the all-vertices mask over fsaverage", ndim=1, kind="iufb")
     check_shape(path, mask, (N_FSAVERAGE_VERTICES,), "the all-vertices mask")
     return np.flatnonzero(mask)
 
 
-def load_roi_mapping(root: str | Path, subject: int | str, family: str) -> dict[int, str]:
-    """``{label: name}`` of one ROI family (0 = no ROI is not in it)."""
-    if family not in ROI_FAMILIES:
-        raise ValueError(f"family: expected one of {ROI_FAMILIES}, got {family!r}")
-    path = subject_dir(root, subject) / "roi_masks" / f"mapping_{family}.npy"
+def read_roi_mapping(path: Path, family: str) -> dict[int, str]:
+    """``{label: name}`` of one ROI family from its ``mapping_<family>.npy`` (0 = no ROI is left out)."""
     obj = load_npy(path, f"the {family} label -> name dict saved with np.save", allow_pickle=True)
     mapping = obj.item() if obj.dtype == object and obj.ndim == 0 else None
     if not isinstance(mapping, dict):
@@ -89,20 +102,58 @@ def load_roi_mapping(root: str | Path, subject: int | str, family: str) -> dict[
     return {int(k): str(v) for k, v in mapping.items() if int(k) != 0}
 
 
-def load_roi_labels(root: str | Path, subject: int | str, hemisphere: str, family: str, n_vertices: int) -> np.ndarray:
-    """ROI names per challenge vertex of one hemisphere (missing outside the family's ROIs)."""
-    mapping = load_roi_mapping(root, subject, family)
-    path = subject_dir(root, subject) / "roi_masks" / f"{hemisphere}.{family}_challenge_space.npy"
+def read_roi_labels(path: Path, family: str, n_vertices: int | None, mapping: dict[int, str] | None) -> np.ndarray:
+    """int64 ROI label per challenge vertex, checked against the vertex count and the mapping (``None``: unchecked)."""
     labels = load_npy(path, f"{family} labels per challenge vertex", ndim=1, kind="iuf")
-    check_shape(path, labels, (n_vertices,), f"{family} labels (one per challenge vertex)")
+    check_shape(path, labels, (n_vertices,), f"{family} labels (one per challenge vertex of the mask)")
     labels = labels.astype(np.int64)
-    unknown = sorted(set(np.unique(labels)) - set(mapping) - {0})
-    if unknown:
-        raise DatasetFileError(f"{path}: labels {unknown} are not in mapping_{family}.npy ({mapping})")
+    if mapping is not None:
+        unknown = sorted(set(np.unique(labels).tolist()) - set(mapping) - {0})
+        if unknown:
+            raise DatasetFileError(f"{path}: labels {unknown} are not in mapping_{family}.npy ({mapping})")
+    return labels
+
+
+def read_training_fmri(
+    path: Path, n_images: int | None, n_vertices: int | None, nan_policy: str = "raise", mmap: bool = False
+) -> tuple[np.ndarray, NonFinite]:
+    """One hemisphere's training fMRI, checked: size against header, float dtype, (images x mask vertices), NaN.
+
+    Returns the array (memory-mapped with ``mmap=True``) and its NaN/inf counts, which
+    :func:`~scene2brain.data.datasets._files.check_nonfinite` has judged under ``nan_policy``.
+    """
+    fmri = load_npy(path, "training fMRI (images x challenge vertices), float32", ndim=2, kind="f", mmap=mmap)
+    check_shape(path, fmri, (n_images, n_vertices), "training fMRI (training images x mask vertices)")
+    counts = count_nonfinite(fmri)
+    check_nonfinite(path, counts, nan_policy, "the training fMRI", rows="images", columns="vertices")
+    return fmri, counts
+
+
+def challenge_vertices(root: str | Path, subject: int | str, hemisphere: str) -> np.ndarray:
+    """fsaverage indices of the challenge vertices (nonzero entries of the all-vertices mask)."""
+    return read_vertex_mask(subject_dir(root, subject) / "roi_masks" / f"{hemisphere}.all-vertices_fsaverage_space.npy")
+
+
+def load_roi_mapping(root: str | Path, subject: int | str, family: str) -> dict[int, str]:
+    """``{label: name}`` of one ROI family (0 = no ROI is not in it)."""
+    if family not in ROI_FAMILIES:
+        raise ValueError(f"family: expected one of {ROI_FAMILIES}, got {family!r}")
+    return read_roi_mapping(subject_dir(root, subject) / "roi_masks" / f"mapping_{family}.npy", family)
+
+
+def roi_names(labels: np.ndarray, mapping: dict[int, str]) -> np.ndarray:
+    """ROI names of integer labels (None for 0 = no ROI)."""
     names = np.array([None, *mapping.values()], dtype=object)
     lookup = np.zeros(max(mapping, default=0) + 1, dtype=np.int64)
     lookup[list(mapping)] = np.arange(1, len(mapping) + 1)
     return names[lookup[labels]]
+
+
+def load_roi_labels(root: str | Path, subject: int | str, hemisphere: str, family: str, n_vertices: int) -> np.ndarray:
+    """ROI names per challenge vertex of one hemisphere (missing outside the family's ROIs)."""
+    mapping = load_roi_mapping(root, subject, family)
+    path = subject_dir(root, subject) / "roi_masks" / f"{hemisphere}.{family}_challenge_space.npy"
+    return roi_names(read_roi_labels(path, family, n_vertices, mapping), mapping)
 
 
 def devkit_split(n_train: int, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
@@ -124,6 +175,7 @@ def load_algonauts2023(
     hemispheres: Sequence[str] = HEMISPHERES,
     roi_families: Sequence[str] = ROI_FAMILIES,
     split: str | Mapping[str, Sequence[int]] = "devkit",
+    nan_policy: NanPolicy = "raise",
 ) -> Experiment:
     """Load one subject of the Algonauts 2023 challenge as an :class:`Experiment`.
 
@@ -144,6 +196,13 @@ def load_algonauts2023(
         "val" (seed 5); "all": every training image in "train"; a mapping: your own
         disjoint splits of the training images (0-based rows of the fMRI arrays). The
         challenge test images always form the "test" split (responses withheld).
+    nan_policy : {"raise", "drop", "allow"}
+        What NaN or inf values in the training fMRI do. "raise" (default): a
+        :class:`DatasetFileError` naming the file and how many vertices and images hold
+        them (the challenge dropped NaN vertices, so a NaN means a damaged copy);
+        "drop": leave out every vertex with one, with a warning, recording them in
+        ``metadata["dropped_voxels"]`` (``column``, ``hemisphere``, ``vertex``); "allow":
+        keep them. A file with no finite value is refused under every policy.
 
     Returns
     -------
@@ -152,9 +211,11 @@ def load_algonauts2023(
         ``image_index`` (1-based counter of the file name), ``source_split`` and
         ``file``. Responses: one row per training image (the challenge averaged the
         repeats), float32; the voxel table holds ``hemisphere``, ``vertex`` (fsaverage
-        index) and one column per ROI family.
+        index) and one column per ROI family. ``metadata`` records ``nan_policy`` and
+        ``n_nan_voxels``.
     """
     number = nsd_subject(subject)
+    check_nan_policy(nan_policy)
     base = subject_dir(root, number)
     if isinstance(split, str) and split not in ("devkit", "all"):
         raise ValueError(f"split: expected 'devkit', 'all' or a mapping of split names to indices, got {split!r}")
@@ -169,19 +230,32 @@ def load_algonauts2023(
 
     train_images = parse_image_names(base / "training_split" / "training_images", "train")
     test_images = parse_image_names(base / "test_split" / "test_images", "test")
-    blocks, tables = [], []
+    blocks, tables, nan_columns = [], [], []
     for hemi in hemispheres:
         vertices = challenge_vertices(root, number, hemi)
         path = base / "training_split" / "training_fmri" / f"{hemi}_training_fmri.npy"
-        fmri = load_npy(path, "training fMRI (images x challenge vertices), float32", ndim=2, kind="f")
-        check_shape(path, fmri, (len(train_images), len(vertices)), "training fMRI (training images x mask vertices)")
-        blocks.append(np.asarray(fmri, dtype=np.float32))
+        fmri, counts = read_training_fmri(path, len(train_images), len(vertices), nan_policy, mmap=True)
+        blocks.append(np.array(fmri, dtype=np.float32))
+        nan_columns.append(counts.bad_columns)
         table = pd.DataFrame({"hemisphere": hemi, "vertex": vertices})
         for family in roi_families:
             table[family] = load_roi_labels(root, number, hemi, family, len(vertices))
         tables.append(table)
     data = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
     voxels = pd.concat(tables, ignore_index=True)
+    counts_before = {hemi: int((voxels["hemisphere"] == hemi).sum()) for hemi in hemispheres}
+    metadata = {
+        "dataset": "algonauts2023",
+        "subject": f"subj{number:02d}",
+        "root": str(Path(root)),
+        "n_vertices": counts_before,
+        "split": split if isinstance(split, str) else "user",
+        "responses": "z-scored per NSD session, averaged over repeats (1-3) per image",
+    }
+    source = base / "training_split" / "training_fmri"
+    data, voxels = drop_voxels(
+        data, voxels, np.concatenate(nan_columns), nan_policy, metadata, source, ("hemisphere", "vertex")
+    )
 
     stim_table = pd.concat(
         [train_images.assign(source_split="train"), test_images.assign(source_split="test")], ignore_index=True
@@ -204,16 +278,84 @@ def load_algonauts2023(
             if len(idx) and (idx.min() < 0 or idx.max() >= n_train):
                 raise ValueError(f"split {name!r}: training-image positions must lie in [0, {n_train})")
         splits = {**{str(k): np.asarray(v) for k, v in split.items()}, "test": test}
-    counts = {hemi: int((voxels["hemisphere"] == hemi).sum()) for hemi in hemispheres}
-    metadata = {
-        "dataset": "algonauts2023",
-        "subject": f"subj{number:02d}",
-        "root": str(Path(root)),
-        "n_vertices": counts,
-        "split": split if isinstance(split, str) else "user",
-        "responses": "z-scored per NSD session, averaged over repeats (1-3) per image",
+    responses = Responses(data, np.arange(n_train), voxels, nan_policy="allow" if nan_policy == "allow" else "raise")
+    return Experiment(f"subj{number:02d}", stimuli, responses, splits, metadata)
+
+
+def algonauts_files(subject: int) -> list[str]:
+    """Paths, relative to the root, that a complete copy of one subject holds (folders end with "/")."""
+    s = f"subj{subject:02d}"
+    files = []
+    for hemi in HEMISPHERES:
+        files.append(f"{s}/roi_masks/{hemi}.all-vertices_fsaverage_space.npy")
+        files += [f"{s}/roi_masks/{hemi}.{f}_challenge_space.npy" for f in ROI_FAMILIES]
+        files.append(f"{s}/training_split/training_fmri/{hemi}_training_fmri.npy")
+    files += [f"{s}/roi_masks/mapping_{f}.npy" for f in ROI_FAMILIES]
+    return [*files, f"{s}/training_split/training_images/", f"{s}/test_split/test_images/"]
+
+
+def check_image_files(paths: Sequence[str | Path]) -> None:
+    """Open every image file's header and verify it with Pillow; one error listing the unreadable ones."""
+    from PIL import Image
+
+    bad = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except Exception as err:  # Pillow raises several types for damaged files
+            bad.append(f"{Path(path).name} ({type(err).__name__}: {err})")
+    if bad:
+        raise DatasetFileError(f"{len(bad)} of {len(paths)} images are not readable: {'; '.join(bad[:3])}")
+
+
+def check_algonauts2023(root: str | Path, subject: int | str) -> list[FileCheck]:
+    """Open every file of one subject's copy and check it as :func:`load_algonauts2023` would.
+
+    Image folders: names, counters, and every PNG verified; masks, labels and mappings
+    read; training fMRI memory-mapped: size against header, dtype, (training images x
+    mask vertices), NaN and inf counted in row blocks (a note; an error when every
+    value is NaN).
+    """
+    number = nsd_subject(subject)
+    root = require_root(root, ALGONAUTS_ROOT)
+    s = f"subj{number:02d}"
+    check = CopyCheck(root)
+
+    def images(split: str) -> Any:
+        def read(folder: Path) -> pd.DataFrame:
+            table = parse_image_names(folder, split)
+            if table.empty:
+                raise DatasetFileError(f"{folder}: no {split}-NNNN_nsd-NNNNN.png images")
+            check_image_files(table["file"].tolist())
+            return table
+
+        return read
+
+    train = check.file(f"{s}/training_split/training_images/", images("train"))
+    check.file(f"{s}/test_split/test_images/", images("test"))
+    mappings = {
+        f: check.file(f"{s}/roi_masks/mapping_{f}.npy", lambda p, f=f: read_roi_mapping(p, f)) for f in ROI_FAMILIES
     }
-    return Experiment(f"subj{number:02d}", stimuli, Responses(data, np.arange(n_train), voxels), splits, metadata)
+    for hemi in HEMISPHERES:
+        mask = f"{s}/roi_masks/{hemi}.all-vertices_fsaverage_space.npy"
+        vertices = check.file(mask, read_vertex_mask)
+        n_vertices = None if vertices is None else len(vertices)
+        for f in ROI_FAMILIES:
+            broken = ", ".join(n for n, v in ((mask, vertices), (f"mapping_{f}.npy", mappings[f])) if v is None)
+            check.file(
+                f"{s}/roi_masks/{hemi}.{f}_challenge_space.npy",
+                lambda p, f=f, n=n_vertices: read_roi_labels(p, f, n, mappings[f]),
+                after=broken,
+            )
+
+        def fmri(path: Path, n_vertices: int | None = n_vertices) -> Noted:
+            _, counts = read_training_fmri(path, None if train is None else len(train), n_vertices, "allow", mmap=True)
+            return Noted(None, counts.describe("images", "vertices"))
+
+        broken = ", ".join(n for n, v in ((mask, vertices), ("training_images/", train)) if v is None)
+        check.file(f"{s}/training_split/training_fmri/{hemi}_training_fmri.npy", fmri, after=broken)
+    return check.results
 
 
 def write_submission(

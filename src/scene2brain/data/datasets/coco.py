@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scene2brain.data.datasets._files import DatasetFileError, require
+from scene2brain.data.datasets._files import CopyCheck, DatasetFileError, FileCheck, require, require_root
 
 
 def visible_fraction(bbox: Sequence[float], crop_box: Sequence[float], height: float, width: float) -> float:
@@ -219,3 +219,40 @@ def nsd_coco_labels(
     for name, j in column.items():
         out[SUPERCATEGORY_PREFIX + name] = present[:, j]
     return out
+
+
+_COCO_KEYS = ("images", "annotations", "categories")
+
+
+def check_coco_json(path: Path) -> None:
+    """A COCO instances file, read in 1 MiB blocks: one JSON object holding "images", "annotations", "categories".
+
+    Reads the whole file without parsing it (bounded memory): it must start with ``{``,
+    end with ``}`` (a cut-off copy does not) and name the three top-level keys.
+    """
+    require(path, "COCO 2017 instance annotations (JSON)")
+    found, first, last, tail = set(), "", "", b""
+    with open(path, "rb") as fh:
+        while block := fh.read(2**20):
+            text = tail + block
+            found |= {key for key in _COCO_KEYS if f'"{key}"'.encode() in text}
+            stripped = block.strip()
+            if stripped:
+                first = first or chr(stripped[0])
+                last = chr(stripped[-1])
+            tail = block[-32:]
+    if first != "{" or last != "}":
+        raise DatasetFileError(
+            f"{path}: not a complete JSON object (starts with {first!r}, ends with {last!r}); the copy may be cut off"
+        )
+    missing = [key for key in _COCO_KEYS if key not in found]
+    if missing:
+        raise DatasetFileError(f"{path}: keys {missing} missing; expected COCO 2017 instances with {list(_COCO_KEYS)}")
+
+
+def check_coco(root: str | Path, subject: int | str = 1) -> list[FileCheck]:
+    """Check ``instances_train2017.json`` and ``instances_val2017.json`` with :func:`check_coco_json`."""
+    check = CopyCheck(require_root(root, "COCO 2017 annotations (instances_train2017.json, instances_val2017.json)"))
+    for name in ("instances_train2017.json", "instances_val2017.json"):
+        check.file(name, check_coco_json)
+    return check.results

@@ -22,6 +22,7 @@ Index bases, converted once here: every index in ``nsd_expdesign.mat`` is 1-base
 from __future__ import annotations
 
 import ast
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,22 @@ import numpy as np
 import pandas as pd
 
 from scene2brain.data.containers import Experiment, Responses, Stimuli
-from scene2brain.data.datasets._files import DatasetFileError, check_shape, nsd_subject, require
+from scene2brain.data.datasets._files import (
+    CopyCheck,
+    DatasetFileError,
+    FileCheck,
+    NanPolicy,
+    NonFinite,
+    Noted,
+    check_nan_policy,
+    check_nonfinite,
+    check_shape,
+    count_nonfinite,
+    drop_voxels,
+    nsd_subject,
+    require,
+    require_root,
+)
 from scene2brain.data.datasets.coco import nsd_coco_labels, require_pycocotools
 from scene2brain.data.fsaverage import N_FSAVERAGE_VERTICES
 from scene2brain.data.images import HDF5Images
@@ -130,15 +146,98 @@ def trials_from_stim_info(table: pd.DataFrame, subject: int | str) -> pd.DataFra
     return pd.concat(rows, ignore_index=True).sort_values("trial", ignore_index=True)
 
 
-def _read_image(path: Path, what: str) -> np.ndarray:
-    """Raw voxel or vertex values of an MGH/MGZ or NIfTI file (nibabel picks the format)."""
+def _open_image(path: Path, what: str) -> Any:
+    """A nibabel image (MGH/MGZ or NIfTI), its header read; an uncompressed MGH's size is checked against it."""
     import nibabel as nib
 
     require(path, what)
     try:
-        return np.asarray(nib.load(path).dataobj)
+        image = nib.load(path)
     except Exception as err:
         raise DatasetFileError(f"{path}: not readable as MGH/MGZ or NIfTI: {err}; expected {what}") from err
+    if path.suffix == ".mgh":
+        header = image.header
+        expected = int(header.get_data_offset()) + int(header.get_data_size())
+        size = path.stat().st_size
+        if size < expected:
+            raise DatasetFileError(
+                f"{path}: truncated: its header says shape {image.shape} {header.get_data_dtype()} "
+                f"({expected} bytes with the header), the file holds {size} bytes; expected {what}"
+            )
+    return image
+
+
+def _read_image(path: Path, what: str) -> np.ndarray:
+    """Raw voxel or vertex values of an MGH/MGZ or NIfTI file (nibabel picks the format)."""
+    image = _open_image(path, what)
+    try:
+        return np.asarray(image.dataobj)
+    except Exception as err:
+        raise DatasetFileError(f"{path}: not readable as MGH/MGZ or NIfTI: {err}; expected {what}") from err
+
+
+def read_surface_values(path: Path, what: str) -> np.ndarray:
+    """One value per fsaverage vertex (an ROI mask or label file, ncsnr): shape (163842, 1, 1) checked, raveled."""
+    values = _read_image(path, what)
+    check_shape(path, values, (N_FSAVERAGE_VERTICES, 1, 1), what)
+    return values.ravel()
+
+
+def read_fsaverage_betas(
+    path: Path, session: int, selection: np.ndarray, nan_policy: str, keep: bool = True
+) -> tuple[np.ndarray | None, NonFinite]:
+    """One hemisphere's session betas at the ``selection`` vertices, (n_trials, n_selected) float32.
+
+    Checks the header's shape (163842, 1, 1, n_trials) and size, and counts NaN and inf
+    among the selected vertices, reading blocks of trials (bounded memory);
+    ``check_nonfinite`` judges the counts under ``nan_policy``. With ``keep=False`` only
+    the counts are returned (the values are not kept).
+    """
+    what = f"session {session} betas over fsaverage (163842, 1, 1, n_trials)"
+    image = _open_image(path, what)
+    check_shape(path, image.shape, (N_FSAVERAGE_VERTICES, 1, 1, None), "fsaverage betas")
+    n_trials = image.shape[3]
+    step = max(1, (64 * 2**20) // (N_FSAVERAGE_VERTICES * 4))
+    kept: list[np.ndarray] = []
+
+    def blocks() -> Any:
+        for start in range(0, n_trials, step):
+            try:
+                block = np.asarray(image.dataobj[:, 0, 0, start : start + step])
+            except Exception as err:
+                raise DatasetFileError(f"{path}: not readable as MGH/MGZ: {err}; expected {what}") from err
+            block = block.T[:, selection]
+            if keep:
+                kept.append(block.astype(np.float32))
+            yield block
+
+    counts = count_nonfinite(blocks(), int(selection.sum()))
+    check_nonfinite(path, counts, nan_policy, "the betas at the mask's vertices", rows="trials", columns="vertices")
+    values = (np.concatenate(kept) if kept else np.zeros((0, int(selection.sum())), np.float32)) if keep else None
+    return values, counts
+
+
+def check_image_brick(path: Path, n_ids: int | None = None) -> tuple[int, ...]:
+    """Shape of ``imgBrick`` in ``nsd_stimuli.hdf5``: (n >= n_ids, height, width, 3) uint8, read from metadata."""
+    import h5py
+
+    require(path, "the NSD image brick (HDF5 dataset imgBrick, (73000, 425, 425, 3) uint8)")
+    try:
+        with h5py.File(path, "r") as handle:
+            if "imgBrick" not in handle:
+                raise DatasetFileError(f"{path}: dataset 'imgBrick' missing (found {sorted(handle.keys())})")
+            brick = handle["imgBrick"]
+            shape, dtype = tuple(brick.shape), brick.dtype
+            if len(shape) == 4 and shape[0]:
+                brick[shape[0] - 1]
+    except OSError as err:
+        raise DatasetFileError(f"{path}: not readable as HDF5: {err}") from err
+    check_shape(path, shape, (None, None, None, 3), "imgBrick (images x height x width x RGB)")
+    if dtype != np.uint8:
+        raise DatasetFileError(f"{path}: expected imgBrick of dtype uint8, found {dtype}")
+    if n_ids is not None and shape[0] < n_ids:
+        raise DatasetFileError(f"{path}: imgBrick holds {shape[0]} images, the design needs 73k ids up to {n_ids - 1}")
+    return shape
 
 
 def read_ctab(path: Path) -> dict[int, str]:
@@ -166,16 +265,21 @@ def _label_names(codes: np.ndarray, ctab: dict[int, str], source: Path) -> np.nd
     return names
 
 
-def _session_betas(base: Path, space: str, session: int, hemispheres: Sequence[str], fmt: str, mask: Any) -> np.ndarray:
-    """One session's betas as (n_trials, n_selected) float32, in %BOLD for volumes."""
+def _session_betas(
+    base: Path, space: str, session: int, hemispheres: Sequence[str], fmt: str, mask: Any, nan_policy: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """One session's betas as (n_trials, n_selected) float32, in %BOLD for volumes, and its NaN/inf columns."""
     if space == "fsaverage":
-        blocks = []
+        blocks, bad = [], []
         for hemi in hemispheres:
             path = base / f"{hemi}.betas_session{session:02d}.mgh"
-            arr = _read_image(path, f"session {session} betas over fsaverage (163842, 1, 1, n_trials)")
-            check_shape(path, arr, (N_FSAVERAGE_VERTICES, 1, 1, None), "fsaverage betas")
-            blocks.append(arr.reshape(N_FSAVERAGE_VERTICES, -1).T[:, mask[hemi]])
-        return np.concatenate(blocks, axis=1).astype(np.float32)
+            values, counts = read_fsaverage_betas(path, session, mask[hemi], nan_policy)
+            blocks.append(values)
+            bad.append(counts.bad_columns)
+        trials = {len(b) for b in blocks}
+        if len(trials) != 1:
+            raise DatasetFileError(f"{base}: the hemispheres of session {session} hold different trial counts")
+        return np.concatenate(blocks, axis=1), np.concatenate(bad)
     if fmt == "nifti":
         path = base / f"betas_session{session:02d}.nii.gz"
         arr = _read_image(path, f"session {session} betas (X, Y, Z, n_trials), int16 = beta * 300")
@@ -186,18 +290,34 @@ def _session_betas(base: Path, space: str, session: int, hemispheres: Sequence[s
         import h5py
 
         path = require(base / f"betas_session{session:02d}.hdf5", f"session {session} betas, dataset 'betas'")
-        with h5py.File(path, "r") as f:
-            if "betas" not in f:
-                raise DatasetFileError(f"{path}: dataset 'betas' missing (found {list(f.keys())})")
-            arr = np.asarray(f["betas"])
+        try:
+            with h5py.File(path, "r") as f:
+                if "betas" not in f:
+                    raise DatasetFileError(f"{path}: dataset 'betas' missing (found {list(f.keys())})")
+                arr = np.asarray(f["betas"])
+        except OSError as err:
+            raise DatasetFileError(f"{path}: not readable as HDF5: {err}") from err
         if arr.ndim != 4 or arr.shape[1:] != mask.shape[::-1]:
             raise DatasetFileError(
                 f"{path}: expected 'betas' of shape (n_trials, {', '.join(map(str, mask.shape[::-1]))}) "
                 f"(NIfTI axes reversed), found {arr.shape}"
             )
         values = arr.transpose(0, 3, 2, 1)[:, mask]
+    counts = count_nonfinite(values)
+    check_nonfinite(path, counts, nan_policy, "the betas in the mask", rows="trials", columns="voxels")
     scale = INT16_SCALE if values.dtype.kind == "i" else 1.0
-    return values.astype(np.float32) / np.float32(scale)
+    return values.astype(np.float32) / np.float32(scale), counts.bad_columns
+
+
+def _zscore(betas: np.ndarray) -> np.ndarray:
+    """Each column z-scored over the session's trials (NaN-aware when NaN are kept)."""
+    if np.isfinite(betas).all():
+        return standardise_columns(betas).astype(np.float32)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
+        mean, sd = np.nanmean(betas, axis=0), np.nanstd(betas, axis=0)
+    sd[sd == 0] = 1.0
+    return ((betas - mean) / sd).astype(np.float32)
 
 
 def load_nsd(
@@ -213,6 +333,7 @@ def load_nsd(
     zscore_sessions: bool = True,
     coco_annotations: str | Path | None = None,
     coco_min_visible_fraction: float = 0.0,
+    nan_policy: NanPolicy = "raise",
 ) -> Experiment:
     """Load one NSD subject's single-trial betas as an :class:`Experiment`.
 
@@ -255,6 +376,13 @@ def load_nsd(
     coco_min_visible_fraction : float
         An annotation counts when more than this share of its bounding box is inside
         the crop (0: any visible part).
+    nan_policy : {"raise", "drop", "allow"}
+        What NaN or inf betas of the selected vertices or voxels do. "raise" (default):
+        a :class:`DatasetFileError` naming the session file and how many vertices and
+        trials hold them; "drop": leave out every vertex or voxel with one in any session
+        read, with a warning, recording them in ``metadata["dropped_voxels"]``
+        (``column`` and ``hemisphere``/``vertex`` or ``i``/``j``/``k``); "allow": keep
+        them (z-scoring then ignores them). A file with no finite value is refused.
 
     Returns
     -------
@@ -269,7 +397,8 @@ def load_nsd(
         ``scene2brain.evaluation.noise_ceiling_from_ncsnr(ncsnr, n_averaged_trials)``).
     """
     number = nsd_subject(subject)
-    root = Path(root)
+    root = require_root(root, "the NSD data (nsddata, nsddata_betas, nsddata_stimuli)")
+    check_nan_policy(nan_policy)
     if space not in SPACES:
         raise ValueError(f"space: expected one of {SPACES}, got {space!r}")
     if beta_version not in BETA_VERSIONS:
@@ -299,7 +428,7 @@ def load_nsd(
 
     if space == "fsaverage":
         label_dir = root / "nsddata" / "freesurfer" / "fsaverage" / "label"
-        selection = {h: _read_image(label_dir / f"{h}.{mask}.mgz", f"the {mask} mask").ravel() > 0 for h in hemispheres}
+        selection = {h: read_surface_values(label_dir / f"{h}.{mask}.mgz", f"the {mask} mask") > 0 for h in hemispheres}
         voxels = pd.concat(
             [pd.DataFrame({"hemisphere": h, "vertex": np.flatnonzero(selection[h])}) for h in hemispheres],
             ignore_index=True,
@@ -307,13 +436,13 @@ def load_nsd(
         ncsnr_paths = [base / f"{h}.ncsnr.mgh" for h in hemispheres]
         if all(p.is_file() for p in ncsnr_paths):
             voxels["ncsnr"] = np.concatenate(
-                [_read_image(p, "ncsnr").ravel()[selection[h]] for p, h in zip(ncsnr_paths, hemispheres, strict=True)]
+                [read_surface_values(p, "ncsnr")[selection[h]] for p, h in zip(ncsnr_paths, hemispheres, strict=True)]
             )
         for family in rois:
             ctab = read_ctab(label_dir / f"{family}.mgz.ctab")
             voxels[family] = np.concatenate(
                 [
-                    _label_names(_read_image(label_dir / f"{h}.{family}.mgz", f"{family} labels").ravel()[selection[h]],
+                    _label_names(read_surface_values(label_dir / f"{h}.{family}.mgz", f"{family} labels")[selection[h]],
                                  ctab, label_dir / f"{h}.{family}.mgz")
                     for h in hemispheres
                 ]
@@ -331,10 +460,11 @@ def load_nsd(
             voxels[family] = _label_names(_read_image(path, f"{family} labels")[selection], ctab, path)
 
     design = read_expdesign(root / "nsddata" / "experiments" / "nsd" / "nsd_expdesign.mat")  # fail before reading betas
-    blocks = []
+    blocks, bad = [], np.zeros(len(voxels), dtype=bool)
     for session in sessions:
-        betas = _session_betas(base, space, session, hemispheres, volume_format, selection)
-        blocks.append(standardise_columns(betas).astype(np.float32) if zscore_sessions else betas)
+        betas, session_bad = _session_betas(base, space, session, hemispheres, volume_format, selection, nan_policy)
+        bad |= session_bad
+        blocks.append(_zscore(betas) if zscore_sessions else betas)
     per_session = [len(b) for b in blocks]
     if len(set(per_session)) != 1:
         raise DatasetFileError(f"{base}: sessions hold different trial counts {per_session}; expected equal")
@@ -362,7 +492,10 @@ def load_nsd(
             for column in labels.columns:
                 table[column] = labels[column].to_numpy()
     brick = root / "nsddata_stimuli" / "stimuli" / "nsd" / "nsd_stimuli.hdf5"
-    images = HDF5Images(brick, "imgBrick", nsd_ids) if brick.is_file() else None
+    images = None
+    if brick.is_file():
+        check_image_brick(brick, int(nsd_ids.max()) + 1)
+        images = HDF5Images(brick, "imgBrick", nsd_ids)
     shared = np.flatnonzero(table["shared1000"].to_numpy())
     splits = {"train": np.flatnonzero(~table["shared1000"].to_numpy()), "test": shared}
     metadata = {
@@ -380,4 +513,75 @@ def load_nsd(
         metadata["coco_annotations"] = str(coco_dir)
         metadata["coco_min_visible_fraction"] = coco_min_visible_fraction
     data = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
-    return Experiment(subj, Stimuli(table, images), Responses(data, trial_stimulus, voxels), splits, metadata)
+    ids = ("hemisphere", "vertex") if space == "fsaverage" else ("i", "j", "k")
+    data, voxels = drop_voxels(data, voxels, bad, nan_policy, metadata, base, ids)
+    responses = Responses(data, trial_stimulus, voxels, nan_policy="allow" if nan_policy == "allow" else "raise")
+    return Experiment(subj, Stimuli(table, images), responses, splits, metadata)
+
+
+_FS_BETAS = "nsddata_betas/ppdata/subj{:02d}/fsaverage/betas_fithrf_GLMdenoise_RR"
+
+
+def nsd_files(subject: int) -> list[str]:
+    """Paths, relative to the NSD root, that :func:`load_nsd`'s default (fsaverage) reading of a subject needs."""
+    base = _FS_BETAS.format(subject)
+    files = [
+        "nsddata/experiments/nsd/nsd_expdesign.mat",
+        "nsddata/experiments/nsd/nsd_stim_info_merged.csv",
+        "nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5",
+    ]
+    for hemi in ("lh", "rh"):
+        files += [f"nsddata/freesurfer/fsaverage/label/{hemi}.nsdgeneral.mgz", f"{base}/{hemi}.ncsnr.mgh"]
+        files += [f"{base}/{hemi}.betas_session{k:02d}.mgh" for k in range(1, SESSIONS_PER_SUBJECT[subject - 1] + 1)]
+    return files
+
+
+def check_nsd(root: str | Path, subject: int | str) -> list[FileCheck]:
+    """Open every file of :func:`nsd_files` and check it as :func:`load_nsd` would (fsaverage betas).
+
+    The design and stimulus table are read; the image brick's shape and last image;
+    masks and ncsnr (one value per fsaverage vertex); each session's betas: header
+    shape and size, trial counts equal across sessions and hemispheres and within the
+    design, NaN and inf counted at the nsdgeneral vertices in blocks of trials.
+    """
+    number = nsd_subject(subject)
+    root = require_root(root, "the NSD data (nsddata, nsddata_betas, nsddata_stimuli)")
+    check = CopyCheck(root)
+    design_rel = "nsddata/experiments/nsd/nsd_expdesign.mat"
+    design = check.file(design_rel, read_expdesign)
+    check.file("nsddata/experiments/nsd/nsd_stim_info_merged.csv", read_stim_info)
+    n_ids = None if design is None else int(design.subjectim.max()) + 1
+    check.file(
+        "nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5",
+        lambda p: check_image_brick(p, n_ids),
+        after="" if design is not None else design_rel,
+    )
+    base = _FS_BETAS.format(number)
+    first: dict[str, Any] = {}  # trials per session, from the first readable session file
+    for hemi in ("lh", "rh"):
+        mask_rel = f"nsddata/freesurfer/fsaverage/label/{hemi}.nsdgeneral.mgz"
+        selection = check.file(mask_rel, lambda p: read_surface_values(p, "the nsdgeneral mask") > 0)
+        check.file(f"{base}/{hemi}.ncsnr.mgh", lambda p: read_surface_values(p, "ncsnr"))
+        for session in range(1, SESSIONS_PER_SUBJECT[number - 1] + 1):
+
+            def betas(path: Path, session: int = session, selection: Any = selection) -> Noted:
+                use = np.ones(N_FSAVERAGE_VERTICES, bool) if selection is None else selection
+                _, counts = read_fsaverage_betas(path, session, use, "allow", keep=False)
+                n_trials = counts.shape[0]
+                if first and n_trials != first["n"]:
+                    raise DatasetFileError(
+                        f"{path}: {n_trials} trials, but {first['file']} holds {first['n']}; sessions hold equal counts"
+                    )
+                first.setdefault("n", n_trials)
+                first.setdefault("file", path.name)
+                if design is not None and session * n_trials > len(design.masterordering):
+                    raise DatasetFileError(
+                        f"{path}: session {session} of {n_trials} trials needs {session * n_trials} trials in "
+                        f"nsd_expdesign.mat's masterordering, which has {len(design.masterordering)}"
+                    )
+                return Noted(None, counts.describe("trials", "nsdgeneral vertices"))
+
+            check.file(
+                f"{base}/{hemi}.betas_session{session:02d}.mgh", betas, after="" if selection is not None else mask_rel
+            )
+    return check.results

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from scene2brain.data.containers import Experiment
-from scene2brain.data.datasets.algonauts import ROI_FAMILIES, load_algonauts2023
-from scene2brain.data.datasets.bold5000 import load_bold5000
-from scene2brain.data.datasets.kay import load_kay2008, load_kay2008_nma
-from scene2brain.data.datasets.nsd import SESSIONS_PER_SUBJECT, load_nsd
-from scene2brain.data.datasets.things import load_things_fmri
+from scene2brain.data.datasets._files import DatasetFileError, FileCheck, require_root
+from scene2brain.data.datasets.algonauts import algonauts_files, check_algonauts2023, load_algonauts2023
+from scene2brain.data.datasets.bold5000 import check_bold5000, load_bold5000
+from scene2brain.data.datasets.coco import check_coco
+from scene2brain.data.datasets.kay import check_kay2008, check_kay2008_nma, load_kay2008, load_kay2008_nma
+from scene2brain.data.datasets.nsd import check_nsd, load_nsd, nsd_files
+from scene2brain.data.datasets.things import check_things_fmri, load_things_fmri
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,9 @@ class DatasetInfo:
         What it is; how to get a copy.
     files : callable
         subject -> paths relative to the dataset root that a complete copy holds.
+    check : callable, optional
+        ``check(root, subject) -> list[FileCheck]``: opens each of those files and checks
+        it with the loader's own rules (see :func:`check_dataset`).
     load : callable, optional
         ``load(root, subject, **options) -> Experiment``; None where the dataset is not
         an experiment (COCO annotations) or is built by the pipeline (the simulation).
@@ -48,6 +51,7 @@ class DatasetInfo:
     experiment: bool = True
     reference: str = ""
     default_subject: int = 1
+    check: Callable[[Path, int], list[FileCheck]] | None = None
 
     @property
     def loader(self) -> str:
@@ -57,36 +61,20 @@ class DatasetInfo:
         return f"{self.load.__module__}.{self.load.__name__}" if self.load is not None else "-"
 
 
-def _algonauts_files(subject: int) -> list[str]:
-    s = f"subj{subject:02d}"
-    files = []
-    for hemi in ("lh", "rh"):
-        files.append(f"{s}/roi_masks/{hemi}.all-vertices_fsaverage_space.npy")
-        files += [f"{s}/roi_masks/{hemi}.{f}_challenge_space.npy" for f in ROI_FAMILIES]
-        files.append(f"{s}/training_split/training_fmri/{hemi}_training_fmri.npy")
-    files += [f"{s}/roi_masks/mapping_{f}.npy" for f in ROI_FAMILIES]
-    return [*files, f"{s}/training_split/training_images/", f"{s}/test_split/test_images/"]
-
-
-def _nsd_files(subject: int) -> list[str]:
-    s = f"subj{subject:02d}"
-    base = f"nsddata_betas/ppdata/{s}/fsaverage/betas_fithrf_GLMdenoise_RR"
-    files = [
-        "nsddata/experiments/nsd/nsd_expdesign.mat",
-        "nsddata/experiments/nsd/nsd_stim_info_merged.csv",
-        "nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5",
-    ]
-    for hemi in ("lh", "rh"):
-        files += [f"nsddata/freesurfer/fsaverage/label/{hemi}.nsdgeneral.mgz", f"{base}/{hemi}.ncsnr.mgh"]
-        files += [f"{base}/{hemi}.betas_session{k:02d}.mgh" for k in range(1, SESSIONS_PER_SUBJECT[subject - 1] + 1)]
-    return files
+def _nma_subject(subject: int | str) -> None:
+    if str(subject) not in ("1", "S1"):
+        raise ValueError(f"subject: the kay2008-nma archive holds subject 1 only, got {subject!r}")
 
 
 def _load_kay2008_nma(root: str | Path, subject: int | str = 1, **options: Any) -> Experiment:
     """The NMA archive holds subject 1 only; ``subject`` is accepted for a uniform loader signature."""
-    if str(subject) not in ("1", "S1"):
-        raise ValueError(f"subject: the kay2008-nma archive holds subject 1 only, got {subject!r}")
+    _nma_subject(subject)
     return load_kay2008_nma(root, **options)
+
+
+def _check_kay2008_nma(root: Path, subject: int | str = 1) -> list[FileCheck]:
+    _nma_subject(subject)
+    return check_kay2008_nma(root)
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -106,16 +94,18 @@ DATASETS: dict[str, DatasetInfo] = {
             "Algonauts 2023 challenge: NSD subjects 1-8, fsaverage challenge vertices, images as PNG",
             "Fill in the data request form on algonautsproject.com/2023 (accept the NSD terms); "
             "download algonauts_2023_challenge_data from the shared Google Drive folder.",
-            _algonauts_files,
+            algonauts_files,
             load_algonauts2023,
+            check=check_algonauts2023,
         ),
         DatasetInfo(
             "nsd",
             "Natural Scenes Dataset: single-trial betas (fsaverage or volume), design, stimuli, ROIs",
             "Register at naturalscenesdataset.org (NSD Data Access agreement), then copy from the "
             "s3://natural-scenes-dataset bucket, e.g. aws s3 sync --no-sign-request.",
-            _nsd_files,
+            nsd_files,
             load_nsd,
+            check=check_nsd,
         ),
         DatasetInfo(
             "kay2008",
@@ -123,6 +113,7 @@ DATASETS: dict[str, DatasetInfo] = {
             "Create a CRCNS account (crcns.org), then download vim-1 (EstimatedResponses.mat, Stimuli.mat).",
             lambda subject: ["EstimatedResponses.mat", "Stimuli.mat"],
             load_kay2008,
+            check=check_kay2008,
         ),
         DatasetInfo(
             "kay2008-nma",
@@ -131,6 +122,7 @@ DATASETS: dict[str, DatasetInfo] = {
             lambda subject: ["kay_images.npz", "kay_labels.npy", "kay_labels_val.npy"],
             _load_kay2008_nma,
             reference="scene2brain.data.datasets.load_kay2008_nma",
+            check=_check_kay2008_nma,
         ),
         DatasetInfo(
             "things-fmri",
@@ -144,6 +136,7 @@ DATASETS: dict[str, DatasetInfo] = {
                 f"sub-{subject:02d}_StimulusMetadata.csv",
             ],
             load_things_fmri,
+            check=check_things_fmri,
         ),
         DatasetInfo(
             "bold5000",
@@ -155,6 +148,7 @@ DATASETS: dict[str, DatasetInfo] = {
                 f"ROIs/stim_lists/CSI0{subject}_stim_lists.txt",
             ],
             load_bold5000,
+            check=check_bold5000,
         ),
         DatasetInfo(
             "coco",
@@ -164,35 +158,10 @@ DATASETS: dict[str, DatasetInfo] = {
             lambda subject: ["instances_train2017.json", "instances_val2017.json"],
             experiment=False,
             reference="scene2brain.data.datasets.coco.nsd_coco_categories",
+            check=check_coco,
         ),
     )
 }
-
-
-def _probe(path: Path) -> None:
-    """Open ``path`` with the reader its format needs; raise on anything unreadable."""
-    name = path.name
-    if name.endswith(".npy"):
-        pickled = name.startswith("mapping_")  # Algonauts ROI dicts are pickled objects
-        np.load(path, mmap_mode=None if pickled else "r", allow_pickle=pickled)
-    elif name.endswith(".npz"):
-        with np.load(path) as archive:
-            archive.files  # noqa: B018 (reading the index validates the archive)
-    elif name.endswith((".mgh", ".mgz", ".nii", ".nii.gz")):
-        import nibabel as nib
-
-        nib.load(path).header  # noqa: B018
-    elif name.endswith((".hdf5", ".h5")) or name == "EstimatedResponses.mat":
-        import h5py
-
-        h5py.File(path, "r").close()
-    elif name.endswith(".mat"):
-        from scipy.io import whosmat
-
-        whosmat(path)
-    elif name.endswith((".csv", ".txt", ".json")):
-        with open(path, encoding="utf-8") as fh:
-            fh.readline()
 
 
 def dataset_info(name: str) -> DatasetInfo:
@@ -207,22 +176,48 @@ def experiment_datasets() -> list[str]:
     return [name for name, info in DATASETS.items() if info.experiment]
 
 
-def check_dataset(name: str, root: str | Path, subject: int | None = None) -> list[tuple[str, str]]:
-    """Status of every file a dataset needs: ``[(relative path, "ok" | "missing" | "malformed: ...")]``."""
+def check_dataset(name: str, root: str | Path, subject: int | None = None) -> list[FileCheck]:
+    """Open every file a dataset copy needs and check it with the loader's own rules.
+
+    Each file is read in bounded memory (``.npy`` memory-mapped, HDF5 and MGH read in
+    blocks of rows) and checked as its loader would: the size against the header
+    (truncated files), dtype, shape and the shapes of the files it must agree with
+    (responses: rows = images or trials, columns = mask vertices or voxels), and NaN
+    and inf counts (reported in the result's ``note``; a file with no finite value is
+    malformed).
+
+    Parameters
+    ----------
+    name : str
+        A registered dataset (:data:`DATASETS`).
+    root : path
+        The copy's root folder.
+    subject : int, optional
+        Default: the dataset's first subject.
+
+    Returns
+    -------
+    list of FileCheck
+        One per expected file, in the order of ``DATASETS[name].files``; each unpacks as
+        ``(relative path, status)`` with status "ok", "missing" or "malformed: <why>".
+
+    Raises
+    ------
+    DatasetFileError
+        When ``root`` is not a folder (one error, not one "missing" per file).
+    ValueError
+        For an unknown dataset or subject.
+    """
     info = dataset_info(name)
-    root = Path(root)
-    report = []
-    for rel in info.files(subject or info.default_subject):
-        path = root / rel
-        if rel.endswith("/"):
-            status = "ok" if path.is_dir() and any(path.iterdir()) else "missing"
-        elif not path.is_file():
-            status = "missing"
-        else:
-            try:
-                _probe(path)
-                status = "ok"
-            except Exception as err:
-                status = f"malformed: {type(err).__name__}: {err}"
-        report.append((rel, status))
-    return report
+    subject = subject or info.default_subject
+    expected = info.files(subject)
+    if not expected:
+        return []
+    root = require_root(root, f"a copy of {name}")
+    if info.check is None:
+        raise DatasetFileError(f"{name}: no check is registered")
+    found = {result.path: result for result in info.check(root, subject)}
+    missing = [rel for rel in expected if rel not in found]
+    if missing:  # a checker that forgets a file would report a copy as complete
+        raise RuntimeError(f"the check of {name} did not look at {missing}")
+    return [found[rel] for rel in expected]
