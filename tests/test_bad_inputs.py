@@ -11,9 +11,8 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-import pytest
-
 import bad_input_cases
+import pytest
 from bad_input_cases import AREAS, Case
 
 

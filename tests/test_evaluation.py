@@ -3,6 +3,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import r2_score as sk_r2
 
+from scene2brain.decoding.metrics import batch_scores, confusion, decoding_metrics
 from scene2brain.evaluation import (
     explained_variance,
     ncsnr_from_repeats,
@@ -11,6 +12,11 @@ from scene2brain.evaluation import (
     pearson_r,
     r2_score,
 )
+from scene2brain.evaluation.inference import bootstrap_ci, compare_predictions, permutation_test_correlation
+from scene2brain.evaluation.metrics import r2_score_split
+from scene2brain.evaluation.noise_ceiling import repeats_array, scores_with_ceiling, spearman_brown
+from scene2brain.evaluation.partitioning import variance_partitioning
+from scene2brain.utils.arrays import check_same_length, check_same_shape
 
 
 def test_pearson_matches_scipy_per_column():
@@ -37,7 +43,7 @@ def test_r2_matches_sklearn_and_can_be_negative():
 
 
 def test_shape_mismatch_is_an_error():
-    with pytest.raises(ValueError, match="shapes differ"):
+    with pytest.raises(ValueError, match=r"y_true of shape \(4, 2\) and y_pred of shape \(4, 3\)"):
         pearson_r(np.zeros((4, 2)), np.zeros((4, 3)))
 
 
@@ -149,3 +155,92 @@ def test_float32_inputs_accumulate_in_float64():
     p = y + rng.standard_normal((20000, 2)).astype(np.float32)
     np.testing.assert_allclose(pearson_r(y, p), pearson_r(y.astype(np.float64), p.astype(np.float64)), rtol=1e-12)
     assert pearson_r(y, p).dtype == np.float64
+
+
+# --- strict shapes: arrays that pair up are never broadcast ---------------------------------------------------
+
+
+def test_noise_normalised_accuracy_refuses_a_ceiling_that_would_broadcast():
+    r, ceiling = np.full(5, 0.5), np.full((5, 1), 0.5)
+    assert np.broadcast_shapes(r.shape, ceiling.shape) == (5, 5)  # what used to come back
+    message = r"r and noise_ceiling: expected the same shape, got r of shape \(5,\) and noise_ceiling of shape \(5, 1\)"
+    with pytest.raises(ValueError, match=message):
+        noise_normalised_accuracy(r, ceiling)
+    with pytest.raises(ValueError, match=message):
+        scores_with_ceiling(r, ceiling)
+    with pytest.raises(ValueError, match=r"r of shape \(5,\) and noise_ceiling of shape \(4,\)"):
+        noise_normalised_accuracy(r, np.full(4, 0.5))
+    np.testing.assert_allclose(noise_normalised_accuracy(r, ceiling[:, 0]), np.full(5, 50.0))  # 100 * 0.25 / 0.5
+
+
+@pytest.mark.parametrize("score", [pearson_r, r2_score, explained_variance])
+def test_pairwise_scores_name_both_arguments_and_shapes(score):
+    with pytest.raises(ValueError, match=r"y_true of shape \(6,\) and y_pred of shape \(6, 1\)"):
+        score(np.arange(6.0), np.arange(6.0)[:, None])
+    with pytest.raises(ValueError, match=r"y_true of shape \(6, 2\) and y_pred of shape \(5, 2\)"):
+        score(np.zeros((6, 2)), np.zeros((5, 2)))
+
+
+def test_inference_names_the_mismatched_prediction():
+    rng = np.random.default_rng(0)
+    y, a = rng.standard_normal((8, 3)), rng.standard_normal((8, 3))
+    with pytest.raises(ValueError, match=r"y_true of shape \(8, 3\) and pred_b of shape \(7, 3\)"):
+        compare_predictions(y, a, a[:7], n_resamples=10)
+    with pytest.raises(ValueError, match=r"y_true of shape \(8, 3\) and pred_a of shape \(8, 1\)"):
+        compare_predictions(y, a[:, :1], a, n_resamples=10)
+    with pytest.raises(ValueError, match=r"y_true of shape \(8, 3\) and y_pred of shape \(8,\)"):
+        bootstrap_ci(y, a[:, 0], n_bootstraps=10)
+    with pytest.raises(ValueError, match=r"y_true of shape \(8, 3\) and y_pred of shape \(3,\)"):
+        permutation_test_correlation(y, a[0], n_permutations=10)
+
+
+def test_noise_ceiling_functions_refuse_mismatched_lengths_and_broadcasting():
+    with pytest.raises(ValueError, match=r"responses of shape \(6, 2\) and trial_stimulus of shape \(5,\)"):
+        ncsnr_from_repeats(np.zeros((6, 2)), np.array([0, 0, 1, 1, 2]))
+    with pytest.raises(ValueError, match=r"expected shapes \(n_trials, n_voxels\) and \(n_trials,\)"):
+        ncsnr_from_repeats(np.zeros((6, 2)), np.zeros((6, 1), int))
+    with pytest.raises(ValueError, match=r"responses of shape \(4, 2\) and trial_stimulus of shape \(3,\)"):
+        repeats_array(np.zeros((4, 2)), np.array([0, 0, 1]))
+    with pytest.raises(ValueError, match=r"reliability of shape \(3,\) and factor of shape \(3, 1\)"):
+        spearman_brown(np.full(3, 0.5), np.full((3, 1), 2.0))
+    np.testing.assert_allclose(spearman_brown(np.full(3, 0.5), 2), np.full(3, 2 / 3))  # a scalar is fine
+    np.testing.assert_allclose(spearman_brown(0.5, np.array([1.0, 2.0])), [0.5, 2 / 3])
+
+
+def test_variance_partitioning_and_r2_split_name_the_mismatched_entries():
+    with pytest.raises(
+        ValueError, match=r"r2\['A'\] and r2\['A\+B'\]: expected the same shape, got .* \(3,\) .* \(2,\)"
+    ):
+        variance_partitioning({"A": np.zeros(3), "B": np.zeros(3), "A+B": np.zeros(2)})
+    with pytest.raises(ValueError, match=r"y_true of shape \(5, 2\) and y_pred_split of shape \(2, 5, 1\)"):
+        r2_score_split(np.zeros((5, 2)), np.zeros((2, 5, 1)))
+
+
+def test_decoding_metrics_refuse_mismatched_labels_scores_and_codes():
+    with pytest.raises(ValueError, match=r"y_true of shape \(4,\) and y_pred of shape \(3,\)"):
+        decoding_metrics(["a", "b", "a", "b"], ["a", "b", "a"])
+    with pytest.raises(ValueError, match=r"y_true of shape \(4,\) and scores of shape \(3, 2\)"):
+        decoding_metrics(["a", "b", "a", "b"], ["a", "b", "a", "a"], scores=np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"codes_true of shape \(3,\) and codes_pred of shape \(3, 1\)"):
+        confusion(np.array([0, 1, 1]), np.array([[0], [1], [1]]), 2)
+    with pytest.raises(ValueError, match=r"codes_true of shape \(4,\) and codes_pred\[0\] of shape \(5,\)"):
+        batch_scores("accuracy", np.zeros(4, int), np.zeros((3, 5), int), 2)
+    with pytest.raises(ValueError, match=r"codes_true of shape \(3, 1\) and codes_pred of shape \(3, 5\)"):
+        batch_scores("balanced_accuracy", np.zeros((3, 1), int), np.zeros((3, 5), int), 2)
+    truth, pred = np.array([0, 1, 1, 0, 1]), np.array([[0, 1, 0, 0, 1], [1, 1, 1, 1, 1]])
+    np.testing.assert_allclose(batch_scores("accuracy", truth, pred, 2), [0.8, 0.6])  # hand-counted
+    np.testing.assert_allclose(batch_scores("accuracy", np.stack([truth, truth]), pred, 2), [0.8, 0.6])
+
+
+def test_check_same_shape_and_length_helpers():
+    check_same_shape(a=np.zeros((2, 3)), b=np.ones((2, 3)), c=[[0, 0, 0], [1, 1, 1]])
+    check_same_shape()
+    with pytest.raises(
+        ValueError, match=r"a and c: expected the same shape, got a of shape \(2, 3\) and c of shape \(3,\)"
+    ):
+        check_same_shape(a=np.zeros((2, 3)), b=np.ones((2, 3)), c=np.zeros(3))
+    check_same_length(x=np.zeros((4, 2)), labels=list("abcd"))
+    with pytest.raises(ValueError, match=r"x and labels: expected the same number of rows, got x of shape \(4, 2\)"):
+        check_same_length(x=np.zeros((4, 2)), labels=list("abc"))
+    with pytest.raises(ValueError, match="labels: expected an array with one row per sample, got a scalar"):
+        check_same_length(x=np.zeros(4), labels=3)

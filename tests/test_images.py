@@ -29,6 +29,7 @@ from scene2brain.data import (
     save_experiment,
     save_stimuli,
 )
+from scene2brain.data.images import ImageNotFoundError, ImageReadError, read_image, to_rgb
 from scene2brain.features import extract_features
 
 
@@ -400,3 +401,287 @@ def test_version_1_folders_are_read_and_unknown_versions_named(tmp_path, small_e
     (path / "experiment.json").write_text(json.dumps({**header, "version": 99}))
     with pytest.raises(ValueError, match=r"format version 99 is not supported \(expected one of \(1, 2\)\)"):
         load_experiment(path)
+
+
+# --- the one image reader: every Pillow mode to RGB, unreadable files named ----------------------------------
+
+
+def _alpha_on_white(values, alpha):
+    """Hand formula of compositing onto white: v * a + 255 * (1 - a), a = alpha / 255."""
+    a = np.asarray(alpha, dtype=np.float64) / 255.0
+    return np.asarray(values, dtype=np.float64) * a + 255.0 * (1.0 - a)
+
+
+def test_palette_png_reads_as_its_palette_colours_not_its_indices(tmp_path):
+    palette = [(200, 10, 30), (0, 128, 255), (17, 240, 99)]
+    indices = np.array([[0, 1, 2], [2, 1, 0]], dtype=np.uint8)
+    img = Image.fromarray(indices, mode="P")
+    img.putpalette([c for colour in palette for c in colour])
+    img.save(tmp_path / "p.png")
+    assert Image.open(tmp_path / "p.png").mode == "P"
+    expected = np.array(palette, dtype=np.uint8)[indices]
+    np.testing.assert_array_equal(read_image(tmp_path / "p.png"), expected)
+    np.testing.assert_array_equal(FileImages([tmp_path / "p.png"])[0], expected)  # the folder path reads the same
+
+
+def test_palette_png_with_a_transparent_colour_shows_white_there(tmp_path):
+    img = Image.fromarray(np.array([[0, 1]], dtype=np.uint8), mode="P")
+    img.putpalette([10, 20, 30, 40, 50, 60])
+    img.save(tmp_path / "t.png", transparency=0)
+    np.testing.assert_array_equal(read_image(tmp_path / "t.png"), [[[255, 255, 255], [40, 50, 60]]])
+
+
+def test_cmyk_jpeg_is_converted_by_pillow_not_fed_as_rgb(tmp_path):
+    cmyk = np.random.default_rng(0).integers(0, 256, (16, 16, 4), dtype=np.uint8)
+    Image.fromarray(cmyk, mode="CMYK").save(tmp_path / "c.jpg", quality=95)
+    with Image.open(tmp_path / "c.jpg") as img:
+        assert img.mode == "CMYK"
+        reference = np.asarray(img.convert("RGB"))
+        raw = np.asarray(img)[..., :3]
+    got = read_image(tmp_path / "c.jpg")
+    assert got.dtype == np.uint8 and got.shape == (16, 16, 3)
+    np.testing.assert_array_equal(got, reference)
+    assert np.abs(got.astype(int) - raw).mean() > 20  # not the C, M, Y channels as R, G, B
+
+
+@pytest.mark.parametrize("mode", ["L", "1", "YCbCr", "LAB", "HSV", "RGBX"])
+def test_other_modes_use_pillows_conversion(mode):
+    rng = np.random.default_rng(1)
+    img = Image.fromarray(rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)).convert(mode)
+    got = to_rgb(img)
+    assert got.shape == (5, 7, 3) and got.dtype == np.uint8
+    np.testing.assert_array_equal(got, np.asarray(img.convert("RGB")))
+    if mode in ("L", "1"):
+        np.testing.assert_array_equal(got, np.repeat(np.asarray(img.convert("L"))[..., None], 3, axis=2))
+
+
+def test_grey_alpha_and_rgba_pngs_are_composited_onto_white(tmp_path):
+    grey = np.array([[0, 100, 200, 255]], dtype=np.uint8)
+    alpha = np.array([[0, 128, 255, 64]], dtype=np.uint8)
+    Image.fromarray(np.stack([grey, alpha], axis=-1)).save(tmp_path / "la.png")
+    assert Image.open(tmp_path / "la.png").mode == "LA"
+    got = read_image(tmp_path / "la.png")
+    expected = _alpha_on_white(grey, alpha)
+    assert got.shape == (1, 4, 3) and (got[..., 0] == got[..., 2]).all()
+    np.testing.assert_allclose(got[..., 0], expected, atol=1)
+    rgba = np.array([[[255, 0, 0, 0], [255, 0, 0, 255], [0, 0, 255, 128]]], dtype=np.uint8)
+    Image.fromarray(rgba).save(tmp_path / "rgba.png")
+    np.testing.assert_allclose(read_image(tmp_path / "rgba.png"), _alpha_on_white(rgba[..., :3], rgba[..., 3:]), atol=1)
+    np.testing.assert_array_equal(read_image(tmp_path / "rgba.png")[0, :2], [[255, 255, 255], [255, 0, 0]])
+
+
+def test_premultiplied_grey_alpha_is_composited_onto_white():
+    img = Image.new("La", (2, 1))
+    img.putpixel((0, 0), (40, 100))  # premultiplied grey 40 at alpha 100: 40 + 255 - 100
+    img.putpixel((1, 0), (0, 0))
+    np.testing.assert_array_equal(to_rgb(img)[0, :, 0], [195, 255])
+
+
+def test_16_bit_png_is_scaled_by_65535(tmp_path):
+    values = np.array([[0, 257, 1000, 32768, 65535]], dtype=np.uint16)
+    Image.fromarray(values).save(tmp_path / "16.png")
+    assert Image.open(tmp_path / "16.png").mode.startswith("I")
+    got = read_image(tmp_path / "16.png")
+    np.testing.assert_array_equal(got[..., 0], [[0, 1, 4, 128, 255]])  # round(v * 255 / 65535)
+    np.testing.assert_array_equal(got[..., 0], np.round(values * 255.0 / 65535).astype(np.uint8))
+
+
+def test_32_bit_and_float_tiffs_need_values_in_their_documented_range(tmp_path):
+    Image.fromarray(np.array([[0, 65535]], dtype=np.int32), mode="I").save(tmp_path / "i.tif")
+    np.testing.assert_array_equal(read_image(tmp_path / "i.tif")[0, :, 0], [0, 255])
+    Image.fromarray(np.array([[0, 70000]], dtype=np.int32), mode="I").save(tmp_path / "big.tif")
+    with pytest.raises(ImageReadError, match=r"big\.tif: mode I pixel values must lie in 0\.\.65535.*found 0\.\.70000"):
+        read_image(tmp_path / "big.tif")
+    Image.fromarray(np.array([[0.0, 0.5, 1.0]], dtype=np.float32)).save(tmp_path / "f.tif")
+    np.testing.assert_array_equal(read_image(tmp_path / "f.tif")[0, :, 1], [0, 128, 255])
+    Image.fromarray(np.array([[0.0, 2.5]], dtype=np.float32)).save(tmp_path / "f2.tif")
+    with pytest.raises(ImageReadError, match=r"f2\.tif: floating-point pixel values must lie in \[0, 1\], found"):
+        read_image(tmp_path / "f2.tif")
+
+
+def test_exif_orientation_6_is_applied(tmp_path):
+    # four flat quadrants (JPEG keeps flat colours): red top-left, green top-right, blue bottom-left, white
+    img = np.zeros((32, 48, 3), dtype=np.uint8)
+    img[:16, :24] = (255, 0, 0)
+    img[:16, 24:] = (0, 255, 0)
+    img[16:, :24] = (0, 0, 255)
+    img[16:, 24:] = (255, 255, 255)
+    pil = Image.fromarray(img)
+    exif = pil.getexif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    pil.save(tmp_path / "rot.jpg", exif=exif, quality=100)
+    got = read_image(tmp_path / "rot.jpg")
+    assert got.shape == (48, 32, 3)  # width and height swapped
+    # a quarter turn clockwise: blue (bottom-left) comes to the top-left, red to the top-right
+    inner = (slice(4, 20), slice(4, 12)), (slice(4, 20), slice(20, 28)), (slice(28, 44), slice(20, 28))
+    for (rows, cols), colour in zip(inner, [(0, 0, 255), (255, 0, 0), (0, 255, 0)], strict=True):
+        assert np.abs(got[rows, cols].astype(int) - colour).max() < 8, colour
+    assert np.abs(got.astype(int) - np.rot90(img, k=-1)).mean() < 8  # JPEG blurs the edges; a wrong turn gives > 60
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda p: p.write_text("this is not a picture"), "not an image file Pillow can identify"),
+        (lambda p: p.write_bytes(b""), "the file is empty"),
+        (lambda p: p.write_bytes(_encoded("PNG")[:-200]), "damaged or incomplete"),
+        (lambda p: p.write_bytes(_encoded("JPEG")[: len(_encoded("JPEG")) // 2]), "damaged or incomplete"),
+        (lambda p: p.write_bytes(_corrupt_jpeg()), "damaged or incomplete"),
+    ],
+    ids=["text-named-png", "empty", "truncated-png", "truncated-jpeg", "corrupt-jpeg"],
+)
+def test_unreadable_files_raise_an_image_read_error_naming_the_file(tmp_path, make, reason):
+    path = tmp_path / "bad_image.png"
+    make(path)
+    with pytest.raises(ImageReadError, match=reason) as info:
+        read_image(path)
+    assert str(path) in str(info.value) and isinstance(info.value, ValueError)
+    with pytest.raises(ImageReadError, match=r"bad_image\.png"):
+        FileImages([path]).read([0])
+
+
+def _encoded(fmt, size=64):
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (size, size, 3), dtype=np.uint8)).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def _corrupt_jpeg():
+    data = bytearray(_encoded("JPEG"))
+    start = data.index(b"\xff\xda")  # start of scan: garble the header that follows
+    data[start + 2 : start + 12] = b"\xff" * 10
+    return bytes(data)
+
+
+def test_a_missing_file_is_an_image_not_found_error(tmp_path):
+    with pytest.raises(ImageNotFoundError, match=r"stimulus image not found: .*gone\.png") as info:
+        read_image(tmp_path / "gone.png")
+    assert isinstance(info.value, FileNotFoundError) and isinstance(info.value, ImageReadError)
+
+
+def test_skip_unreadable_drops_and_lists_bad_files(tmp_path):
+    good = _write_folder(tmp_path / "f", _images(3, 5))
+    (tmp_path / "f" / "broken.png").write_text("oops")
+    (tmp_path / "f" / "empty.jpg").write_bytes(b"")
+    with pytest.raises(ImageReadError, match=r"broken\.png: not an image file"):
+        folder_images(tmp_path / "f").read(slice(None))
+    source = folder_images(tmp_path / "f", skip_unreadable=True)
+    assert source.paths == good and source.names() == [p.name for p in good]
+    assert [(p.name, "not an image file" in why or "empty" in why) for p, why in source.skipped] == [
+        ("broken.png", True),
+        ("empty.jpg", True),
+    ]
+    assert source.digest() == FileImages(good).digest()
+    np.testing.assert_array_equal(source.read(slice(None)), _images(3, 5))
+    assert as_image_source(tmp_path / "f", skip_unreadable=True).paths == good
+    assert FileImages([*good, tmp_path / "nope.png"], skip_unreadable=True).skipped[0][0].name == "nope.png"
+    with pytest.raises(ImageReadError, match=r"none of the 2 image files can be read; the first: .*broken\.png"):
+        FileImages([tmp_path / "f" / "broken.png", tmp_path / "f" / "empty.jpg"], skip_unreadable=True)
+
+
+def test_grey_image_files_read_as_rgb(tmp_path):
+    grey = _images(1, 6, channels=0)[0]
+    Image.fromarray(grey).save(tmp_path / "g.png")
+    np.testing.assert_array_equal(FileImages([tmp_path / "g.png"])[0], np.repeat(grey[..., None], 3, axis=2))
+
+
+def test_array_sources_convert_what_the_models_do_not_take_and_keep_the_stored_digest(tmp_path):
+    rng = np.random.default_rng(3)
+    la = rng.integers(0, 256, (4, 5, 6, 2), dtype=np.uint8)
+    expected = np.stack([to_rgb(img) for img in la])
+    np.testing.assert_allclose(expected[..., 0], _alpha_on_white(la[..., 0], la[..., 1]), atol=1)
+    for source in (ArrayImages(la), HDF5Images(_write_brick(tmp_path / "la.h5", la))):
+        np.testing.assert_array_equal(source.read(slice(None)), expected)
+        np.testing.assert_array_equal(source.read([3, 1]), expected[[3, 1]])
+        assert source.digest() == old_images_digest(la)  # the stored pixels, not the converted ones
+        assert source.subset([2, 0]).digest() == old_images_digest(la[[2, 0]])
+    sixteen = rng.integers(0, 65536, (3, 4, 4), dtype=np.uint16)
+    eight = np.round(sixteen / 257).astype(np.uint8)
+    np.testing.assert_array_equal(ArrayImages(sixteen).read(slice(None)), eight)  # grey stays grey, as 8 bits
+    np.testing.assert_array_equal(ArrayImages(sixteen[..., None]).read([2, 0]), eight[[2, 0]])
+    grey, floats = _images(3, 4, channels=0), rng.random((3, 4, 4, 3)).astype(np.float32)
+    assert ArrayImages(grey).read(slice(None)) is not None and ArrayImages(grey).read(slice(None)).shape == (3, 4, 4)
+    np.testing.assert_array_equal(ArrayImages(floats * 7).read([1]), floats[[1]] * 7)  # floats: their own scale
+    np.testing.assert_array_equal(ArrayImages(floats[..., :1]).read([2]), floats[[2], ..., 0])
+    ints = rng.integers(0, 256, (2, 3, 3, 3)).astype(np.int64)
+    np.testing.assert_array_equal(ArrayImages(ints).read(slice(None)), ints.astype(np.uint8))
+    ints[1, 0, 0, 0] = 300
+    with pytest.raises(ValueError, match=r"images\[1\]: int64 pixel values must lie in 0\.\.255.*found \d+\.\.300"):
+        ArrayImages(ints).read([1])
+
+
+def test_array_sources_refuse_shapes_and_dtypes_that_hold_no_images(tmp_path):
+    with pytest.raises(ValueError, match=r"images: expected .*C in \(1, 2, 3, 4\).*got shape \(2, 4, 4, 5\)"):
+        ArrayImages(np.zeros((2, 4, 4, 5), np.uint8))
+    with pytest.raises(ValueError, match=r"images: expected integer, bool or floating-point pixels, got dtype <U1"):
+        ArrayImages(np.full((2, 4, 4), "a"))
+    brick = _write_brick(tmp_path / "five.h5", np.zeros((2, 4, 4, 5), np.uint8))
+    with pytest.raises(ValueError, match=r"five\.h5:imgBrick: expected .*got shape \(2, 4, 4, 5\)"):
+        HDF5Images(brick)
+    (tmp_path / "fake.h5").write_text("not hdf5")
+    with pytest.raises(ValueError, match=r"fake\.h5 cannot be opened as an HDF5 file"):
+        as_image_source(tmp_path / "fake.h5")
+    np.save(tmp_path / "flat.npy", np.zeros((4, 4)))
+    with pytest.raises(ValueError, match=r"flat\.npy: images: expected .*got shape \(4, 4\)"):
+        as_image_source(tmp_path / "flat.npy")
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        (np.zeros((4, 4, 5), np.uint8), r"shape \(4, 4, 5\)"),
+        (np.zeros(4, np.uint8), r"got shape \(4,\)"),
+        (np.full((2, 2), -1.0), r"must lie in \[0, 1\], found \[-1, -1\]"),
+        (np.full((2, 2), np.nan), r"must lie in \[0, 1\], found \[nan, nan\]"),
+        (np.full((2, 2), -3, np.int16), r"int16 pixel values must lie in 0\.\.255"),
+        (np.zeros((2, 2), np.complex64), "got dtype complex64"),
+    ],
+    ids=["five-channels", "1-d", "negative-float", "nan", "negative-int", "complex"],
+)
+def test_to_rgb_names_the_image_and_what_is_wrong(image, message):
+    with pytest.raises(ValueError, match=rf"my image: .*{message}"):
+        to_rgb(image, "my image")
+
+
+def test_to_rgb_of_arrays_matches_hand_computed_pixels():
+    np.testing.assert_array_equal(to_rgb(np.array([[True, False]])), [[[255] * 3, [0] * 3]])
+    np.testing.assert_array_equal(to_rgb(np.array([[0.0, 0.5, 1.0]])), [[[0] * 3, [128] * 3, [255] * 3]])
+    rgb = _images(1, 3)[0]
+    assert to_rgb(rgb) is not None and np.shares_memory(to_rgb(rgb), rgb)  # RGB uint8: no copy
+    np.testing.assert_array_equal(to_rgb(rgb[..., :1]), np.repeat(rgb[..., :1], 3, axis=2))
+
+
+def test_stimuli_from_images_and_the_gabor_pyramid_read_through_the_same_reader(tmp_path):
+    from scene2brain.data.simulate import stimuli_from_images
+    from scene2brain.features.gabor import to_grayscale
+
+    palette = [(250, 0, 0), (0, 0, 250)]
+    paths = []
+    for i in range(6):
+        img = Image.fromarray(np.full((8, 8), i % 2, dtype=np.uint8), mode="P")
+        img.putpalette([c for colour in palette for c in colour])
+        img.save(tmp_path / f"p{i}.png")
+        paths.append(tmp_path / f"p{i}.png")
+    stimuli, _ = stimuli_from_images(FileImages(paths), [p.name for p in paths], image_size=4, n_test=1)
+    np.testing.assert_array_equal(stimuli.load_images([0, 1])[:, 0, 0], palette)  # colours, not indices 0 and 1
+    sixteen = np.random.default_rng(4).integers(0, 65536, (6, 8, 8), dtype=np.uint16)
+    eight = np.round(sixteen / 257).astype(np.uint8)
+    from_16, _ = stimuli_from_images(ArrayImages(sixteen), image_size=8, n_test=1)
+    np.testing.assert_array_equal(from_16.load_images(), np.repeat(eight[..., None], 3, axis=3))
+    with pytest.raises(ValueError, match=r"image-00002: floating-point pixel values must lie in \[0, 1\]"):
+        stimuli_from_images(
+            ArrayImages(np.where(np.arange(6)[:, None, None] == 2, 3.0, np.full((6, 8, 8), 0.5))),
+            image_size=8,
+            n_test=1,
+        )
+    # Gabor: luminance of 16-bit, float and grey+alpha images equals that of their 8-bit RGB
+    np.testing.assert_allclose(to_grayscale(sixteen, 8), to_grayscale(eight, 8))
+    unit = eight / 255.0
+    np.testing.assert_allclose(to_grayscale(unit, 8), to_grayscale(eight, 8))
+    assert to_grayscale(unit, 8).mean() > 0.2  # was read as mode F and truncated to 0 or 1 grey levels
+    la = np.stack([eight, np.full_like(eight, 128)], axis=-1)
+    np.testing.assert_allclose(to_grayscale(la, 8), to_grayscale(np.stack([to_rgb(x) for x in la]), 8))
+    with pytest.raises(ValueError, match=r"images\[0\]: floating-point pixel values must lie in \[0, 1\]"):
+        to_grayscale(np.full((1, 8, 8), 5.0), 8)

@@ -110,7 +110,8 @@ class Responses:
         One row per voxel: ``hemisphere`` ("lh"/"rh"), ROI labels (one column per
         ROI family), ``vertex`` (fsaverage index) and anything else.
     nan_policy : {"raise", "allow"}
-        Whether NaN responses are an error (default) or kept.
+        Whether NaN responses are an error (default) or kept. With "raise", infinite
+        values are an error too.
     """
 
     def __init__(
@@ -139,12 +140,20 @@ class Responses:
         if nan_policy not in ("raise", "allow"):
             raise ValueError(f"nan_policy: expected 'raise' or 'allow', got {nan_policy!r}")
         if nan_policy == "raise":
-            bad = np.isnan(np.asarray(data)).any(axis=0)
+            values = np.asarray(data)
+            bad = ~np.isfinite(values).all(axis=0)
             if bad.any():
+                columns = np.flatnonzero(bad)
+                nan = np.isnan(values[:, columns]).any(axis=0)
+                if nan.any():
+                    raise ValueError(
+                        f"responses data: {int(nan.sum())} voxels contain NaN "
+                        f"(first: voxel {int(columns[nan][0])}); "
+                        "mask them or pass nan_policy='allow'"
+                    )
                 raise ValueError(
-                    f"responses data: {int(bad.sum())} voxels contain NaN "
-                    f"(first: voxel {int(np.flatnonzero(bad)[0])}); "
-                    "mask them or pass nan_policy='allow'"
+                    f"responses data: {len(columns)} voxels contain infinite values (first: voxel {int(columns[0])}); "
+                    "expected finite responses"
                 )
         voxels = _as_table(voxels, data.shape[1], "voxel table")
         if "hemisphere" in voxels.columns:

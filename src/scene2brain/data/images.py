@@ -13,6 +13,54 @@ or given when it is already known), selects subsets and describes itself as a JS
 reference (``describe``/``from_description``) so a saved experiment can point at files
 and HDF5 bricks instead of copying them. :func:`as_image_source` turns arrays, stimuli,
 folders and ``file.h5[:dataset]`` strings into a source.
+
+Pixels
+------
+Every path that turns images into pixels goes through one reader: :func:`read_image`
+for files (Pillow), :func:`to_rgb` for Pillow images and arrays. Both give the
+``(H, W, 3)`` uint8 RGB the models expect:
+
+=====================================  ==================================================
+what                                    becomes
+=====================================  ==================================================
+EXIF orientation (JPEG, TIFF, ...)      applied (``ImageOps.exif_transpose``): the image
+                                        as a viewer shows it, width and height swapped
+                                        for a quarter turn
+RGB, RGBX, L (grey), 1 (bi-level)       RGB (grey repeated; 1-bit as 0 and 255)
+P (palette)                             the palette's colours
+CMYK, YCbCr, LAB, HSV                   Pillow's conversion to RGB (no ICC colour
+                                        management: an embedded profile is ignored)
+RGBA, LA, PA, RGBa, La, P or L or RGB   composited onto **white** (what image viewers and
+with a transparent colour               browsers show on a white page); the alpha channel
+                                        is not kept
+I;16, I;16B, I;16L, I;16N, I            16-bit values ``v`` (0..65535) as
+                                        ``round(v * 255 / 65535)``; values outside
+                                        0..65535 are an error (Pillow gives 16-bit PNG,
+                                        TIFF and PGM as I;16 or I)
+F (32-bit float)                        values in [0, 1] as ``round(v * 255)``; other
+                                        values are an error (no scale can be guessed)
+=====================================  ==================================================
+
+Arrays follow the same rules by dtype and channel count: ``(H, W)`` and ``(H, W, 1)``
+are grey, ``(H, W, 2)`` grey + alpha, ``(H, W, 3)`` RGB, ``(H, W, 4)`` RGBA; uint8 as
+is, uint16 as 16-bit, bool as 0/255, other integer types when their values lie in
+0..255, floating point when its values lie in [0, 1].
+
+Files always read as RGB. Array and HDF5 sources keep the two layouts every model
+takes, grey ``(n, H, W)`` and RGB ``(n, H, W, 3)`` (a channel axis of 1 is dropped:
+grey), and convert the rest: integer and bool pixels to uint8 by the rules above (so
+16-bit grey stays grey, as 8 bits), grey + alpha ``(n, H, W, 2)`` and RGBA
+``(n, H, W, 4)`` to RGB with :func:`to_rgb`. Floating-point grey and RGB pixels are
+returned as stored: their scale is the data's own (e.g. Kay's stimuli, which
+:func:`scene2brain.features.to_unit_range` rescales). Their digest is that of the
+stored pixels.
+
+A file that cannot be read (missing, empty, truncated, damaged, not an image) raises
+:class:`ImageReadError` (a ``ValueError``; :class:`ImageNotFoundError`, also a
+``FileNotFoundError``, for a missing file) whose message names the file and what is
+wrong. ``FileImages(paths, skip_unreadable=True)`` (also :func:`folder_images` and
+:func:`as_image_source`) reads every file once up front, leaves out those that cannot
+be read and lists them in ``.skipped``.
 """
 
 from __future__ import annotations
@@ -31,6 +79,210 @@ DEFAULT_HDF5_DATASET = "imgBrick"
 DIGEST_BLOCK = 256  # images hashed per block; part of the digest (each block hashes its shape and dtype)
 
 Images = np.ndarray | list[np.ndarray]
+
+#: Pillow modes of 16-bit grey images (see the module notes).
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+#: Pillow modes with an alpha channel (composited onto white).
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa")
+#: Channels of an array image: grey, grey + alpha, RGB, RGBA.
+_ARRAY_CHANNELS = (1, 2, 3, 4)
+_WHITE = 255
+
+
+class ImageReadError(ValueError):
+    """An image file that cannot be read or converted; the message names the file and what is wrong."""
+
+
+class ImageNotFoundError(ImageReadError, FileNotFoundError):
+    """An image file that does not exist (also a ``FileNotFoundError``)."""
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file as the RGB the models expect.
+
+    The EXIF orientation is applied, then the image is converted with :func:`to_rgb`
+    (palette, CMYK, grey, grey + alpha, 16-bit, ...: see the module notes).
+
+    Parameters
+    ----------
+    path : path
+        An image file Pillow can read (PNG, JPEG, BMP, TIFF, WebP, ...).
+
+    Returns
+    -------
+    ndarray of shape (H, W, 3), uint8
+
+    Raises
+    ------
+    ImageNotFoundError
+        When ``path`` is not a file.
+    ImageReadError
+        When the file is empty, not an image, truncated or damaged, or holds pixel
+        values that have no RGB meaning (e.g. floats outside [0, 1]); the message names
+        the file and the reason.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImageNotFoundError(f"stimulus image not found: {path}")
+    if path.stat().st_size == 0:
+        raise ImageReadError(f"stimulus image {path}: the file is empty (0 bytes)")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+    except UnidentifiedImageError:
+        raise ImageReadError(
+            f"stimulus image {path}: not an image file Pillow can identify (expected PNG, JPEG, BMP, TIFF, WebP, ...)"
+        ) from None
+    except Exception as err:  # truncated or damaged data: OSError, SyntaxError, EOFError, ValueError, zlib errors ...
+        raise ImageReadError(
+            f"stimulus image {path}: the image data is damaged or incomplete ({type(err).__name__}: {err})"
+        ) from None
+    try:
+        return to_rgb(img, name=f"stimulus image {path}")
+    except ValueError as err:  # pixel values without an RGB meaning; the message names the file
+        raise ImageReadError(str(err)) from None
+
+
+def to_rgb(image: Any, name: str = "image") -> np.ndarray:
+    """One image (a Pillow image or an array) as ``(H, W, 3)`` uint8 RGB.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image or array-like
+        A Pillow image of any mode, or an array ``(H, W)``, ``(H, W, 1)`` (grey),
+        ``(H, W, 2)`` (grey + alpha), ``(H, W, 3)`` (RGB) or ``(H, W, 4)`` (RGBA) of
+        uint8, uint16 (16-bit), bool, another integer type (values 0..255) or floating
+        point (values in [0, 1]).
+    name : str
+        What to call the image in error messages (a file, ``images[3]``).
+
+    Returns
+    -------
+    ndarray of shape (H, W, 3), uint8
+        Transparent pixels composited onto white; see the module notes for each mode.
+
+    Raises
+    ------
+    ValueError
+        For an array of another shape or dtype, or pixel values outside the range of
+        their type (the message names ``name``, what was found and what was expected).
+
+    Examples
+    --------
+    >>> to_rgb(np.array([[0, 65535]], dtype=np.uint16)).tolist()
+    [[[0, 0, 0], [255, 255, 255]]]
+    >>> to_rgb(np.array([[[0, 0, 0, 0], [0, 0, 0, 255]]], dtype=np.uint8)).tolist()  # RGBA on white
+    [[[255, 255, 255], [0, 0, 0]]]
+    """
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return _pil_to_rgb(image, name)
+    pixels = np.asarray(image)
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    if pixels.ndim != 3 or pixels.shape[-1] not in _ARRAY_CHANNELS:
+        raise ValueError(
+            f"{name}: expected an image of shape (H, W) or (H, W, C) with C in {_ARRAY_CHANNELS} "
+            f"(grey, grey + alpha, RGB, RGBA), got shape {pixels.shape}"
+        )
+    pixels = _to_uint8(pixels, name)
+    if pixels.shape[-1] == 3:
+        return np.ascontiguousarray(pixels)
+    if pixels.shape[-1] == 1:
+        return np.repeat(pixels, 3, axis=2)
+    return _pil_to_rgb(Image.fromarray(np.ascontiguousarray(pixels)), name)  # LA or RGBA
+
+
+def _to_uint8(pixels: np.ndarray, name: str) -> np.ndarray:
+    """Pixel values as uint8 by the dtype rules of the module notes."""
+    dtype = pixels.dtype
+    if dtype == np.uint8:
+        return pixels
+    if dtype == np.bool_:
+        return pixels.astype(np.uint8) * np.uint8(255)
+    if dtype == np.uint16:
+        return np.round(pixels / 257.0).astype(np.uint8)  # v * 255 / 65535
+    if np.issubdtype(dtype, np.integer):
+        if pixels.size and (pixels.min() < 0 or pixels.max() > 255):
+            raise ValueError(
+                f"{name}: {dtype} pixel values must lie in 0..255 (8-bit; use uint16 for 16-bit images), "
+                f"found {pixels.min()}..{pixels.max()}"
+            )
+        return pixels.astype(np.uint8)
+    if np.issubdtype(dtype, np.floating):
+        if pixels.size:
+            lo, hi = float(np.min(pixels)), float(np.max(pixels))
+            if not (0.0 <= lo and hi <= 1.0):  # NaN fails too
+                raise ValueError(
+                    f"{name}: floating-point pixel values must lie in [0, 1], found [{lo:.4g}, {hi:.4g}]; rescale "
+                    "the whole stimulus set first, e.g. scene2brain.features.to_unit_range(images)"
+                )
+        return np.round(pixels.astype(np.float64) * 255.0).astype(np.uint8)
+    raise ValueError(f"{name}: expected integer, bool or floating-point pixels, got dtype {dtype}")
+
+
+def _pil_to_rgb(img: Any, name: str) -> np.ndarray:
+    """A Pillow image of any mode as (H, W, 3) uint8 RGB (module notes)."""
+    from PIL import Image
+
+    mode = img.mode
+    if mode in _SIXTEEN_BIT_MODES:
+        values = np.asarray(img).astype(np.int64)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise ValueError(
+                f"{name}: mode {mode} pixel values must lie in 0..65535 (16-bit), found {values.min()}..{values.max()}"
+            )
+        return to_rgb(values.astype(np.uint16), name)
+    if mode == "F":
+        return to_rgb(np.asarray(img, dtype=np.float32), name)
+    if mode == "La":  # premultiplied grey + alpha: on white, grey + (255 - alpha)
+        la = np.asarray(img).astype(np.int64)
+        return to_rgb(np.clip(la[..., 0] + _WHITE - la[..., 1], 0, 255).astype(np.uint8), name)
+    if mode in _ALPHA_MODES or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (_WHITE, _WHITE, _WHITE, 255))
+        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
+    if mode != "RGB":
+        img = img.convert("RGB")
+    return np.asarray(img)
+
+
+def _model_pixels(batch: np.ndarray, name: str, positions: np.ndarray) -> np.ndarray:
+    """A batch (n, H, W[, C]) of an array source as the models take it (module notes).
+
+    Grey ``(n, H, W)`` (also from ``(n, H, W, 1)``) and RGB ``(n, H, W, 3)`` keep their
+    layout: uint8 and floating point as stored, other types as uint8; grey + alpha and
+    RGBA become RGB through :func:`to_rgb`. An error names ``name[position]``.
+    """
+    if batch.ndim == 4 and batch.shape[-1] == 1:
+        batch = batch[..., 0]
+    if batch.ndim == 3 or batch.shape[-1] == 3:
+        if batch.dtype == np.uint8 or np.issubdtype(batch.dtype, np.floating):
+            return batch
+        out = np.empty(batch.shape, dtype=np.uint8)
+        for i, img in enumerate(batch):
+            out[i] = _to_uint8(img, f"{name}[{int(positions[i])}]")
+        return out
+    out = np.empty((*batch.shape[:3], 3), dtype=np.uint8)
+    for i, img in enumerate(batch):
+        out[i] = to_rgb(img, f"{name}[{int(positions[i])}]")
+    return out
+
+
+def _check_layout(shape: Sequence[int] | None, dtype: Any, name: str) -> None:
+    """Refuse array sources whose shape or dtype holds no images (n, H, W[, C in 1..4])."""
+    if shape is None or len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] not in _ARRAY_CHANNELS):
+        found = f"shape {tuple(shape)}" if shape is not None else "no shape"
+        raise ValueError(
+            f"{name}: expected an array of shape (n, H, W) or (n, H, W, C) with C in {_ARRAY_CHANNELS} "
+            f"(grey, grey + alpha, RGB, RGBA), got {found}"
+        )
+    if dtype is not None and np.dtype(dtype).kind not in "biuf":
+        raise ValueError(f"{name}: expected integer, bool or floating-point pixels, got dtype {np.dtype(dtype)}")
 
 
 class ImageSource(ABC):
@@ -62,6 +314,10 @@ class ImageSource(ABC):
     @abstractmethod
     def _read(self, positions: np.ndarray) -> Images:
         """Images at ``positions`` (1-D int64 in [0, len), any order, repeats allowed)."""
+
+    def _stored(self, positions: np.ndarray) -> Images:
+        """Images at ``positions`` as stored, before any conversion (what the digest hashes)."""
+        return self._read(positions)
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:
@@ -110,11 +366,11 @@ class ImageSource(ABC):
         return self._digest
 
     def _compute_digest(self) -> str:
-        """SHA-256 (first 16 hex digits) of the count, then per block of images its shape, dtype and pixels."""
+        """SHA-256 (first 16 hex digits) of the count, then per block of stored images its shape, dtype and pixels."""
         n = len(self)
         h = hashlib.sha256(str(n).encode())
         for start in range(0, n, DIGEST_BLOCK):
-            block = self.read(slice(start, min(start + DIGEST_BLOCK, n)))
+            block = self._stored(np.arange(start, min(start + DIGEST_BLOCK, n), dtype=np.int64))
             for a in [block] if isinstance(block, np.ndarray) else [np.asarray(img)[None] for img in block]:
                 a = np.ascontiguousarray(a)
                 h.update(f"{a.shape[1:]}{a.dtype.str}".encode())
@@ -175,10 +431,12 @@ class ImageSource(ABC):
 
 
 class ArrayImages(ImageSource):
-    """Images held in an array-like (numpy, zarr, h5py) of shape (n, H, W[, C]).
+    """Images held in an array-like (numpy, zarr, h5py) of shape (n, H, W[, C]), C in 1..4.
 
     Nothing is read until images are indexed, so a zarr- or HDF5-backed array stays
-    on disk. A saved experiment stores these pixels as data.
+    on disk. Pixels the models do not take as they are (16-bit and other integer types,
+    grey + alpha, RGBA) are converted when read (module notes); the digest is that of
+    the stored pixels. A saved experiment stores these pixels as data.
     """
 
     kind = "array"
@@ -186,18 +444,21 @@ class ArrayImages(ImageSource):
     def __init__(self, array: Any, *, digest: str | None = None):
         super().__init__(digest=digest)
         shape = getattr(array, "shape", None)
-        if shape is None or len(shape) not in (3, 4):
+        if shape is None:
             raise ValueError(
-                f"images: expected an array of shape (n, H, W) or (n, H, W, C), got "
-                f"{f'shape {tuple(shape)}' if shape is not None else type(array).__name__}"
+                f"images: expected an array of shape (n, H, W) or (n, H, W, C), got {type(array).__name__}"
             )
+        _check_layout(tuple(shape), getattr(array, "dtype", None), "images")
         self.array = array
 
     def __len__(self) -> int:
         return int(self.array.shape[0])
 
-    def _read(self, positions: np.ndarray) -> np.ndarray:
+    def _stored(self, positions: np.ndarray) -> np.ndarray:
         return _take(self.array, positions)
+
+    def _read(self, positions: np.ndarray) -> np.ndarray:
+        return _model_pixels(_take(self.array, positions), "images", positions)
 
     @property
     def by_reference(self) -> bool:
@@ -224,17 +485,52 @@ class ArrayImages(ImageSource):
 
 
 class FileImages(ImageSource):
-    """Images read from files (PNG, JPEG, ...) with Pillow when indexed.
+    """Images read from files (PNG, JPEG, ...) with :func:`read_image` when indexed: (H, W, 3) uint8 RGB.
 
-    A batch is one array when its images share a shape and dtype, else a list. The
-    digest hashes each file's name and bytes, so re-encoding a file changes it.
+    A batch is one array when its images share a shape, else a list. The digest hashes
+    each file's name and bytes, so re-encoding a file changes it.
+
+    Parameters
+    ----------
+    paths : sequence of path
+        The image files, in order.
+    digest : str, optional
+        See :class:`ImageSource`.
+    skip_unreadable : bool
+        Read every file once now and leave out those that cannot be read (missing,
+        empty, damaged, not an image); they are listed in :attr:`skipped`. When none can
+        be read, an :class:`ImageReadError` names the first. Default False: every path
+        is kept and an unreadable file raises :class:`ImageReadError` when it is read.
+
+    Attributes
+    ----------
+    paths : list of Path
+        The files of this source (without the skipped ones).
+    skipped : list of (Path, str)
+        The files left out by ``skip_unreadable`` and why, in the order given.
     """
 
     kind = "files"
 
-    def __init__(self, paths: Sequence[str | Path], *, digest: str | None = None):
+    def __init__(self, paths: Sequence[str | Path], *, digest: str | None = None, skip_unreadable: bool = False):
         super().__init__(digest=digest)
+        if isinstance(paths, str | Path):
+            raise TypeError(f"paths: expected a sequence of image files, got one {type(paths).__name__} ({paths})")
         self.paths = [Path(p) for p in paths]
+        self.skipped: list[tuple[Path, str]] = []
+        if skip_unreadable:
+            kept = []
+            for path in self.paths:
+                try:
+                    read_image(path)
+                except ImageReadError as err:
+                    self.skipped.append((path, str(err)))
+                else:
+                    kept.append(path)
+            if self.paths and not kept:
+                reason = self.skipped[0][1]
+                raise ImageReadError(f"none of the {len(self.paths)} image files can be read; the first: {reason}")
+            self.paths = kept
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -243,19 +539,11 @@ class FileImages(ImageSource):
         return [p.name for p in self.paths]
 
     def _read(self, positions: np.ndarray) -> Images:
-        from PIL import Image
-
-        images = []
-        for i in positions:
-            path = self.paths[i]
-            if not path.is_file():
-                raise FileNotFoundError(f"stimulus image not found: {path}")
-            with Image.open(path) as img:
-                images.append(np.asarray(img))
+        images = [read_image(self.paths[i]) for i in positions]
         if not images:
             return np.empty((0,), dtype=np.uint8)
         first = images[0]
-        if all(a.shape == first.shape and a.dtype == first.dtype for a in images):
+        if all(a.shape == first.shape for a in images):
             return np.stack(images)
         return images
 
@@ -307,9 +595,7 @@ class HDF5Images(ImageSource):
         super().__init__(digest=digest)
         self.path, self.dataset = Path(path), str(dataset)
         if rows is None:
-            import h5py
-
-            with h5py.File(self._checked_path(), "r") as f:
+            with self._open() as f:
                 rows = np.arange(len(self._open_dataset(f)))
         rows = np.asarray(rows)
         if rows.ndim != 1 or (rows.size and not np.issubdtype(rows.dtype, np.integer)):
@@ -324,26 +610,32 @@ class HDF5Images(ImageSource):
     def __repr__(self) -> str:
         return f"HDF5Images({str(self.path)!r}, {self.dataset!r}, n={len(self)})"
 
-    def _checked_path(self) -> Path:
+    def _open(self) -> Any:
+        """The HDF5 file, open for reading; a missing file or one that is not HDF5 is named."""
+        import h5py
+
         if not self.path.is_file():
             raise FileNotFoundError(f"stimuli: HDF5 file not found: {self.path}")
-        return self.path
+        try:
+            return h5py.File(self.path, "r")
+        except OSError as err:
+            raise ValueError(f"stimuli: {self.path} cannot be opened as an HDF5 file ({err})") from None
 
     def _open_dataset(self, handle: Any) -> Any:
         if self.dataset not in handle:
             raise ValueError(f"stimuli: {self.path} has no dataset {self.dataset!r}; found {list(handle.keys())}")
         data = handle[self.dataset]
-        if len(data.shape) not in (3, 4):
-            raise ValueError(
-                f"stimuli: {self.path}:{self.dataset} has shape {data.shape}; expected (n, H, W) or (n, H, W, C)"
-            )
+        if not hasattr(data, "shape"):
+            raise ValueError(f"stimuli: {self.path}:{self.dataset} is a group, not a dataset of images")
+        _check_layout(data.shape, data.dtype, f"stimuli: {self.path}:{self.dataset}")
         return data
 
     def _read(self, positions: np.ndarray) -> np.ndarray:
-        import h5py
+        return _model_pixels(self._stored(positions), f"{self.path}:{self.dataset}", self.rows[positions])
 
+    def _stored(self, positions: np.ndarray) -> np.ndarray:
         rows = self.rows[positions]
-        with h5py.File(self._checked_path(), "r") as f:
+        with self._open() as f:
             data = self._open_dataset(f)
             if rows.size and rows.max() >= data.shape[0]:
                 raise IndexError(
@@ -385,6 +677,9 @@ class SubsetImages(ImageSource):
 
     def _read(self, positions: np.ndarray) -> Images:
         return self.parent._read(self.indices[positions])
+
+    def _stored(self, positions: np.ndarray) -> Images:
+        return self.parent._stored(self.indices[positions])
 
     @property
     def by_reference(self) -> bool:
@@ -434,8 +729,16 @@ def image_path(text: str | Path) -> tuple[Path, str]:
     return Path(path), dataset
 
 
-def folder_images(folder: str | Path) -> FileImages:
-    """The image files of ``folder`` (not recursive), sorted by file name."""
+def folder_images(folder: str | Path, *, skip_unreadable: bool = False) -> FileImages:
+    """The image files of ``folder`` (not recursive), sorted by file name.
+
+    Parameters
+    ----------
+    folder : path
+    skip_unreadable : bool
+        Leave out the files that cannot be read, listed in the result's ``skipped``
+        (see :class:`FileImages`).
+    """
     folder = Path(folder)
     if folder.is_file():
         raise ValueError(
@@ -447,7 +750,7 @@ def folder_images(folder: str | Path) -> FileImages:
     paths = image_files(folder)
     if not paths:
         raise ValueError(f"stimuli: no image files ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
-    return FileImages(paths)
+    return FileImages(paths, skip_unreadable=skip_unreadable)
 
 
 def hdf5_images(path: str | Path, dataset: str = DEFAULT_HDF5_DATASET) -> HDF5Images:
@@ -458,7 +761,7 @@ def hdf5_images(path: str | Path, dataset: str = DEFAULT_HDF5_DATASET) -> HDF5Im
     return HDF5Images(path, dataset)
 
 
-def as_image_source(images: Any) -> ImageSource:
+def as_image_source(images: Any, *, skip_unreadable: bool = False) -> ImageSource:
     """An image source for ``images``.
 
     Parameters
@@ -468,6 +771,9 @@ def as_image_source(images: Any) -> ImageSource:
         with an ``images`` attribute (a :class:`~scene2brain.data.containers.Stimuli`);
         a folder of images; ``"file.h5[:dataset]"`` (default dataset ``imgBrick``); or a
         ``.npy`` file (memory-mapped).
+    skip_unreadable : bool
+        For a folder: leave out the files that cannot be read (listed in the source's
+        ``skipped``, see :class:`FileImages`). Other inputs are not affected.
     """
     if isinstance(images, ImageSource):
         return images
@@ -480,8 +786,15 @@ def as_image_source(images: Any) -> ImageSource:
         if suffix == ".npy" and not dataset:
             if not path.is_file():
                 raise FileNotFoundError(f"stimuli: .npy file not found: {path}")
-            return ArrayImages(np.load(path, mmap_mode="r"))
-        return folder_images(text)
+            try:
+                array = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (ValueError, OSError) as err:
+                raise ValueError(f"stimuli: {path} cannot be read as a .npy array ({err})") from None
+            try:
+                return ArrayImages(array)
+            except ValueError as err:
+                raise ValueError(f"stimuli: {path}: {err}") from None
+        return folder_images(text, skip_unreadable=skip_unreadable)
     if hasattr(images, "images") and not hasattr(images, "shape"):
         if images.images is None:
             raise ValueError(f"stimuli: this {type(images).__name__} has no images attached")

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from scene2brain.utils.arrays import check_same_length, check_same_shape
+
 METRICS = ("accuracy", "balanced_accuracy")
 
 
@@ -25,7 +27,11 @@ def check_metric(metric: str) -> str:
 
 
 def confusion(codes_true: np.ndarray, codes_pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """Confusion counts of integer class codes: rows true, columns predicted (int64, K x K)."""
+    """Confusion counts of integer class codes: rows true, columns predicted (int64, K x K).
+
+    ``codes_true`` and ``codes_pred`` have the same shape (never broadcast).
+    """
+    check_same_shape(codes_true=codes_true, codes_pred=codes_pred)
     flat = np.bincount(codes_true * n_classes + codes_pred, minlength=n_classes * n_classes)
     return flat.reshape(n_classes, n_classes).astype(np.int64)
 
@@ -56,6 +62,13 @@ def batch_scores(metric: str, codes_true: np.ndarray, codes_pred: np.ndarray, n_
     """
     check_metric(metric)
     codes_pred = np.atleast_2d(codes_pred)
+    codes_true = np.asarray(codes_true)
+    if codes_pred.ndim != 2:
+        raise ValueError(f"codes_pred: expected shape (n_rows, n_samples), got {codes_pred.shape}")
+    if codes_true.ndim == 1:  # one truth for every row: its length must be the rows' length
+        check_same_shape(codes_true=codes_true, **{"codes_pred[0]": codes_pred[0]})
+    else:
+        check_same_shape(codes_true=codes_true, codes_pred=codes_pred)
     codes_true = np.broadcast_to(codes_true, codes_pred.shape)
     if metric == "accuracy":
         return (codes_true == codes_pred).mean(axis=1)
@@ -108,10 +121,13 @@ def decoding_metrics(
         ``y_true``: the accuracy of always guessing it); ``classes``; ``n``.
     """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+    check_same_shape(y_true=y_true, y_pred=y_pred)
+    if y_true.ndim != 1:
         raise ValueError(f"y_true, y_pred: expected two 1-D arrays of equal length, got {y_true.shape}, {y_pred.shape}")
     if len(y_true) == 0:
         raise ValueError("y_true: no samples")
+    if scores is not None:
+        check_same_length(y_true=y_true, scores=scores)
     classes = np.unique(np.concatenate([y_true, y_pred])) if classes is None else np.asarray(classes)
     index = {c: i for i, c in enumerate(classes.tolist())}
     missing = sorted({str(c) for c in np.unique(np.concatenate([y_true, y_pred])).tolist() if c not in index})

@@ -523,8 +523,8 @@ def compare_predictions(
     ComparisonResult
     """
     _check_alternative(alternative)
-    y_true, pred_a = _check_pair(y_true, pred_a)
-    _, pred_b = _check_pair(y_true, pred_b)
+    y_true, pred_a = _check_pair(y_true, pred_a, ("y_true", "pred_a"))
+    _, pred_b = _check_pair(y_true, pred_b, ("y_true", "pred_b"))
     rng = np.random.default_rng(random_state)
     observed = np.asarray(summary(score(y_true, pred_a)) - summary(score(y_true, pred_b)), dtype=np.float64)
     n = len(y_true)

@@ -15,16 +15,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from scene2brain.utils.arrays import check_same_shape
 
-def _check_pair(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+
+def _check_pair(
+    y_true: np.ndarray, y_pred: np.ndarray, names: tuple[str, str] = ("y_true", "y_pred")
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both as float64 (n_samples, n_targets); the same shape (no broadcasting), 1-D or 2-D, >= 2 samples.
+
+    ``names`` are the caller's argument names, used in the messages.
+    """
     y_true = np.asarray(y_true, dtype=np.float64)
     y_pred = np.asarray(y_pred, dtype=np.float64)
-    if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true and y_pred: shapes differ, {y_true.shape} vs {y_pred.shape}")
+    check_same_shape(**{names[0]: y_true, names[1]: y_pred})
+    if y_true.ndim not in (1, 2):
+        raise ValueError(
+            f"{names[0]}, {names[1]}: expected shape (n_samples,) or (n_samples, n_targets), got {y_true.shape}"
+        )
     if y_true.ndim == 1:
         y_true, y_pred = y_true[:, None], y_pred[:, None]
     if y_true.shape[0] < 2:
-        raise ValueError(f"y_true: need at least 2 samples, got {y_true.shape[0]}")
+        raise ValueError(f"{names[0]}: need at least 2 samples, got {y_true.shape[0]}")
     return y_true, y_pred
 
 
@@ -125,13 +136,15 @@ def r2_score_split(y_true: np.ndarray, y_pred_split: np.ndarray) -> np.ndarray:
     ndarray of shape (n_parts, n_targets)
         NaN for constant targets.
     """
+    y_true_in = y_true
     y_true = np.asarray(y_true, dtype=np.float64)
     parts = np.asarray(y_pred_split, dtype=np.float64)
-    if y_true.ndim == 1:
+    if y_true.ndim == 1 and parts.ndim == 2:
         y_true, parts = y_true[:, None], parts[..., None]
-    if parts.ndim != 3 or parts.shape[1:] != y_true.shape:
+    if y_true.ndim != 2 or parts.ndim != 3 or parts.shape[1:] != y_true.shape:
         raise ValueError(
-            f"y_pred_split: expected shape (n_parts, {y_true.shape[0]}, {y_true.shape[1]}), got {parts.shape}"
+            f"y_true and y_pred_split: expected shapes (n_samples, n_targets) and (n_parts, n_samples, n_targets), "
+            f"got y_true of shape {np.shape(y_true_in)} and y_pred_split of shape {np.shape(y_pred_split)}"
         )
     y = y_true - y_true.mean(axis=0)
     parts = parts - parts.mean(axis=1, keepdims=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scene2brain.utils.arrays import group_means
+from scene2brain.utils.arrays import check_same_length, check_same_shape, group_means
 
 
 def ncsnr_from_repeats(responses: np.ndarray, trial_stimulus: np.ndarray) -> np.ndarray:
@@ -43,11 +43,12 @@ def ncsnr_from_repeats(responses: np.ndarray, trial_stimulus: np.ndarray) -> np.
     """
     y = np.asarray(responses, dtype=np.float64)
     trial_stimulus = np.asarray(trial_stimulus)
-    if y.ndim != 2 or len(trial_stimulus) != len(y):
+    if y.ndim != 2 or trial_stimulus.ndim != 1:
         raise ValueError(
             f"responses {y.shape} and trial_stimulus {trial_stimulus.shape}: "
             "expected shapes (n_trials, n_voxels) and (n_trials,)"
         )
+    check_same_length(responses=y, trial_stimulus=trial_stimulus)
     labels, counts = np.unique(trial_stimulus, return_counts=True)
     repeated = np.isin(trial_stimulus, labels[counts >= 2])
     if not repeated.any():
@@ -92,11 +93,12 @@ def repeats_array(
     """
     y = np.asarray(responses)
     trial_stimulus = np.asarray(trial_stimulus)
-    if y.ndim != 2 or trial_stimulus.shape != (len(y),):
+    if y.ndim != 2 or trial_stimulus.ndim != 1:
         raise ValueError(
             f"responses {y.shape} and trial_stimulus {trial_stimulus.shape}: "
             "expected shapes (n_trials, n_voxels) and (n_trials,)"
         )
+    check_same_length(responses=y, trial_stimulus=trial_stimulus)
     labels, inverse, counts = np.unique(trial_stimulus, return_inverse=True, return_counts=True)
     if n_repeats is None:
         if not (counts >= 2).any():
@@ -160,6 +162,9 @@ def explainable_variance(repeats: np.ndarray, bias_correction: bool = True, zsco
 def spearman_brown(reliability: np.ndarray, factor: float | np.ndarray) -> np.ndarray:
     """Reliability of an average of ``factor`` times as many trials: ``k r / (1 + (k - 1) r)``.
 
+    Either argument may be a scalar; two arrays must have the same shape (one factor
+    per reliability), never broadcast against each other.
+
     Examples
     --------
     >>> float(spearman_brown(0.5, 2))
@@ -167,6 +172,8 @@ def spearman_brown(reliability: np.ndarray, factor: float | np.ndarray) -> np.nd
     """
     r = np.asarray(reliability, dtype=np.float64)
     k = np.asarray(factor, dtype=np.float64)
+    if r.ndim and k.ndim:
+        check_same_shape(reliability=r, factor=k)
     if np.any(k <= 0):
         raise ValueError(f"factor: expected values > 0, got {factor}")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -232,9 +239,22 @@ def noise_normalised_accuracy(r: np.ndarray, noise_ceiling: np.ndarray) -> np.nd
 
     Negative correlations count as 0; ``100 * r**2 / NC`` with NC = 0 replaced by
     1e-14; capped at 100. NaN correlations stay NaN.
+
+    Parameters
+    ----------
+    r : ndarray of shape (n_voxels,)
+        Pearson r per voxel.
+    noise_ceiling : ndarray of the same shape as ``r``
+        Fraction of explainable variance per voxel (never broadcast: shapes (5,) and
+        (5, 1) are an error, not a (5, 5) result).
+
+    Returns
+    -------
+    ndarray of the shape of ``r``
     """
     r = np.asarray(r, dtype=np.float64)
     nc = np.asarray(noise_ceiling, dtype=np.float64).copy()
+    check_same_shape(r=r, noise_ceiling=nc)
     nc[nc == 0] = 1e-14
     score = 100.0 * np.clip(r, 0.0, None) ** 2 / nc
     return np.minimum(score, 100.0)
@@ -260,6 +280,7 @@ def primary_score(noise_ceiling: np.ndarray) -> str:
 
 
 def scores_with_ceiling(r: np.ndarray, noise_ceiling: np.ndarray) -> np.ndarray:
-    """Noise-normalised accuracy per voxel; NaN where the voxel has no noise ceiling."""
+    """Noise-normalised accuracy per voxel; NaN where the voxel has no noise ceiling (same shapes, never broadcast)."""
     ceiling = np.asarray(noise_ceiling, dtype=np.float64)
+    check_same_shape(r=r, noise_ceiling=ceiling)
     return np.where(np.isnan(ceiling), np.nan, noise_normalised_accuracy(r, np.nan_to_num(ceiling)))

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scene2brain.utils.arrays import check_same_shape
+
 _NEGATIVE = ("keep", "clip", "nan")
 
 
@@ -106,9 +108,7 @@ def variance_partitioning(r2: Mapping[str | Sequence[str], np.ndarray], negative
     missing = [("+".join(s for s in order if s in sub)) for sub in subsets if sub not in scores]
     if missing:
         raise ValueError(f"r2: missing the model(s) {missing}; every non-empty subset of {order} is needed")
-    shapes = {v.shape for v in scores.values()}
-    if len(shapes) != 1:
-        raise ValueError(f"r2: every entry needs the same shape, got {sorted(shapes)}")
+    check_same_shape(**{f"r2[{'+'.join(s for s in order if s in sub)!r}]": scores[sub] for sub in subsets})
     full = frozenset(order)
     joint = scores[full]
 

@@ -21,12 +21,14 @@ transform is one sparse matrix product per batch of images.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from scene2brain.data.images import to_rgb
 from scene2brain.utils.progress import track
 
 # Spatial SD (in FOV units) times frequency (cycles/FOV) for a one-octave bandwidth:
@@ -180,15 +182,28 @@ class GaborPyramid:
         return out
 
 
-def to_grayscale(images: np.ndarray, size: int) -> np.ndarray:
-    """Convert uint8 (n, H, W[, 3]) images to float32 luminance in [0, 1] at ``size`` x ``size`` px."""
+def to_grayscale(images: np.ndarray | Sequence[np.ndarray], size: int) -> np.ndarray:
+    """Luminance of images as float32 in [0, 1] at ``size`` x ``size`` px.
+
+    Each image is first made RGB by the project's one image reader
+    (:func:`scene2brain.data.images.to_rgb`: grey, grey + alpha, RGBA composited onto
+    white, 16-bit, floating point in [0, 1], ...), then converted to luminance by
+    Pillow (ITU-R 601-2, mode ``L``) and resampled (Lanczos).
+
+    Parameters
+    ----------
+    images : ndarray of shape (n, H, W[, C]) or list of (H, W[, C]) arrays
+    size : int
+
+    Returns
+    -------
+    ndarray of shape (n, size, size), float32
+    """
     from PIL import Image
 
     out = np.empty((len(images), size, size), dtype=np.float32)
     for i, img in enumerate(images):
-        pil = Image.fromarray(np.asarray(img))
-        if pil.mode != "L":
-            pil = pil.convert("L")
+        pil = Image.fromarray(to_rgb(img, f"images[{i}]")).convert("L")
         if pil.size != (size, size):
             pil = pil.resize((size, size), Image.Resampling.LANCZOS)
         out[i] = np.asarray(pil, dtype=np.float32) / 255.0

@@ -2,10 +2,79 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import sparse
 
 _BLOCK_COLUMNS = 2048
+
+
+def check_same_shape(**arrays: Any) -> None:
+    """Refuse arrays that pair up element by element but differ in shape (no broadcasting).
+
+    Numerical functions that combine arrays element by element (a correlation with its
+    ceiling, a prediction with the data) call this first, so that shapes ``(5,)`` and
+    ``(5, 1)`` are an error rather than a silent ``(5, 5)`` result.
+
+    Parameters
+    ----------
+    **arrays : array-like
+        The arrays by argument name, in the order to report them.
+
+    Raises
+    ------
+    ValueError
+        Naming the first argument whose shape differs from the first one's, and both shapes.
+
+    Examples
+    --------
+    >>> check_same_shape(r=np.zeros(5), noise_ceiling=np.zeros(5))
+    >>> check_same_shape(r=np.zeros(5), noise_ceiling=np.zeros((5, 1)))
+    Traceback (most recent call last):
+    ...
+    ValueError: r and noise_ceiling: expected the same shape, got r of shape (5,) and noise_ceiling of shape (5, 1)
+    """
+    _check_matching(arrays, "shape", np.shape)
+
+
+def check_same_length(**arrays: Any) -> None:
+    """Refuse arrays that pair up row by row (first axis) but differ in length.
+
+    Parameters
+    ----------
+    **arrays : array-like
+        The arrays by argument name; each must have at least one dimension.
+
+    Raises
+    ------
+    ValueError
+        Naming the first argument whose length differs from the first one's, and both shapes.
+
+    Examples
+    --------
+    >>> check_same_length(labels=np.zeros(4), scores=np.zeros((3, 2)))
+    Traceback (most recent call last):
+    ...
+    ValueError: labels and scores: expected the same number of rows, got labels of shape (4,) and scores of shape (3, 2)
+    """
+    for name, array in arrays.items():
+        if np.ndim(array) == 0:
+            raise ValueError(f"{name}: expected an array with one row per sample, got a scalar")
+    _check_matching(arrays, "number of rows", lambda a: np.shape(a)[0])
+
+
+def _check_matching(arrays: dict[str, Any], what: str, key: Any) -> None:
+    items = list(arrays.items())
+    if not items:
+        return
+    first_name, first = items[0]
+    for name, array in items[1:]:
+        if key(array) != key(first):
+            raise ValueError(
+                f"{first_name} and {name}: expected the same {what}, got {first_name} of shape {np.shape(first)} "
+                f"and {name} of shape {np.shape(array)}"
+            )
 
 
 def group_means(values: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
