@@ -88,6 +88,11 @@ _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa")
 _ARRAY_CHANNELS = (1, 2, 3, 4)
 _WHITE = 255
 
+#: Version of the pixel conversion (:func:`to_rgb`); part of every feature cache key, so features
+#: cached from files read by an earlier conversion (palette indices as grey, CMYK as RGB, no EXIF
+#: orientation) are recomputed.
+READER_VERSION = 2
+
 
 class ImageReadError(ValueError):
     """An image file that cannot be read or converted; the message names the file and what is wrong."""

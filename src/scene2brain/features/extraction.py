@@ -9,15 +9,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from scene2brain.data.images import ImageSource, as_image_source
+from scene2brain.data.images import READER_VERSION, ImageSource, as_image_source
 from scene2brain.features.layers import check_pooling
 from scene2brain.features.models import Extractor, Weights, load_model
 from scene2brain.features.store import FeatureStore, StoreEntry
 
 
 def feature_key(model: Extractor, layer: str, pooling: str, stimuli_digest: str) -> dict[str, Any]:
-    """Cache key of one layer: model, weights digest, preprocessing, layer, pooling, stimuli."""
-    return {**model.key(), "layer": layer, "pooling": pooling, "stimuli": stimuli_digest}
+    """Cache key of one layer: model, weights digest, preprocessing, layer, pooling, stimuli, image reader."""
+    return {**model.key(), "layer": layer, "pooling": pooling, "stimuli": stimuli_digest, "reader": READER_VERSION}
 
 
 def _poolings(layers: Sequence[str], pooling: str | Mapping[str, str]) -> dict[str, str]:

@@ -49,7 +49,7 @@ from scene2brain.data.fsaverage import (
     HEMISPHERES,
     N_FSAVERAGE_VERTICES,
 )
-from scene2brain.data.images import FileImages
+from scene2brain.data.images import FileImages, ImageReadError, read_image
 from scene2brain.utils.files import save_npy_atomic
 
 ROI_FAMILIES = ("prf-visualrois", "floc-bodies", "floc-faces", "floc-places", "floc-words", "streams")
@@ -295,16 +295,16 @@ def algonauts_files(subject: int) -> list[str]:
 
 
 def check_image_files(paths: Sequence[str | Path]) -> None:
-    """Open every image file's header and verify it with Pillow; one error listing the unreadable ones."""
-    from PIL import Image
+    """Decode every image file with the reader the analyses use; one error listing the unreadable ones.
 
+    A full decode, not Pillow's ``verify()`` (which misses truncated JPEG data).
+    """
     bad = []
     for path in paths:
         try:
-            with Image.open(path) as image:
-                image.verify()
-        except Exception as err:  # Pillow raises several types for damaged files
-            bad.append(f"{Path(path).name} ({type(err).__name__}: {err})")
+            read_image(path)
+        except ImageReadError as err:
+            bad.append(str(err))
     if bad:
         raise DatasetFileError(f"{len(bad)} of {len(paths)} images are not readable: {'; '.join(bad[:3])}")
 
