@@ -56,7 +56,7 @@ def test_decoding_tables_hold_every_target_with_permutation_p_values(run):
     assert required <= set(table.columns)
     assert set(table["kind"]) == {"roi", "space", "predicted"}
     rois = table[table["kind"] == "roi"]
-    assert set(rois["roi"]) == {"EV", "HV", "FACE", "CAL", "BLIND", "all"}
+    assert set(rois["roi"]) == {"EV", "HV", "FACE", "CAL", "BLIND", "SPARSE", "all"}
     assert set(table.loc[table["kind"] == "space", "space"]) == {"gabor:energy", "effnet:_blocks.2", "effnet:head"}
     assert (table["label"] == "face").all()
     # trained on the training stimuli and scored on the test ones; decoding of predictions is CV over the test set

@@ -7,6 +7,8 @@ from scene2brain.data.simulate import (
     PHOTO_CLASSES,
     ROI_ORDER,
     ROIS,
+    SPARSE_FACTORS,
+    SPARSE_QUANTILE,
     SimulationDrivers,
     SubjectConfig,
     make_stimuli,
@@ -67,7 +69,7 @@ def test_simulation_is_reproducible_and_carries_ground_truth():
     pd.testing.assert_frame_equal(a.voxels, b.voxels)
     assert not np.array_equal(a.responses.data, c.responses.data)
     vox = a.voxels
-    assert set(vox["roi"]) == {"EV", "HV", "FACE", "CAL", "BLIND"} == set(ROIS) == set(ROI_ORDER)
+    assert set(vox["roi"]) == {"EV", "HV", "FACE", "CAL", "BLIND", "SPARSE"} == set(ROIS) == set(ROI_ORDER)
     assert (vox.loc[vox["roi"] == "BLIND", "driver"] == "none").all()
     ev = vox[vox["roi"] == "EV"]
     for col in ("prf_x", "prf_y", "prf_size", "pref_orientation", "pref_frequency", "exponent"):
@@ -228,12 +230,76 @@ def test_subject_config_names_unknown_rois():
         simulate_responses(stimuli, splits, drivers, SubjectConfig(n_voxels={"BLIND": 3}, ncsnr_median={}))
     with pytest.raises(ValueError, match=r"without: \['FAC'\] are not simulated ROIs"):
         SubjectConfig.scaled(100, without=("FAC",))
-    assert set(SubjectConfig.scaled(100, without=("FACE",)).n_voxels) == {"EV", "HV", "CAL", "BLIND"}
+    assert set(SubjectConfig.scaled(100, without=("FACE",)).n_voxels) == {"EV", "HV", "CAL", "BLIND", "SPARSE"}
 
 
 def test_scaled_config_has_exactly_the_voxels_asked_for():
-    for n in (5, 10, 79, 80, 600, 2000):
+    for n in (6, 10, 79, 80, 600, 2000):  # at least one voxel per ROI (six ROIs)
         for without in ((), ("FACE",)):
             counts = SubjectConfig.scaled(n, without=without).n_voxels
             assert sum(counts.values()) == n and min(counts.values()) >= 1, (n, without, counts)
-    assert SubjectConfig.scaled(2300).n_voxels == SubjectConfig().n_voxels  # the default proportions
+    assert SubjectConfig.scaled(2500).n_voxels == SubjectConfig().n_voxels  # the default proportions
+
+
+def _sparse_columns(k=SPARSE_FACTORS):
+    return [f"sparse_factor_{i}" for i in range(k)]
+
+
+def test_sparse_roi_is_factors_times_loadings_in_response_units():
+    counts = {"FACE": 30, "SPARSE": 80}
+    config = SubjectConfig(n_voxels=counts, ncsnr_median=dict.fromkeys(counts, 1e6), ncsnr_log_sd=0.0)
+    exp, drivers = _faces_experiment(config)
+    vox, table = exp.voxels, exp.stimuli.table
+    sparse = (vox["roi"] == "SPARSE").to_numpy()
+    F = table[_sparse_columns()].to_numpy()  # factor activations per stimulus (all stimuli)
+    L = vox[_sparse_columns()].to_numpy().T  # loadings (K, n_voxels), response units
+    # non-negative, sparse factors (active on 10% of the stimuli) and loadings (1-2 factors per SPARSE voxel)
+    assert (F >= 0).all() and np.allclose((F > 0).mean(axis=0), 1 - SPARSE_QUANTILE, atol=0.01)
+    assert (L >= 0).all() and (L[:, ~sparse] == 0).all()
+    assert set((L[:, sparse] > 0).sum(axis=0)) == {1, 2} and ((L[:, sparse] > 0).sum(axis=1) >= 5).all()
+    # the noise-free signal of the SPARSE voxels is exactly the centred factors times the loadings
+    avg = exp.average_repeats().responses
+    signal = avg.data[np.argsort(avg.trial_stimulus)].astype(np.float64)
+    np.testing.assert_allclose(signal[:, sparse], (F - F.mean(axis=0)) @ L[:, sparse], atol=1e-4)
+    assert signal[:, sparse].std(axis=0) == pytest.approx(1.0, abs=1e-4)  # standardised like every voxel
+    # content, not the face label, and little overlap between factors
+    face = drivers.is_face.astype(float)
+    assert max(abs(np.corrcoef(f, face)[0, 1]) for f in F.T) < 0.2
+    assert np.abs(np.corrcoef(F.T) - np.eye(SPARSE_FACTORS)).max() < 0.3
+    # without SPARSE voxels: no factor columns anywhere
+    plain, _ = _faces_experiment(SubjectConfig(n_voxels={"FACE": 30}, ncsnr_median={"FACE": 1.0}))
+    assert not any(c.startswith("sparse_factor") for c in [*plain.voxels.columns, *plain.stimuli.table.columns])
+
+
+def test_sparse_factors_follow_the_deep_drivers_and_the_seed():
+    stimuli, splits = make_stimuli(300, n_test=50, image_size=16, n_faces=0, seed=0)
+    drivers = _drivers(300, np.random.default_rng(0))
+    config = SubjectConfig(n_voxels={"SPARSE": 40}, ncsnr_median={"SPARSE": 1.0})
+
+    def factors(d, seed=0):
+        return simulate_responses(stimuli, splits, d, config, seed=seed).stimuli.table[_sparse_columns()].to_numpy()
+
+    base = factors(drivers)
+    np.testing.assert_array_equal(base, factors(drivers))
+    assert not np.array_equal(base, factors(drivers, seed=1))
+    shuffled = SimulationDrivers(**{**vars(drivers), "deep": drivers.deep[::-1].copy()})
+    assert not np.array_equal(base, factors(shuffled))  # the images' content drives the factors
+
+
+def test_sparse_voxels_leave_the_other_rois_unchanged():
+    counts = {"EV": 40, "HV": 30, "FACE": 20, "CAL": 20, "BLIND": 20}
+    medians = SubjectConfig().ncsnr_median
+    without = _setup(300, 100, seed=3, config=SubjectConfig(n_voxels=counts, ncsnr_median=medians))
+    with_sparse = _setup(
+        300, 100, seed=3, config=SubjectConfig(n_voxels={**counts, "SPARSE": 400}, ncsnr_median=medians)
+    )
+    n = without.responses.data.shape[1]
+    np.testing.assert_array_equal(with_sparse.responses.data[:, :n], without.responses.data)
+    np.testing.assert_array_equal(with_sparse.responses.trial_stimulus, without.responses.trial_stimulus)
+    pd.testing.assert_frame_equal(with_sparse.voxels.iloc[:n][without.voxels.columns], without.voxels)
+    sparse = with_sparse.voxels[with_sparse.voxels["roi"] == "SPARSE"]
+    assert len(sparse) == 400 and sparse["hemisphere"].isin(["lh", "rh"]).all()
+    # the SPARSE voxels' SNR follows the configured law, drawn from their own generator
+    assert np.median(sparse["true_ncsnr"]) == pytest.approx(medians["SPARSE"], rel=0.15)
+    with pytest.raises(ValueError, match=r"no median ncsnr for ROIs \['SPARSE'\]"):
+        _setup(300, 100, config=SubjectConfig(n_voxels={"SPARSE": 3}, ncsnr_median={"EV": 1.0}))

@@ -82,7 +82,7 @@ def test_simulate_plan_command(tmp_path):
     assert result.exit_code == 0, result.output
     plan = pd.read_csv(tmp_path / "plan" / "plan.csv")
     assert set(plan["n_train"]) == {16, 48} and set(plan["test_repeats"]) == {1, 3}
-    assert set(plan["roi"]) == {"EV", "HV", "CAL", "BLIND", "all"}  # no face labels: no FACE voxels
+    assert set(plan["roi"]) == {"EV", "HV", "CAL", "BLIND", "SPARSE", "all"}  # no face labels: no FACE voxels
     pooled = plan[plan["roi"] == "all"].set_index(["n_train", "test_repeats"])
     assert pooled["nc_median_abs_error"].loc[(48, 1)] != pooled["nc_median_abs_error"].loc[(48, 1)]  # NaN: 1 repeat
     assert pooled["nc_median_abs_error"].loc[(48, 3)] < 0.2
@@ -123,7 +123,7 @@ def test_run_simulates_a_subject_on_your_own_images(tmp_path):
     run_config(_study(tmp_path, simulation, features), progress=False)
     results = read_results(tmp_path / "results")
     voxels = results.voxels("sim01")
-    assert set(voxels["roi"]) == {"EV", "HV", "CAL", "BLIND"}  # no face labels: no FACE voxels
+    assert set(voxels["roi"]) == {"EV", "HV", "CAL", "BLIND", "SPARSE"}  # no face labels: no FACE voxels
     assert results.facts["subjects"]["sim01"]["n_test"] == 12
     statuses = {c["id"]: c["status"] for c in results.checks["sim01"].values()}
     assert statuses["ev-gabor"] == "not run" and statuses["noise-ceiling"] != "not run"  # no Gabor space here

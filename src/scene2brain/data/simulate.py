@@ -19,7 +19,13 @@ Two steps, both seeded:
      to the images: random per-stimulus latent factors (drawn from the seeded
      generator) mixed linearly into the voxels. They have a noise ceiling like any
      other ROI but carry no category information and no feature space predicts
-     them: the negative control of decoding and encoding analyses.
+     them: the negative control of decoding and encoding analyses;
+   - ``SPARSE``: sparse non-negative mixtures of :data:`SPARSE_FACTORS` known latent
+     factors, each a sparse non-negative function of image content (active on a
+     minority of stimuli, not the face label); every voxel loads on one or two factors.
+     The ground truth of sparse dictionary learning: the loadings are in the voxel
+     table (``sparse_factor_k``), the factors' activations in the experiment's stimulus
+     table (``sparse_factor_k``); see :func:`simulate_responses`.
 
    Trials carry Gaussian noise with a per-voxel SNR drawn from a log-normal law
    (many weak voxels, a few strong ones). Test stimuli are shown ``test_repeats``
@@ -35,10 +41,10 @@ import numpy as np
 import pandas as pd
 
 from scene2brain.data.containers import Experiment, Responses, Stimuli
-from scene2brain.data.images import ImageSource
+from scene2brain.data.images import ImageSource, to_rgb
 from scene2brain.utils.arrays import standardise_columns
 
-ROIS = ("EV", "HV", "FACE", "CAL", "BLIND")
+ROIS = ("EV", "HV", "FACE", "CAL", "BLIND", "SPARSE")
 
 #: A coarse semantic class for each bundled photograph (the ``coarse_class`` column of
 #: :func:`make_stimuli`; LFW images are "face" or "nonface"), chosen from what each shows.
@@ -79,13 +85,7 @@ def photographs() -> dict[str, np.ndarray]:
     sample = load_sample_images()
     for fname, img in zip(sample.filenames, sample.images, strict=True):
         photos[fname.rsplit("/", 1)[-1].split(".")[0]] = img
-    out = {}
-    for name, img in photos.items():
-        img = np.asarray(img)
-        if img.ndim == 2:
-            img = np.repeat(img[..., None], 3, axis=2)
-        out[name] = np.ascontiguousarray(img[..., :3]).astype(np.uint8)
-    return out
+    return {name: to_rgb(img, f"photograph {name!r}") for name, img in photos.items()}
 
 
 def make_stimuli(
@@ -208,7 +208,10 @@ def stimuli_from_images(
 ) -> tuple[Stimuli, dict[str, np.ndarray]]:
     """A stimulus set from the user's images: any sizes, grayscale or colour, squared and resized.
 
-    Each image is centre-cropped to a square, converted to RGB and resized to
+    Each image is converted to RGB by :func:`~scene2brain.data.images.to_rgb` (the one
+    image reader: palette, CMYK, grey + alpha and RGBA composited onto white, 16-bit,
+    floating point in [0, 1]; files are read by :func:`~scene2brain.data.images.read_image`,
+    which also applies the EXIF orientation), centre-cropped to a square and resized to
     ``image_size`` (Lanczos). The test split is ``test_names`` (image names) when given,
     else ``n_test`` images drawn at random (default one sixth).
 
@@ -249,14 +252,10 @@ def stimuli_from_images(
         raise ValueError(f"test split: {len(test)} of {n} images; need at least one test and one training image")
     images = np.empty((n, image_size, image_size, 3), dtype=np.uint8)
     for i in range(n):
-        pixels = np.asarray(source[i])
-        if pixels.dtype != np.uint8:  # 16-bit or float images: to 8 bits over their type's range
-            top = np.iinfo(pixels.dtype).max if np.issubdtype(pixels.dtype, np.integer) else 1.0
-            pixels = np.clip(np.round(pixels.astype(np.float64) * (255 / top)), 0, 255).astype(np.uint8)
-        img = Image.fromarray(pixels)
+        img = Image.fromarray(to_rgb(source[i], names[i]))  # the one image reader's RGB (16-bit, alpha, ...)
         side = min(img.size)
         left, top = (img.size[0] - side) // 2, (img.size[1] - side) // 2
-        img = img.convert("RGB").crop((left, top, left + side, top + side))
+        img = img.crop((left, top, left + side, top + side))
         images[i] = np.asarray(img.resize((image_size, image_size), Image.Resampling.LANCZOS))
     table = pd.DataFrame({"stimulus_id": list(names), "source": list(names), "category": "image", "is_face": False})
     train = np.setdiff1d(np.arange(n), test)
@@ -298,10 +297,10 @@ class SubjectConfig:
     """Voxel counts per ROI and SNR laws (median ncsnr, log-SD) per ROI."""
 
     n_voxels: dict[str, int] = field(
-        default_factory=lambda: {"EV": 800, "HV": 600, "FACE": 300, "CAL": 300, "BLIND": 300}
+        default_factory=lambda: {"EV": 800, "HV": 600, "FACE": 300, "CAL": 300, "BLIND": 300, "SPARSE": 200}
     )
     ncsnr_median: dict[str, float] = field(
-        default_factory=lambda: {"EV": 0.6, "HV": 0.5, "FACE": 0.6, "CAL": 1.2, "BLIND": 0.6}
+        default_factory=lambda: {"EV": 0.6, "HV": 0.5, "FACE": 0.6, "CAL": 1.2, "BLIND": 0.6, "SPARSE": 0.6}
     )
     ncsnr_log_sd: float = 0.5
     train_repeats: int = 1
@@ -309,7 +308,7 @@ class SubjectConfig:
 
     @classmethod
     def scaled(cls, n_voxels: int, without: tuple[str, ...] = ()) -> SubjectConfig:
-        """Default proportions (EV:HV:FACE:CAL:BLIND = 8:6:3:3:3) scaled to ``n_voxels`` voxels in total.
+        """Default proportions (EV:HV:FACE:CAL:BLIND:SPARSE = 8:6:3:3:3:2) scaled to ``n_voxels`` voxels in total.
 
         The counts add up to ``n_voxels`` exactly (largest remainders; every ROI keeps
         at least one voxel, so fewer voxels than ROIs still give one each).
@@ -374,9 +373,68 @@ def _mixture(z: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.logaddexp(0, 2 * u) + 0.3 * v**2
 
 
-ROI_ORDER = ("EV", "HV", "FACE", "CAL", "BLIND")
+ROI_ORDER = ("EV", "HV", "FACE", "CAL", "BLIND", "SPARSE")
 #: Latent factors behind the BLIND voxels (per stimulus, independent of the images).
 BLIND_FACTORS = 16
+#: Latent factors behind the SPARSE voxels (sparse, non-negative, driven by image content).
+SPARSE_FACTORS = 8
+#: Each SPARSE factor is the part of its drive above this quantile (over the stimuli): active on 10% of them.
+SPARSE_QUANTILE = 0.9
+#: The SPARSE factors' drives are directions in this many whitened components of the deep features ...
+SPARSE_COMPONENTS = 32
+#: ... chosen greedily among this many random ones so that the factors overlap little (the stimuli are crops of a
+#: few photographs, so two random directions' tails often pick the same photograph's crops).
+SPARSE_CANDIDATES = 64
+#: Share of SPARSE voxels that load on a second factor (the others load on one).
+SPARSE_SECOND = 0.5
+#: Spawn key of the SPARSE ROI's own generator (``default_rng([seed, SPARSE_STREAM])``): the other ROIs'
+#: draws do not depend on whether or how many SPARSE voxels are simulated.
+SPARSE_STREAM = 19
+
+
+def _sparse_factors(deep_z: np.ndarray, is_face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Sparse non-negative factors of image content, uncorrelated drives, not the face label.
+
+    The standardised deep features are residualised on the face label (so no factor's
+    drive is linearly related to it) and whitened (the first :data:`SPARSE_COMPONENTS`
+    principal components, unit variance). A candidate factor is the rectified part above
+    its :data:`SPARSE_QUANTILE` quantile of the projection on a random direction of that
+    space; of :data:`SPARSE_CANDIDATES` candidates, :data:`SPARSE_FACTORS` are chosen
+    greedily (each the candidate least correlated with those already chosen), and each is
+    scaled to unit SD.
+    """
+    n = len(deep_z)
+    centred = deep_z - deep_z.mean(axis=0)
+    face = is_face.astype(np.float64) - is_face.mean()
+    if face @ face > 0:
+        centred = centred - np.outer(face, face @ centred / (face @ face))
+    u, s, _ = np.linalg.svd(centred, full_matrices=False)
+    m = max(1, min(SPARSE_COMPONENTS, int((s > s[0] * 1e-10).sum())))
+    white = u[:, :m] * np.sqrt(n)
+    directions = rng.standard_normal((m, max(SPARSE_CANDIDATES, SPARSE_FACTORS)))
+    drive = white @ (directions / np.linalg.norm(directions, axis=0))
+    candidates = np.maximum(drive - np.quantile(drive, SPARSE_QUANTILE, axis=0), 0.0)
+    sd = candidates.std(axis=0)
+    candidates = candidates / np.where(sd > 0, sd, 1.0)
+    overlap = np.abs(candidates.T @ standardise_columns(candidates)) / n  # |correlation| (0 for a constant one)
+    chosen = [0]
+    while len(chosen) < SPARSE_FACTORS:
+        worst = overlap[:, chosen].max(axis=1)
+        worst[chosen] = np.inf
+        chosen.append(int(np.argmin(worst)))
+    return candidates[:, chosen]
+
+
+def _sparse_loadings(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Non-negative loadings (SPARSE_FACTORS, n): each voxel on one factor (balanced), some on a second, weaker one."""
+    loadings = np.zeros((SPARSE_FACTORS, n))
+    voxel = np.arange(n)
+    primary = rng.permutation(n) % SPARSE_FACTORS
+    loadings[primary, voxel] = rng.uniform(0.5, 1.0, n)
+    second = rng.random(n) < SPARSE_SECOND
+    other = (primary + rng.integers(1, max(SPARSE_FACTORS, 2), n)) % SPARSE_FACTORS
+    loadings[other[second], voxel[second]] = rng.uniform(0.2, 0.5, int(second.sum()))
+    return loadings
 
 
 def place_on_fsaverage5(roi: np.ndarray, hemisphere: np.ndarray, seed: int = 0) -> np.ndarray | None:
@@ -385,13 +443,15 @@ def place_on_fsaverage5(roi: np.ndarray, hemisphere: np.ndarray, seed: int = 0) 
     Within each hemisphere the vertices of fsaverage5 (which are the first 10,242
     vertices of fsaverage, so the indices are valid on both meshes) are ordered from
     posterior to anterior on the inflated surface; EV takes the most posterior band,
-    then HV, FACE, CAL and BLIND, each voxel a random vertex of its band. Returns None when a
-    hemisphere has more voxels than fsaverage5 has vertices.
+    then HV, FACE, CAL, BLIND and SPARSE, each voxel a random vertex of its band. Returns None
+    when a hemisphere has more voxels than fsaverage5 has vertices. (SPARSE draws from a
+    generator of its own, so adding SPARSE voxels leaves the other ROIs' vertices unchanged.)
     """
     from nilearn.datasets import load_fsaverage
 
     inflated = load_fsaverage("fsaverage5")["inflated"]
     rng = np.random.default_rng([seed, 5])
+    own = {"SPARSE": np.random.default_rng([seed, 5, SPARSE_STREAM])}
     order = {name: i for i, name in enumerate(ROI_ORDER)}
     vertex = np.full(len(roi), -1, dtype=np.int64)
     for hemi, part in (("lh", "left"), ("rh", "right")):
@@ -404,7 +464,7 @@ def place_on_fsaverage5(roi: np.ndarray, hemisphere: np.ndarray, seed: int = 0) 
         start = 0
         for name in dict.fromkeys(roi[rows]):
             band = rows[roi[rows] == name]
-            vertex[band] = rng.permutation(posterior_first[start : start + len(band)])
+            vertex[band] = own.get(name, rng).permutation(posterior_first[start : start + len(band)])
             start += len(band)
     return vertex
 
@@ -439,6 +499,18 @@ def simulate_responses(
         over all stimuli / noise SD), ``true_ncsnr_test`` and ``true_noise_ceiling``
         (over the test stimuli, for the test split's repeats) and, for EV voxels, the
         pRF parameters.
+        With SPARSE voxels, the voxel table's ``sparse_factor_0`` ... ``sparse_factor_{K-1}``
+        (``K =`` :data:`SPARSE_FACTORS`) hold each voxel's non-negative loading on each
+        factor (0 outside SPARSE) **in response units**, and the experiment's stimulus
+        table gains columns of the same names with each factor's non-negative, sparse
+        activation per stimulus (``F``, shape (n_stimuli, K)). The noise-free signal of
+        the SPARSE voxels is then exactly ``(F - F.mean(axis=0)) @ L`` with ``L`` the
+        loadings of those voxels (K, n_sparse): responses are centred over all stimuli
+        like every simulated voxel, so the factors' means are subtracted; row ``k`` of
+        ``L`` (over all voxels) is factor ``k``'s true voxel pattern. The SPARSE voxels
+        come last and draw all their randomness (factors, loadings, SNR, hemisphere,
+        noise) from a generator of their own, so the other ROIs' numbers do not depend
+        on them.
         ``metadata["simulation"]`` records the settings.
     """
     config = config or SubjectConfig()
@@ -491,13 +563,27 @@ def simulate_responses(
         latent = rng.standard_normal((n_stim, BLIND_FACTORS))
         signals.append(latent @ rng.standard_normal((BLIND_FACTORS, counts["BLIND"])))
         tables.append(pd.DataFrame({"roi": ["BLIND"] * counts["BLIND"], "driver": "none"}))
+    n_sparse = counts.get("SPARSE", 0)
+    sparse_rng = np.random.default_rng([seed, SPARSE_STREAM])
+    if n_sparse:
+        # Sparse non-negative factors of image content, mixed non-negatively (one or two factors per voxel);
+        # the loadings are rescaled by the voxel's signal SD so that they hold in response units.
+        factors = _sparse_factors(deep_z, np.asarray(drivers.is_face, dtype=bool), sparse_rng)
+        loadings = _sparse_loadings(n_sparse, sparse_rng)
+        raw = factors @ loadings
+        loadings = loadings / np.where(raw.std(axis=0) > 0, raw.std(axis=0), 1.0)
+        signals.append(raw)
+        tables.append(pd.DataFrame({"roi": ["SPARSE"] * n_sparse, "driver": drivers.names["deep"]}))
     signal = standardise_columns(np.concatenate(signals, axis=1))
     voxels = pd.concat(tables, ignore_index=True)
     n_vox = signal.shape[1]
+    n_main = n_vox - n_sparse  # the other ROIs' voxels: their draws come from rng, as without SPARSE
 
     median = voxels["roi"].map(config.ncsnr_median).to_numpy(dtype=np.float64)
-    ncsnr = median * np.exp(config.ncsnr_log_sd * rng.standard_normal(n_vox))
-    voxels.insert(1, "hemisphere", np.where(rng.random(n_vox) < 0.5, "lh", "rh"))
+    log_ncsnr = np.concatenate([rng.standard_normal(n_main), sparse_rng.standard_normal(n_sparse)])
+    ncsnr = median * np.exp(config.ncsnr_log_sd * log_ncsnr)
+    left = np.concatenate([rng.random(n_main), sparse_rng.random(n_sparse)]) < 0.5
+    voxels.insert(1, "hemisphere", np.where(left, "lh", "rh"))
     vertices = place_on_fsaverage5(voxels["roi"].to_numpy(), voxels["hemisphere"].to_numpy(), seed)
     if vertices is not None:
         voxels.insert(2, "vertex", vertices)
@@ -510,12 +596,19 @@ def simulate_responses(
     front = [c for c in ("roi", "hemisphere", "vertex") if c in voxels]
     front += ["driver", "true_ncsnr", "true_ncsnr_test", "true_noise_ceiling"]
     voxels = voxels[front + [c for c in voxels.columns if c not in front]]
+    if n_sparse:
+        for k in range(SPARSE_FACTORS):
+            voxels[f"sparse_factor_{k}"] = np.concatenate([np.zeros(n_main), loadings[k]])
+        table = stimuli.table.assign(**{f"sparse_factor_{k}": factors[:, k] for k in range(SPARSE_FACTORS)})
+        stimuli = Stimuli(table, stimuli.images)
 
     trial_stimulus = np.concatenate(
         [np.repeat(splits["train"], config.train_repeats), np.repeat(splits["test"], config.test_repeats)]
     )
     trial_stimulus = trial_stimulus[rng.permutation(len(trial_stimulus))]
-    noise = rng.standard_normal((len(trial_stimulus), n_vox)) / ncsnr
+    n_trials = len(trial_stimulus)
+    noise = np.hstack([rng.standard_normal((n_trials, n_main)), sparse_rng.standard_normal((n_trials, n_sparse))])
+    noise /= ncsnr
     data = (signal[trial_stimulus] + noise).astype(np.float32)
     metadata = {
         "dataset": "simulated",
