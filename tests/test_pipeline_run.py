@@ -106,12 +106,13 @@ def test_changed_settings_recompute_exactly_their_dependents(first_run):
     assert again.computed == []
 
 
-def test_run_time_errors_name_the_setting(tmp_path):
-    config = write_config(tmp_path, {"splits": {"test": "val"}})
+def test_simulated_splits_are_checked_when_the_configuration_is_read(tmp_path):
     with pytest.raises(
-        ConfigError, match=r"splits.test: 'val' is not a split of sim01; its splits: \['train', 'test'\]"
+        ConfigError,
+        match=r"splits.test: 'val' is not a split of the simulated dataset; its splits: \['train', 'test'\]",
     ):
-        run_config(config, progress=False)
+        write_config(tmp_path, {"splits": {"test": "val"}})
+    assert not (tmp_path / "results").exists()
 
 
 def test_cli_run_and_report(first_run, tmp_path):
@@ -240,3 +241,164 @@ def test_report_header_names_the_default_layers_of_an_entry_without_layers(tmp_p
     facts = {"subjects": {"sim01": {"n_train": 100, "n_test": 20, "n_voxels": 80}}}
     header = _header(Results(ResultsLayout(tmp_path), config, {}, facts))
     assert "= gabor [energy] pool" in header and "[_blocks.2, head]" in header
+
+
+# -- a failed or killed run changes nothing; one run at a time writes a folder ----------------------------------------
+
+
+def failing_tables(ctx):
+    """A tables stage that fails (a full disk, a bug) after the run has recomputed other stages."""
+    raise OSError(28, "No space left on device", str(ctx.out))
+
+
+def _snapshot(folder):
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*")
+            if p.is_file()}  # fmt: skip
+
+
+def test_a_failed_run_puts_back_the_stages_it_recomputed(first_run, monkeypatch):
+    import scene2brain.pipeline.report as report
+
+    folder, _ = first_run
+    out = folder / "results"
+    before = _snapshot(out)
+    monkeypatch.setattr(report, "compute_tables", failing_tables)
+    with pytest.raises(OSError, match="No space left"):
+        # new alphas: the encode and scores stages are recomputed, then the tables stage fails
+        run_config(write_config(folder, {"encoder": {"alphas": [0.5, 5.0]}}), progress=False)
+    assert _snapshot(out) == before  # config.toml, provenance.json, run.json and every stage as they were
+    assert not [p for p in out.rglob(".*") if p.name != ".lock"]  # no temporaries, no folders moved aside
+
+
+def test_recover_folder_undoes_what_a_killed_run_left(tmp_path):
+    from scene2brain.pipeline.executor import recover_folder
+
+    stage = tmp_path / "stages" / "encode" / "sim01" / "a"
+    stage.mkdir(parents=True)
+    (stage / "new.npy").write_text("recomputed by the killed run")
+    earlier = stage.with_name(".a.prev")
+    earlier.mkdir()
+    (earlier / "old.npy").write_text("the earlier run's")
+    (stage.parent / ".b.x1y2.tmp").mkdir()  # a stage being computed when the run was killed
+    (tmp_path / ".tables.prev").mkdir()  # the earlier tables, moved aside; the killed run had not written new ones
+    (tmp_path / ".config.toml.abc.tmp").write_text("half")
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / ".entry.q.tmp").mkdir()  # the feature store's: another run may be writing it
+    recover_folder(tmp_path, [tmp_path / "tables", tmp_path / "report"])
+    assert [p.name for p in stage.iterdir()] == ["old.npy"]
+    assert not earlier.exists() and not (stage.parent / ".b.x1y2.tmp").exists()
+    assert (tmp_path / "tables").is_dir() and not (tmp_path / ".config.toml.abc.tmp").exists()
+    assert (tmp_path / "cache" / ".entry.q.tmp").is_dir()
+
+
+def test_a_split_without_responses_for_some_stimuli_is_refused(small_experiment):
+    """The check used to ask whether any trial was in the split; the responses stage then failed with a KeyError."""
+    from scene2brain.data import Experiment
+    from scene2brain.pipeline.plan import check_splits
+
+    e = small_experiment
+    partial = Experiment(e.subject, e.stimuli, e.responses, {"train": [0, 1, 2], "test": [3, 4, 5]})
+    keep = np.isin(e.responses.trial_stimulus, [0, 1, 2, 4, 5])  # stimulus 3 (test) has no trial
+    from scene2brain.data import Responses
+
+    r = Responses(e.responses.data[keep], e.responses.trial_stimulus[keep], e.responses.voxels)
+    partial = Experiment(e.subject, e.stimuli, r, {"train": [0, 1, 2], "test": [3, 4, 5]})
+    with pytest.raises(ConfigError, match=r"splits.test: split 'test' of sub01 has no measured responses for 1 of"):
+        check_splits(partial, {"train": "train", "test": "test"}, "sub01")
+    check_splits(partial, {"train": "train", "test": "train"} | {"test": "train"}, "sub01")  # train: all measured
+
+
+TINY = """[run]
+output = "results"
+cache = "cache"
+[dataset]
+name = "simulated"
+[dataset.simulation]
+n_stimuli = 60
+n_voxels = 20
+image_size = 32
+gabor_size = 16
+n_components = 4
+driver_model = "gabor"
+driver_layer = "energy"
+skip_checks = {checks}
+[[features]]
+name = "gabor"
+model = "gabor"
+options = {{ image_size = 16 }}
+reduction = "standardise"
+[encoder]
+alphas = [1.0, 100.0]
+cv = 2
+[evaluation]
+n_bootstraps = 5
+[report]
+enabled = false
+"""
+
+
+def _tiny(folder):
+    from scene2brain.pipeline.config import GROUND_TRUTH_CHECKS
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "study.toml").write_text(TINY.format(checks=json.dumps(list(GROUND_TRUTH_CHECKS))))
+    return folder / "study.toml"
+
+
+def _command(study):
+    import shutil
+    import sys
+
+    exe = shutil.which("scene2brain") or sys.executable
+    return [exe, "run", str(study), "--quiet"] if exe.endswith("scene2brain") else [exe, "-m", "scene2brain.cli"]
+
+
+def _results(out):
+    """Every result file (arrays and tables; not the records with times and paths) and its bytes."""
+    return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*")
+            if p.is_file() and p.suffix in (".npy", ".parquet", ".csv")}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_kill_9_during_a_run_then_rerun_gives_the_uninterrupted_results(tmp_path):
+    import subprocess
+    import time
+
+    reference = _tiny(tmp_path / "reference")
+    subprocess.run(_command(reference), check=True, capture_output=True)
+    study = _tiny(tmp_path / "killed")
+    out = study.parent / "results"
+    process = subprocess.Popen(_command(study), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if list((out / "stages").glob("*/**/.*.tmp")):  # a stage is being written
+            break
+        time.sleep(0.005)
+    process.kill()
+    process.wait()
+    assert not (out / "run.json").exists() and not (out / "config.toml").exists()  # killed mid-run
+    subprocess.run(_command(study), check=True, capture_output=True)
+    assert not list(out.rglob("*.tmp")) and not list(out.rglob(".*.prev"))
+    expected = _results(reference.parent / "results")
+    assert _results(out).keys() == expected.keys() and len(expected) > 10
+    assert [name for name, content in _results(out).items() if content != expected[name]] == []
+
+
+@pytest.mark.slow
+def test_two_concurrent_runs_into_one_folder_both_finish_with_one_result(tmp_path):
+    import subprocess
+
+    study = _tiny(tmp_path)
+    runs = [subprocess.Popen(_command(study), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]  # fmt: skip
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    computed = sorted(int(out.split(" stages computed")[0].split()[-1]) for out, _ in outputs)
+    assert computed[0] == 0 and computed[1] > 0  # the second waited for the first, then found everything done
+    assert any("waiting for another run" in err for _, err in outputs)
+    out = tmp_path / "results"
+    record = json.loads((out / "run.json").read_text())
+    assert record["computed"] == [] and not list(out.rglob("*.tmp"))
+    assert load_config(out / "config.toml") == load_config(study)

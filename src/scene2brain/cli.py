@@ -1,10 +1,20 @@
-"""Command line: ``scene2brain --help``."""
+"""Command line: ``scene2brain --help``.
+
+Every command runs inside one error boundary (:func:`_boundary`): an error caused by the
+user's input (a configuration value, a file, a folder, an image, missing weights) is
+printed as one paragraph that names the culprit and what was expected, with exit status
+2; failed ground-truth checks exit with 1; ``scene2brain --debug COMMAND`` shows the
+traceback instead.
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -13,13 +23,97 @@ from rich.table import Table
 app = typer.Typer(help="Model how human visual cortex responds to natural images.", no_args_is_help=True)
 console = Console()
 
+BAD_INPUT = 2  # exit status of an error in what the user gave (configuration, files, folders, options)
+CHECKS_FAILED = 1  # exit status of a run whose ground-truth checks did not pass
+
+
+_OPTIONS = {"debug": False}  # the global options of this invocation (set by the app's callback)
+
 
 @app.callback()
-def main() -> None:
+def main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an error instead of its message.")
+    ] = False,
+) -> None:
     """scene2brain command line."""
+    _OPTIONS["debug"] = debug
 
 
-@app.command()
+def _debugging() -> bool:
+    return _OPTIONS["debug"]
+
+
+_EXPECTED = {
+    FileExistsError: "something is already there; expected a folder (or nothing) at this path",
+    NotADirectoryError: "part of this path is a file; expected a folder there",
+    IsADirectoryError: "this is a folder; expected a file",
+    PermissionError: "permission denied; expected a path you can read (and, for outputs, write)",
+    FileNotFoundError: "not found; expected an existing file or folder",
+}
+
+
+def error_message(err: BaseException) -> str | None:
+    """The one-paragraph message of an error caused by the user's input, or None for any other error (a bug).
+
+    Input errors are the project's ``ValueError`` subclasses (configuration, dataset files,
+    images), missing files, unavailable pretrained weights, and operating-system errors
+    about a path (a file where a folder is expected, no permission, a full disk).
+    """
+    from scene2brain.features.models import WeightsUnavailableError
+    from scene2brain.utils.files import is_disk_full
+
+    if isinstance(err, OSError) and (err.filename is not None or is_disk_full(err)):
+        path = err.filename if err.filename2 is None else f"{err.filename} -> {err.filename2}"
+        reason = err.strerror or str(err)
+        if is_disk_full(err):
+            return f"{path or 'disk'}: {reason}; free some space (finished stages are kept: rerun to resume)"
+        expected = next((text for kind, text in _EXPECTED.items() if isinstance(err, kind)), None)
+        if isinstance(err, FileNotFoundError) and err.errno is None:  # raised by our code, with its own message
+            return str(err)
+        return f"{path}: {reason}" + (f"; {expected}" if expected else "")
+    if isinstance(err, ValueError | FileNotFoundError | WeightsUnavailableError):
+        return str(err)
+    return None
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _boundary(command: F) -> F:
+    """Run ``command`` so that an input error exits with status 2 and one message, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            if _debugging():
+                raise
+            console.print("[red]interrupted[/red]: finished stages and features are kept; rerun to resume")
+            raise typer.Exit(code=130) from None
+        except Exception as err:
+            message = error_message(err)
+            if message is None or _debugging():
+                raise
+            raise _fail(message) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _command(group: typer.Typer, *args: Any, **kwargs: Any) -> Callable[[F], F]:
+    """``group.command(...)`` with the error boundary: how every command is registered."""
+
+    def register(function: F) -> F:
+        group.command(*args, **kwargs)(_boundary(function))
+        return function
+
+    return register
+
+
+@_command(app)
 def version() -> None:
     """Print the installed scene2brain version."""
     from scene2brain import __version__
@@ -29,7 +123,27 @@ def version() -> None:
 
 def _fail(message: str) -> typer.Exit:
     console.print(f"[red]error:[/red] {escape(str(message))}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
+    return typer.Exit(code=BAD_INPUT)
+
+
+def _writable(*options: tuple[str, Path | None]) -> None:
+    """Exit with one message naming every option whose folder cannot be written (a file in the way, no permission)."""
+    from scene2brain.utils.files import folder_problem
+
+    problems = [p for option, path in options if path is not None and (p := folder_problem(path, option))]
+    if problems:
+        raise _fail("; ".join(problems))
+
+
+def _print_skipped(images: Any) -> None:
+    """List the image files an image source left out because they could not be read."""
+    skipped = getattr(images, "skipped", None) or []
+    for path, reason in skipped:
+        console.print(
+            f"[yellow]skipped[/yellow] {escape(str(path))}: {escape(reason)}", highlight=False, soft_wrap=True
+        )
+    if skipped:
+        console.print(f"{len(skipped)} unreadable files skipped", highlight=False)
 
 
 def _print_run(result) -> None:
@@ -74,7 +188,7 @@ def _print_summary(summary, title: str) -> None:
     console.print(table)
 
 
-@app.command()
+@_command(app)
 def demo(
     out: Annotated[Path, typer.Option(help="Results folder (report in OUT/report/index.html).")] = Path(
         "scene2brain-demo"
@@ -92,24 +206,20 @@ def demo(
     configuration is scene2brain/pipeline/configs/demo.toml; `scene2brain run` runs
     a copy of it.
     """
-    from scene2brain.pipeline.config import ConfigError
     from scene2brain.pipeline.demo import demo_config, run_demo
     from scene2brain.results import ALL_VOXELS
 
-    try:
-        config = demo_config(out, n_stimuli=n_stimuli, n_voxels=n_voxels, seed=seed, cache_dir=cache_dir)
-    except ConfigError as err:
-        raise typer.BadParameter(str(err)) from err
+    config = demo_config(out, n_stimuli=n_stimuli, n_voxels=n_voxels, seed=seed, cache_dir=cache_dir)
     result = run_demo(config, progress=not quiet)
     summary = result.model_summary
     _print_summary(summary[summary["roi"] != ALL_VOXELS], "Per ROI: each model at its best layer (test split)")
     _print_checks(result.checks)
     _print_run(result.run)
     if not result.passed:
-        raise typer.Exit(code=1)
+        raise typer.Exit(code=CHECKS_FAILED)
 
 
-@app.command()
+@_command(app)
 def run(
     config: Annotated[Path, typer.Argument(help="Run configuration (TOML).")],
     out: Annotated[Path | None, typer.Option(help="Results folder (default: run.output of the configuration).")] = None,
@@ -120,27 +230,23 @@ def run(
     Writes the results folder: config.toml, provenance.json, run.json, tables/
     (parquet + CSV), report/ (index.html, figures as PNG and SVG) and stages/.
     """
-    from scene2brain.features.models import WeightsUnavailableError
     from scene2brain.pipeline.analyses.ground_truth import checks_passed
     from scene2brain.pipeline.config import load_config
     from scene2brain.pipeline.run import run_config
     from scene2brain.results import ALL_VOXELS, MODEL_SUMMARY, read_results
 
-    try:
-        overrides = {"run": {"output": str(out.resolve())}} if out is not None else None
-        result = run_config(load_config(config, overrides), progress=not quiet)
-    except (ValueError, FileNotFoundError, WeightsUnavailableError) as err:
-        raise _fail(str(err)) from None
+    overrides = {"run": {"output": str(out.resolve())}} if out is not None else None
+    result = run_config(load_config(config, overrides), progress=not quiet)
     results = read_results(result.output)
     summary = results.table(MODEL_SUMMARY)
     _print_summary(summary[summary["roi"] == ALL_VOXELS], "All voxels: each model at its best layer")
     _print_checks(results.checks)
     _print_run(result)
     if results.checks and not checks_passed(results.checks):
-        raise typer.Exit(code=1)
+        raise typer.Exit(code=CHECKS_FAILED)
 
 
-@app.command()
+@_command(app)
 def report(
     results: Annotated[Path, typer.Argument(help="Results folder written by `scene2brain run`.")],
     out: Annotated[Path | None, typer.Option(help="Report folder (default: RESULTS/report).")] = None,
@@ -148,10 +254,7 @@ def report(
     """Write the HTML report of a results folder (figures embedded; PNG and SVG beside it)."""
     from scene2brain.pipeline.report import write_run_report
 
-    try:
-        index = write_run_report(results, out)
-    except FileNotFoundError as err:
-        raise _fail(str(err)) from None
+    index = write_run_report(results, out)
     console.print(f"Report: {index.resolve()}", highlight=False, soft_wrap=True)
 
 
@@ -175,7 +278,7 @@ def datasets_list(ctx: typer.Context) -> None:
     console.print("Check a local copy: scene2brain datasets check NAME PATH [--subject N]")
 
 
-@datasets_app.command("check")
+@_command(datasets_app, "check")
 def datasets_check(
     name: Annotated[str, typer.Argument(help="Dataset name (see `scene2brain datasets`).")],
     path: Annotated[Path, typer.Argument(help="Root folder of your copy.")],
@@ -184,10 +287,7 @@ def datasets_check(
     """Report which files of a local copy are missing or malformed (exit code 1 if any)."""
     from scene2brain.data.datasets.registry import check_dataset
 
-    try:
-        report = check_dataset(name, path, subject)
-    except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
+    report = check_dataset(name, path, subject)
     bad = [(rel, status) for rel, status in report if status != "ok"]
     for rel, status in bad:
         console.print(f"[red]{status}[/red] {path / rel}", soft_wrap=True)
@@ -196,7 +296,7 @@ def datasets_check(
         raise typer.Exit(code=1)
 
 
-@datasets_app.command("fetch")
+@_command(datasets_app, "fetch")
 def datasets_fetch(
     name: Annotated[str, typer.Argument(help="kay2008-nma, things-fmri, bold5000 or coco.")],
     home: Annotated[
@@ -206,15 +306,12 @@ def datasets_fetch(
     """Download a public dataset into the data home; files already there (also copied by hand) are verified and kept."""
     import sys
 
-    from scene2brain.data.datasets import DATASETS, PUBLIC_DATASETS, DatasetFileError, fetch_dataset
+    from scene2brain.data.datasets import DATASETS, PUBLIC_DATASETS, fetch_dataset
 
     if name not in PUBLIC_DATASETS:
         how = f"; {DATASETS[name].obtain}" if name in DATASETS else ""
         raise _fail(f"{name!r} cannot be fetched: expected one of {sorted(PUBLIC_DATASETS)}{how}")
-    try:
-        fetched = fetch_dataset(name, home, progress=sys.stderr.isatty())
-    except DatasetFileError as err:
-        raise _fail(str(err)) from err
+    fetched = fetch_dataset(name, home, progress=sys.stderr.isatty())
     console.print(f"{name} is in {fetched.root}", highlight=False, soft_wrap=True)
     if fetched.images is not None:
         console.print(f"images: {fetched.images}", highlight=False, soft_wrap=True)
@@ -235,7 +332,7 @@ def _numbers(text: str, option: str) -> list[int]:
     return values
 
 
-@simulate_app.command("plan")
+@_command(simulate_app, "plan")
 def simulate_plan(
     out: Annotated[Path, typer.Option(help="Folder for plan.csv/.parquet and plan.png/.svg.")] = Path("plan"),
     stimuli: Annotated[
@@ -264,19 +361,17 @@ def simulate_plan(
     from scene2brain.viz.figures import figure_simulation_plan
 
     sizes, counts = _numbers(n_train, "--n-train"), _numbers(repeats, "--repeats")
-    try:
-        if stimuli is None:
-            images, splits = make_stimuli(n_stimuli, n_test=n_test, seed=seed)
-        else:
-            source = as_image_source(str(stimuli))
-            images, splits = stimuli_from_images(source, source.names(), n_test=n_test, seed=seed)
-        check_plan(splits, sizes, counts)  # before the (slow) feature extraction
-        out.mkdir(parents=True, exist_ok=True)
-        store = FeatureStore(cache_dir or out / "cache")
-        drivers = simulation_drivers(images, splits["train"], store, seed=seed, progress=not quiet)
-        plan = plan_experiment(images, splits, drivers, sizes, counts, n_voxels=n_voxels, seed=seed)
-    except (ValueError, FileNotFoundError, TypeError) as err:
-        raise _fail(str(err)) from None
+    _writable(("--out", out), ("--cache-dir", cache_dir))
+    if stimuli is None:
+        images, splits = make_stimuli(n_stimuli, n_test=n_test, seed=seed)
+    else:
+        source = as_image_source(str(stimuli))
+        images, splits = stimuli_from_images(source, source.names(), n_test=n_test, seed=seed)
+    check_plan(splits, sizes, counts)  # before the (slow) feature extraction
+    out.mkdir(parents=True, exist_ok=True)
+    store = FeatureStore(cache_dir or out / "cache")
+    drivers = simulation_drivers(images, splits["train"], store, seed=seed, progress=not quiet)
+    plan = plan_experiment(images, splits, drivers, sizes, counts, n_voxels=n_voxels, seed=seed)
     write_table(plan, out, "plan")
     save_figure(figure_simulation_plan(plan), out, "plan")
     table = Table(title=f"Simulated plan: {len(images)} stimuli, {len(splits['test'])} test images (all voxels)")
@@ -309,7 +404,7 @@ def features_models(ctx: typer.Context) -> None:
     console.print("Layers of a model: scene2brain features layers MODEL")
 
 
-@features_app.command("layers")
+@_command(features_app, "layers")
 def features_layers(
     model: Annotated[str, typer.Argument(help="Model name (see `scene2brain features`).")],
     contains: Annotated[str | None, typer.Option(help="Only layers whose name contains this text.")] = None,
@@ -318,10 +413,7 @@ def features_layers(
     from scene2brain.features.layers import list_layers
     from scene2brain.features.models import load_model
 
-    try:
-        table = list_layers(load_model(model, weights="random"))
-    except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
+    table = list_layers(load_model(model, weights="random"))
     if contains:
         table = table[table["layer"].str.contains(contains, regex=False)]
     out = Table(title=f"{model}: {len(table)} layers")
@@ -332,7 +424,7 @@ def features_layers(
     console.print(out)
 
 
-@app.command()
+@_command(app)
 def extract(
     stimuli: Annotated[str, typer.Option(help="Image folder, FILE.hdf5[:dataset] or .npy array (n, H, W[, 3]).")],
     out: Annotated[Path, typer.Option(help="Feature store folder (reused: finished layers are not recomputed).")],
@@ -352,31 +444,42 @@ def extract(
         ),
     ] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    skip_unreadable: Annotated[
+        bool,
+        typer.Option(
+            help="Image folders: leave out files that cannot be read as images (listed) instead of stopping at "
+            "the first."
+        ),
+    ] = False,
 ) -> None:
     """Extract features of several layers in one pass per batch into a resumable feature store."""
     from scene2brain.data.images import as_image_source
     from scene2brain.features.extraction import extract_to_store
-    from scene2brain.features.models import WeightsUnavailableError, load_model
+    from scene2brain.features.layers import check_pooling
+    from scene2brain.features.models import load_model
     from scene2brain.features.preprocessing import GaussianBlur
     from scene2brain.features.retina import RetinaWarp
 
     names = [name.strip() for name in layers.split(",") if name.strip()]
+    if not names:
+        raise _fail(f"--layers: expected comma-separated layer names, got {layers!r}")
     try:
-        images = as_image_source(stimuli)
-        feature_model = load_model(model, weights)
-        steps = ([GaussianBlur(blur)] if blur else []) + (
-            [RetinaWarp(feature_model.preprocessing.size)] if retina else []
-        )
-        # with_steps turns the model's resize + centre crop off after the warp (resize=None)
-        if steps:
-            feature_model = feature_model.with_preprocessing(feature_model.preprocessing.with_steps(*steps))
-        entries, computed = extract_to_store(
-            images, feature_model, names, pool, out, batch_size=batch_size, device=device, amp=amp,
-            progress=not quiet,
-        )  # fmt: skip
-        result = {layer: entry.read(lazy=True) for layer, entry in entries.items()}
-    except (ValueError, FileNotFoundError, WeightsUnavailableError) as err:
-        raise _fail(str(err)) from err
+        check_pooling(pool)
+    except ValueError as err:
+        raise _fail(f"--pool: {err}") from None
+    _writable(("--out", out))
+    images = as_image_source(stimuli, skip_unreadable=True) if skip_unreadable else as_image_source(stimuli)
+    _print_skipped(images)
+    feature_model = load_model(model, weights)
+    steps = ([GaussianBlur(blur)] if blur else []) + ([RetinaWarp(feature_model.preprocessing.size)] if retina else [])
+    # with_steps turns the model's resize + centre crop off after the warp (resize=None)
+    if steps:
+        feature_model = feature_model.with_preprocessing(feature_model.preprocessing.with_steps(*steps))
+    entries, computed = extract_to_store(
+        images, feature_model, names, pool, out, batch_size=batch_size, device=device, amp=amp,
+        progress=not quiet,
+    )  # fmt: skip
+    result = {layer: entry.read(lazy=True) for layer, entry in entries.items()}
     table = Table(
         title=f"{feature_model.name} features of {next(iter(result.values())).shape[0]} images ({pool} pooling)"
     )

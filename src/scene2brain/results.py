@@ -10,6 +10,10 @@ command line and the demo (which read) cannot disagree::
       tables/              <name>.parquet and <name>.csv per table, facts.json, checks.json
       stages/              every stage's result folder (arrays as .npy, experiments)
       report/              index.html and figures/*.png|svg
+      .lock                held by the run that writes the folder (one at a time)
+
+``config.toml``, ``provenance.json`` and ``run.json`` are written when a run succeeds, so
+they always describe the tables beside them; a failed run leaves the folder as it was.
 
 Per-voxel tables name per-feature-space columns ``<quantity>[<space>]`` (e.g.
 ``r[effnet:head]``); see :func:`space_column`.
@@ -35,6 +39,7 @@ REPORT_INDEX = "index.html"
 FACTS_FILE = "facts.json"
 CHECKS_FILE = "checks.json"
 STAGE_FILE = "stage.json"  # in every finished stage folder: its key, settings, inputs, seconds
+LOCK_FILE = ".lock"  # held by the run writing the folder (a second run into it waits)
 
 ROI_SUMMARY = "roi_summary"
 MODEL_SUMMARY = "model_summary"
@@ -46,6 +51,10 @@ DECODING_BLUR = "decoding_blur"
 RSA = "rsa"
 RSA_PAIRWISE = "rsa_pairwise"
 RSA_SIMILARITY = "rsa_similarity"
+SAE = "sae"  # the [sae] analysis (pipeline/analyses/sae.py): its tables
+SAE_LATENTS = "sae_latents"
+SAE_SEPARABILITY = "sae_separability"
+SAE_EMBEDDING = "sae_embedding"
 ALL_VOXELS = "all"  # the ROI label of the row that pools every voxel
 
 

@@ -22,6 +22,7 @@ Example (the demo ships as ``scene2brain/pipeline/configs/demo.toml``)::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import tomllib
 import typing
@@ -33,11 +34,18 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from scene2brain.data.datasets.registry import experiment_datasets
 from scene2brain.encoding.registry import ENCODERS
-from scene2brain.features.layers import POOLINGS, check_pooling
+from scene2brain.features.layers import POOLINGS, check_pooling, pool
 from scene2brain.features.models import OUTPUT, available_models, model_entry
 from scene2brain.features.reduction import Reduction
 
 SIMULATED = "simulated"
+SIMULATED_SPLITS = ("train", "test")  # the splits of every simulated experiment
+
+
+def _layers(names: list[str]) -> str:
+    """A model's layer names for an error message (the first ones, and how to list them all)."""
+    shown = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
+    return f"its layers: {shown} (`scene2brain features layers MODEL` lists them with their shapes)"
 
 
 def _one_of(names: list[str]) -> str:
@@ -47,6 +55,66 @@ def _one_of(names: list[str]) -> str:
 
 class ConfigError(ValueError):
     """A run configuration that cannot be used; the message names the file and key."""
+
+
+@functools.lru_cache(maxsize=32)
+def _meta_extractor(name: str, options: tuple[tuple[str, Any], ...] = ()) -> Any:
+    """The model ``name`` built without weights (on PyTorch's meta device: no memory, no download), or None."""
+    import torch
+
+    entry = model_entry(name)
+    try:
+        if not entry.has_weights:
+            return entry.factory("pretrained", **dict(options))
+        with torch.device("meta"):
+            return entry.factory("random", **dict(options))
+    except Exception:  # a model that cannot be built this way (CLIP): its layers are checked when it runs
+        return None
+
+
+def network_layers(name: str) -> list[str] | None:
+    """The layer names of model ``name``: its fixed layers, or a network's named submodules plus ``output``.
+
+    A network is built on PyTorch's meta device (no weights are read or allocated); None when
+    it cannot be built that way, in which case its layers are checked when it runs.
+    """
+    entry = model_entry(name)
+    if entry.layers is not None:
+        return list(entry.layers)
+    model = _meta_extractor(name)
+    module = getattr(model, "module", None)
+    if module is None:
+        return None
+    return [layer for layer, _ in module.named_modules() if layer] + [OUTPUT]
+
+
+def layer_widths(name: str, layers: list[str], pooling: str, options: dict[str, Any]) -> dict[str, int] | None:
+    """Number of features per image of each layer after pooling, from a forward pass on the meta device.
+
+    None when the model cannot be run that way (the disk-space estimate then leaves it out).
+    """
+    import torch
+
+    from scene2brain.features.layers import capture, first_tensor
+
+    try:
+        model = _meta_extractor(name, tuple(sorted(options.items())))
+    except TypeError:  # unhashable option values
+        return None
+    if model is None:
+        return None
+    if not hasattr(model, "module"):  # the Gabor pyramid: one layer of contrast energies
+        pyramid = getattr(model, "pyramid", None)
+        return {layer: int(pyramid.n_channels) for layer in layers} if pyramid is not None else None
+    size = model.preprocessing.size
+    try:
+        with torch.device("meta"), capture(model.module, {lay: pooling for lay in layers}) as captured:
+            out = first_tensor(model.module(torch.empty(1, 3, size, size)))
+            if OUTPUT in layers and out is not None:
+                captured[OUTPUT] = pool(out, pooling, OUTPUT)
+        return {layer: int(captured[layer][0].numel()) for layer in layers}
+    except Exception:
+        return None
 
 
 class _Section(BaseModel):
@@ -101,6 +169,15 @@ class SimulationSection(_Section):
             raise ValueError("test_stimuli lists test images of `stimuli`: set stimuli, and not n_test with it")
         if self.stimuli is not None and "n_stimuli" in self.model_fields_set:
             raise ValueError("n_stimuli counts the bundled photographs; with `stimuli` every image is used: remove it")
+        if self.driver_model not in available_models():
+            raise ValueError(
+                f"driver_model: unknown model {self.driver_model!r}; see `scene2brain features` for the available names"
+            )
+        layers = network_layers(self.driver_model)
+        if layers is not None and self.driver_layer not in layers:
+            raise ValueError(
+                f"driver_layer: {self.driver_layer!r} is not a layer of {self.driver_model}; {_layers(layers)}"
+            )
         return self
 
 
@@ -212,6 +289,10 @@ class FeatureSection(_Section):
         object.__setattr__(self, "options", {**defaults, **self.options})
         if entry.layers is not None and self.layers is not None and not set(self.layers) <= set(entry.layers):
             raise ValueError(f"layers: {self.model} has the layers {list(entry.layers)}; got {self.layers}")
+        known = network_layers(self.model) if self.layers is not None else None
+        unknown = [layer for layer in self.layers or [] if known is not None and layer not in known]
+        if unknown:
+            raise ValueError(f"layers: {unknown} are not layers of {self.model}; {_layers(known)}")
         layers = self.layer_names()
         if len(set(layers)) != len(layers):
             raise ValueError(f"layers: each layer once, got {layers}")
@@ -453,6 +534,14 @@ class RunConfig(_Section):
         names = [f.name for f in self.features]
         if len(set(names)) != len(names):
             raise ValueError(f"features: each name once, got {names}")
+        if self.dataset.name == SIMULATED:  # the simulation's splits are known before anything runs
+            for key in ("train", "test"):
+                value = getattr(self.splits, key)
+                if value not in SIMULATED_SPLITS:
+                    raise ValueError(
+                        f"splits.{key}: {value!r} is not a split of the simulated dataset; its splits: "
+                        f"{list(SIMULATED_SPLITS)}"
+                    )
         if self.report.compare is not None:
             unknown = [s for s in self.report.compare if s not in self.spaces()]
             if unknown:

@@ -138,19 +138,43 @@ class Plan:
 # -- shared stage functions ----------------------------------------------------------------
 
 
-def check_splits(experiment: Experiment, splits: dict[str, str], subject: str) -> None:
-    """Both configured splits exist and have measured responses, or a ConfigError naming the setting."""
+def split_problems(experiment: Experiment, splits: dict[str, str], subject: str) -> list[str]:
+    """What is wrong with the configured splits for ``experiment``: one message per key, empty if nothing.
+
+    Each split must exist and have measured responses (a trial whose stimulus is in it):
+    the Algonauts 2023 test images, for one, have none (their responses are withheld).
+    """
+    problems = []
     for key in ("train", "test"):
         name = splits[key]
         if name not in experiment.splits:
-            raise ConfigError(
+            problems.append(
                 f"splits.{key}: {name!r} is not a split of {subject}; its splits: {list(experiment.splits)}"
             )
-        if not experiment.trials_in_split(name).any():
-            raise ConfigError(
-                f"splits.{key}: split {name!r} of {subject} has no measured responses "
-                f"(e.g. the Algonauts test images); choose one of {list(experiment.splits)} that has"
+            continue
+        stimuli = experiment.split_index(name)
+        measured = np.isin(stimuli, experiment.responses.trial_stimulus)
+        if not measured.all():
+            usable = [
+                s for s in experiment.splits if np.isin(experiment.splits[s], experiment.responses.trial_stimulus).all()
+            ]
+            what = (
+                "has no measured responses"
+                if not measured.any()
+                else (f"has no measured responses for {int((~measured).sum())} of its {len(stimuli)} stimuli")
             )
+            problems.append(
+                f"splits.{key}: split {name!r} of {subject} {what} (e.g. the Algonauts test images, whose responses "
+                f"are withheld); choose one of {usable} (splits with responses for every stimulus)"
+            )
+    return problems
+
+
+def check_splits(experiment: Experiment, splits: dict[str, str], subject: str) -> None:
+    """Both configured splits exist and have measured responses, or a ConfigError naming every such setting."""
+    problems = split_problems(experiment, splits, subject)
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 def compute_experiment(ctx: StageContext) -> None:

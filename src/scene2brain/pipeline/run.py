@@ -7,25 +7,39 @@ the stages that declare it and what reads them, nothing else.
 
 from __future__ import annotations
 
+import inspect
 import json
+import os
 import platform
+import sys
 import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import tomli_w
 
+from scene2brain.data.datasets.registry import dataset_info
+from scene2brain.data.images import image_files, image_path
+from scene2brain.data.storage import load_experiment
 from scene2brain.features.store import FeatureStore
 from scene2brain.pipeline.analyses import ANALYSES
-from scene2brain.pipeline.config import SIMULATED, RunConfig
-from scene2brain.pipeline.executor import StageReport, run_local
+from scene2brain.pipeline.config import SIMULATED, ConfigError, FeatureSection, RunConfig, layer_widths
+from scene2brain.pipeline.executor import StageReport, recover_folder, run_local, stage_folders
 from scene2brain.pipeline.graph import Ref, Runtime, Stage, StageGraph
-from scene2brain.pipeline.plan import Plan, compute_experiment, compute_noise_ceiling, compute_responses
-from scene2brain.pipeline.report import add_report_stage, add_tables_stage
-from scene2brain.pipeline.simulated import add_simulated_experiments
-from scene2brain.results import ResultsLayout
-from scene2brain.utils.files import atomic_path
+from scene2brain.pipeline.plan import (
+    EXPERIMENT_DIR,
+    Plan,
+    compute_experiment,
+    compute_noise_ceiling,
+    compute_responses,
+    split_problems,
+)
+from scene2brain.pipeline.report import TABLES, add_report_stage, add_tables_stage
+from scene2brain.pipeline.simulated import add_simulated_experiments, driver_specs, fingerprint, read_test_names
+from scene2brain.results import ALL_VOXELS, LOCK_FILE, ResultsLayout
+from scene2brain.utils.files import atomic_path, folder_lock, folder_problem, free_bytes, nearest_existing
 
 PACKAGES = ("scene2brain", "numpy", "scipy", "scikit-learn", "pandas", "torch", "torchvision", "nilearn", "zarr")
 
@@ -64,21 +78,28 @@ class RunResult:
 
 
 def plan_run(config: RunConfig) -> tuple[StageGraph, Plan]:
-    """The stage graph of ``config`` and the plan that built it."""
+    """The stage graph of ``config`` and the plan that built it.
+
+    Every experiment stage (loading or simulating the data) comes before the stages that
+    analyse it, so that :func:`check_data` sees every subject before that work starts.
+    """
     plan = Plan(config)
     splits = config.splits.model_dump()
     if config.dataset.name == SIMULATED:
         add_simulated_experiments(plan)
     else:
         dataset = config.dataset.model_dump(mode="json", include={"name", "path", "options"})
-        for subject, name in zip(config.dataset.subjects, plan.subjects, strict=True):
-            experiment = plan.graph.add(
+        experiments = {
+            name: plan.graph.add(
                 Stage(
                     plan.experiment(name),
                     compute_experiment,
                     settings={"dataset": dataset, "subject": subject, "label": name, "splits": splits},
                 )
             )
+            for subject, name in zip(config.dataset.subjects, plan.subjects, strict=True)
+        }
+        for name, experiment in experiments.items():
             plan.set_spaces(name, {spec.name: plan.add_features(experiment, spec, name) for spec in config.features})
     for name in plan.subjects:
         experiment = Ref(plan.experiment(name))
@@ -90,6 +111,197 @@ def plan_run(config: RunConfig) -> tuple[StageGraph, Plan]:
     if config.report.enabled:
         add_report_stage(plan, tables)
     return plan.graph, plan
+
+
+# -- validation before any work ------------------------------------------------------------------
+
+MARGIN = 1.25  # the disk-space estimate is rough: ask for this much more free space than it says
+
+
+def _gigabytes(n: float) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+
+
+def _feature_entries(config: RunConfig) -> list[FeatureSection]:
+    entries = list(config.features)
+    if config.dataset.name == SIMULATED:
+        entries += list(driver_specs(config))
+    return entries
+
+
+def estimate_bytes(config: RunConfig, n_stimuli: int, n_trials: int, n_voxels: int, n_test: int) -> dict[str, int]:
+    """A rough upper estimate of the disk space a run needs: ``{"output": bytes, "cache": bytes}``.
+
+    The feature store holds every layer's raw features (float32, width from a forward pass of
+    the network on PyTorch's meta device; layers whose width cannot be found that way are
+    left out); the results folder the reduced features, the experiment (responses and, for
+    the simulation, the images), and per feature space the test predictions and per-voxel
+    results.
+
+    Parameters
+    ----------
+    config : RunConfig
+    n_stimuli, n_trials, n_voxels, n_test : int
+        Size of the largest subject's experiment (stimuli, trials, voxels, test stimuli).
+    """
+    store = results = 0
+    for spec in _feature_entries(config):
+        widths = layer_widths(spec.model, spec.layer_names(), spec.pooling, spec.options) or {}
+        for width in widths.values():
+            store += 4 * n_stimuli * width
+            kept = spec.reduction.n_components if spec.reduction.n_components is not None else width
+            results += 4 * n_stimuli * min(width, kept)
+    n_subjects = len(config.dataset.subjects)
+    experiment = 4 * n_trials * n_voxels * 2  # trials, and the repeat-averaged train/test responses
+    if config.dataset.name == SIMULATED:
+        size = config.dataset.simulation.image_size
+        experiment += n_stimuli * size * size * 3
+    per_space = 4 * n_voxels * (3 * n_test + 16)  # predictions, scores, per-voxel tables
+    results += n_subjects * (experiment + per_space * len(config.spaces()))
+    return {"output": int(MARGIN * results), "cache": int(MARGIN * store)}
+
+
+def _space_problems(config: RunConfig, need: dict[str, int]) -> list[str]:
+    """A problem per file system that lacks the estimated free space."""
+    layout = ResultsLayout(config.run.output)
+    cache = config.run.cache or layout.root / "cache"
+    places = {"output": ("run.output", layout.root), "cache": ("run.cache", cache)}
+    by_device: dict[int, tuple[int, list[str], Path]] = {}
+    for what, (key, path) in places.items():
+        device = os.stat(nearest_existing(path)).st_dev
+        total, keys, _ = by_device.get(device, (0, [], path))
+        by_device[device] = (total + need[what], [*keys, key], path)
+    problems = []
+    for total, keys, path in by_device.values():
+        free = free_bytes(path)
+        if total > free:
+            problems.append(
+                f"{' and '.join(dict.fromkeys(keys))}: this run needs about {_gigabytes(total)} of disk space "
+                f"(estimated), but only {_gigabytes(free)} are free on the file system of {nearest_existing(path)}; "
+                "free some space or choose another folder"
+            )
+    return problems
+
+
+def _simulated_size(config: RunConfig) -> tuple[int, int, int]:
+    """Stimuli, trials and test stimuli of a simulated subject (the demo's design: test stimuli shown 3 times)."""
+    sim = config.dataset.simulation
+    if sim.stimuli is None:
+        n = sim.n_stimuli
+    else:
+        file, _ = image_path(sim.stimuli)
+        n = len(image_files(file)) if file.is_dir() else 10_000  # an HDF5 brick: counted when read
+    n_test = sim.n_test or max(1, n // 6)
+    return n, n - n_test + 3 * n_test, n_test
+
+
+def check_run(config: RunConfig) -> list[str]:
+    """Every problem found without loading any data, each naming its key: an empty list if none.
+
+    Checks that the output and cache folders can be written (no file in the way, write
+    permission), that the dataset folder exists and the loader takes ``dataset.options``,
+    that a simulation's own stimuli and test list can be read, and, for a simulation, that
+    the estimated disk space is free (for a dataset, :func:`check_data` checks it once the
+    data are loaded). The configuration's own values are validated when it is read
+    (:func:`~scene2brain.pipeline.config.load_config`).
+    """
+    problems = [
+        problem
+        for key, path in (("run.output", config.run.output), ("run.cache", config.run.cache))
+        if path is not None and (problem := folder_problem(path, key)) is not None
+    ]
+    dataset = config.dataset
+    if dataset.name == SIMULATED:
+        sim = dataset.simulation
+        for check, value in ((fingerprint, sim.stimuli), (read_test_names, sim.test_stimuli)):
+            if value is not None:
+                try:
+                    check(value)
+                except ConfigError as err:
+                    problems.append(str(err))
+    else:
+        info = dataset_info(dataset.name)
+        if not dataset.path.is_dir():
+            what = "is a file" if dataset.path.exists() else "does not exist"
+            problems.append(
+                f"dataset.path: {dataset.path} {what}; expected the folder holding the {dataset.name} files"
+            )
+        try:
+            inspect.signature(info.load).bind(dataset.path, dataset.subjects[0], **dataset.options)
+        except TypeError as err:
+            problems.append(f"dataset.options: {err} (options of {info.name}: {inspect.signature(info.load)})")
+    if dataset.name == SIMULATED and not problems:
+        n, n_trials, n_test = _simulated_size(config)
+        problems += _space_problems(config, estimate_bytes(config, n, n_trials, dataset.simulation.n_voxels, n_test))
+    return problems
+
+
+def check_data(config: RunConfig, experiments: dict[str, Path]) -> list[str]:
+    """Every problem with the loaded data that a setting causes, each naming its key: an empty list if none.
+
+    Parameters
+    ----------
+    config : RunConfig
+    experiments : dict
+        Subject label -> saved experiment folder.
+
+    Checks, for every subject: the splits (present, with measured responses), the noise
+    ceiling's needs (repeated test stimuli, or an ``ncsnr`` column), ``dataset.roi_column``,
+    the label columns and ROIs of ``[decoding]`` and ``[rsa]``; then the disk space the
+    rest of the run needs.
+    """
+    problems: list[str] = []
+    largest = (0, 0, 0, 0)
+    for subject, folder in experiments.items():
+        experiment = load_experiment(folder)
+        problems += split_problems(experiment, config.splits.model_dump(), subject)
+        voxels, table = experiment.voxels, experiment.stimuli.table
+        method = config.evaluation.noise_ceiling
+        if config.splits.test in experiment.splits and method != "none":
+            trials = experiment.trials_in_split(config.splits.test)
+            _, repeats = np.unique(experiment.responses.trial_stimulus[trials], return_counts=True)
+            if method == "repeats" and repeats.size and repeats.max() < 2:
+                problems.append(
+                    f"evaluation.noise_ceiling: 'repeats' needs test stimuli shown at least twice; {subject}'s "
+                    f"split {config.splits.test!r} has one trial per stimulus; use 'ncsnr' (voxel table column) or "
+                    "'none'"
+                )
+            if method == "ncsnr" and "ncsnr" not in voxels:
+                problems.append(
+                    f"evaluation.noise_ceiling: 'ncsnr' needs an ncsnr column in {subject}'s voxel table "
+                    f"(columns: {list(voxels.columns)}); use 'repeats' or 'none'"
+                )
+        roi_column = config.dataset.roi_column
+        if roi_column not in voxels:
+            problems.append(
+                f"dataset.roi_column: {roi_column!r} is not a column of {subject}'s voxel table; "
+                f"columns: {list(voxels.columns)}"
+            )
+        rois = set(map(str, voxels[roi_column].unique())) | {ALL_VOXELS} if roi_column in voxels else None
+        for key, section in (("decoding", config.decoding), ("rsa", config.rsa)):
+            if section is None:
+                continue
+            if section.labels is not None and section.labels not in table:
+                problems.append(
+                    f"{key}.labels: {section.labels!r} is not a column of {subject}'s stimulus table; "
+                    f"columns: {list(table.columns)}"
+                )
+            unknown = [r for r in section.rois or [] if rois is not None and r not in rois]
+            if unknown:
+                problems.append(
+                    f"{key}.rois: {unknown} are not ROIs of {roi_column!r} in {subject}; found {sorted(rois)}"
+                )
+        n_test = len(experiment.splits.get(config.splits.test, []))
+        size = (len(experiment.stimuli), experiment.responses.n_trials, experiment.responses.n_voxels, n_test)
+        largest = max(largest, size)
+    if not problems and config.dataset.name != SIMULATED:
+        problems += _space_problems(config, estimate_bytes(config, *largest))
+    return problems
+
+
+def _raise_problems(problems: list[str], source: str) -> None:
+    if problems:
+        raise ConfigError(f"{source}: cannot run:\n  " + "\n  ".join(problems))
 
 
 def versions() -> dict[str, str]:
@@ -111,27 +323,74 @@ def run_config(config: RunConfig, progress: bool = True) -> RunResult:
     ``tables/`` (per-voxel and per-ROI/layer/model results, parquet + CSV),
     ``report/`` (index.html with figures as PNG and SVG) and ``stages/`` (every
     stage's arrays as .npy, the experiments as zarr + parquet).
+
+    Everything that can be checked is checked before any work: the configuration's values
+    (when it was read), the folders and disk space (:func:`check_run`), and, once the data
+    are loaded and before anything reads them, what the settings need of the data
+    (:func:`check_data`); each check reports every problem it finds at once.
+
+    A failed run changes nothing: ``config.toml`` and ``provenance.json`` are written once
+    the tables are (the report reads them) and put back if a later stage fails, ``run.json``
+    when every stage has succeeded, and finished stages it recomputed are put back
+    as they were. One run at a time writes a results folder (a second waits for the first);
+    what a killed run left (temporary folders, stages it had moved aside) is undone first.
+
+    Raises
+    ------
+    ConfigError
+        A setting that cannot work; the message names every such key.
     """
     start = time.perf_counter()
     layout = ResultsLayout(config.run.output)
-    graph, _ = plan_run(config)
+    _raise_problems(check_run(config), "run configuration")
+    graph, plan = plan_run(config)
     layout.root.mkdir(parents=True, exist_ok=True)
-    with atomic_path(layout.config) as tmp:
-        tmp.write_text(tomli_w.dumps(config.to_dict()))
-    with atomic_path(layout.provenance) as tmp:
-        tmp.write_text(json.dumps({"versions": versions(), "config": config.to_dict()}, indent=2))
     log = (lambda line: print(line, flush=True)) if progress else None
-    runtime = Runtime(FeatureStore(config.run.cache or layout.root / "cache"), progress, log)
-    report = run_local(graph, layout.root, runtime)
-    seconds = time.perf_counter() - start
-    record = {
-        "name": config.run.name,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "seconds": round(seconds, 2),
-        "computed": report.computed,
-        "skipped": report.skipped,
-        "stage_seconds": {name: round(s, 3) for name, s in report.seconds.items()},
-    }
-    with atomic_path(layout.run_record) as tmp:
-        tmp.write_text(json.dumps(record, indent=2))
+
+    def waiting() -> None:
+        print(f"waiting for another run writing {layout.root} to finish", file=sys.stderr, flush=True)
+
+    with folder_lock(layout.root / LOCK_FILE, on_wait=waiting):
+        recovered = recover_folder(layout.root, [layout.tables, layout.report])
+        if recovered and log is not None:
+            log(f"  undid what an interrupted run left: {len(recovered)} temporary or replaced folders")
+        runtime = Runtime(FeatureStore(config.run.cache or layout.root / "cache"), progress, log)
+        folders = stage_folders(graph, layout.root)
+        experiments = {name: folders[plan.experiment(name)] / EXPERIMENT_DIR for name in plan.subjects}
+        last = max((plan.experiment(name) for name in plan.subjects), key=graph.ids().index)
+
+        def data_checks() -> None:
+            _raise_problems(check_data(config, experiments), "run configuration")
+
+        # the report reads config and versions from provenance.json: both are written once the tables are, and put
+        # back as they were if a later stage fails
+        earlier = {path: path.read_bytes() if path.is_file() else None for path in (layout.config, layout.provenance)}
+
+        def write_records() -> None:
+            with atomic_path(layout.config) as tmp:
+                tmp.write_text(tomli_w.dumps(config.to_dict()))
+            with atomic_path(layout.provenance) as tmp:
+                tmp.write_text(json.dumps({"versions": versions(), "config": config.to_dict()}, indent=2))
+
+        try:
+            report = run_local(graph, layout.root, runtime, checks={last: data_checks, TABLES: write_records})
+        except BaseException:
+            for path, content in earlier.items():
+                if content is None:
+                    path.unlink(missing_ok=True)
+                elif not path.is_file() or path.read_bytes() != content:
+                    with atomic_path(path) as tmp:
+                        tmp.write_bytes(content)
+            raise
+        seconds = time.perf_counter() - start
+        record = {
+            "name": config.run.name,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "seconds": round(seconds, 2),
+            "computed": report.computed,
+            "skipped": report.skipped,
+            "stage_seconds": {name: round(s, 3) for name, s in report.seconds.items()},
+        }
+        with atomic_path(layout.run_record) as tmp:
+            tmp.write_text(json.dumps(record, indent=2))
     return RunResult(config, layout, report, seconds)

@@ -1,13 +1,21 @@
-"""Atomic file and directory writes, and content digests."""
+"""Atomic file and directory writes, leftovers of killed writers, an exclusive folder lock, content digests.
+
+:func:`atomic_path` writes next to its target in a hidden temporary (``.<name>.XXXX.tmp``)
+and renames it into place; a process killed in the block leaves that temporary behind,
+and :func:`remove_temporaries` (run by the next writer that holds the folder's
+:func:`folder_lock`) removes it.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -78,3 +86,107 @@ def array_digest(*arrays: np.ndarray, length: int = 16) -> str:
 def text_digest(text: str, length: int = 16) -> str:
     """SHA-256 hex digest (truncated) of a string."""
     return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+#: Names :func:`atomic_path` leaves behind when its process is killed: ``.<name>.XXXX.tmp`` (the temporary) and
+#: ``.<name>.old-<pid>`` (a replaced folder not yet removed).
+TEMPORARY = re.compile(r"^\..+\.(tmp|old-\d+)$")
+
+
+def remove_temporaries(folder: str | Path, recursive: bool = True) -> list[Path]:
+    """Remove what killed :func:`atomic_path` writers left in ``folder``; return the removed paths.
+
+    Only call this while no other process writes into ``folder`` (hold its :func:`folder_lock`):
+    a live writer's temporary looks exactly like a dead one's.
+
+    Parameters
+    ----------
+    folder : path
+        The folder to clean; a missing folder has nothing to clean.
+    recursive : bool
+        Also clean the subfolders (temporaries are not descended into).
+    """
+    folder = Path(folder)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for entry in sorted(folder.iterdir()):
+        if TEMPORARY.match(entry.name):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry)
+        elif recursive and entry.is_dir() and not entry.is_symlink():
+            removed += remove_temporaries(entry, recursive=True)
+    return removed
+
+
+@contextlib.contextmanager
+def folder_lock(path: str | Path, on_wait: Callable[[], None] | None = None) -> Iterator[Path]:
+    """Hold an exclusive lock on the file ``path`` (created) for the block; wait while another process holds it.
+
+    The lock is an advisory ``flock`` on the file: the operating system releases it when its holder
+    exits, also when killed, so a killed run never leaves a folder locked. Where ``fcntl`` is not
+    available (Windows) the block runs unlocked.
+
+    Parameters
+    ----------
+    path : path
+        The lock file (its folder must exist).
+    on_wait : callable, optional
+        Called once if the lock is held by another process, before waiting for it.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover (Windows)
+        yield Path(path)
+        return
+    path = Path(path)
+    with open(path, "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield path
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def nearest_existing(path: str | Path) -> Path:
+    """``path`` itself if it exists, else its closest existing ancestor."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def folder_problem(path: str | Path, key: str) -> str | None:
+    """Why ``path`` cannot be (or become) a folder this process writes into, or None.
+
+    The message names ``key`` (the setting or option that gave the path), the path and what was expected:
+    a file in the way (at the path or above it), or a folder without write permission.
+    """
+    path = Path(path).absolute()
+    existing = nearest_existing(path)
+    if existing == path and not path.is_dir():
+        return f"{key}: {path} is a file; expected a folder (or a path that does not exist yet)"
+    if not existing.is_dir():
+        return f"{key}: {path} cannot be created: {existing} is a file; expected a folder there"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "is" if existing == path else f"would be created in {existing}, which is"
+        return f"{key}: {path} {what} not writable (permission denied); expected a folder you can write to"
+    return None
+
+
+def free_bytes(path: str | Path) -> int:
+    """Free space, in bytes, on the file system that holds (or would hold) ``path``."""
+    return shutil.disk_usage(nearest_existing(path)).free
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """Whether ``err`` is the operating system's "no space left" (or quota exceeded) error."""
+    return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
