@@ -3,6 +3,7 @@
 import json
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from dataset_fixtures import write_algonauts_subject
@@ -103,6 +104,18 @@ def test_check_reports_missing_and_malformed_files(tmp_path):
         assert name in listing.output
     bad = runner.invoke(app, ["datasets", "check", "hcp", str(tmp_path)])
     assert bad.exit_code != 0 and "expected one of" in bad.output
+
+
+def test_check_prints_notes_about_partial_nan(tmp_path):
+    write_algonauts_subject(tmp_path, 1)
+    fmri = tmp_path / "subj01/training_split/training_fmri/lh_training_fmri.npy"
+    data = np.load(fmri)
+    data[0, :2] = np.nan
+    np.save(fmri, data)
+    result = CliRunner().invoke(app, ["datasets", "check", "algonauts2023", str(tmp_path)], terminal_width=300)
+    assert result.exit_code == 0, result.output
+    note = next(line for line in result.output.splitlines() if line.startswith("note"))
+    assert "lh_training_fmri.npy" in note and "2 NaN" in note
 
 
 def test_every_listed_loader_exists():

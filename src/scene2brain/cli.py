@@ -288,9 +288,12 @@ def datasets_check(
     from scene2brain.data.datasets.registry import check_dataset
 
     report = check_dataset(name, path, subject)
-    bad = [(rel, status) for rel, status in report if status != "ok"]
-    for rel, status in bad:
-        console.print(f"[red]{status}[/red] {path / rel}", soft_wrap=True)
+    bad = [c for c in report if not c.ok]
+    for c in bad:
+        console.print(f"[red]{c.status}[/red] {path / c.path}", soft_wrap=True)
+    for c in report:
+        if c.note:
+            console.print(f"[yellow]note[/yellow] {path / c.path}: {c.note}", soft_wrap=True)
     console.print(f"{len(report) - len(bad)} of {len(report)} expected files ok in {path}", soft_wrap=True)
     if bad:
         raise typer.Exit(code=1)
