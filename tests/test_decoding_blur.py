@@ -88,3 +88,15 @@ def test_blur_reduces_high_frequency_energy_monotonically(images):
     box = [_high_frequency_energy(box_blur(images, k)) for k in (1, 3, 5, 9)]
     assert all(np.diff(gauss) < 0) and all(np.diff(box) < 0)
     assert gauss[-1] < 0.05 * gauss[0]
+
+
+def test_model_input_steps_equal_the_array_blur(images):
+    """The torch steps (model preprocessing) and the array functions share one kernel and one border rule."""
+    import torch
+
+    from scene2brain.features.preprocessing import BoxBlur, GaussianBlur
+
+    x = torch.from_numpy(images.astype(np.float64)).permute(0, 3, 1, 2)
+    for step, blurred in ((GaussianBlur(1.7), gaussian_blur(images.astype(np.float64), 1.7)),
+                          (BoxBlur(5), box_blur(images.astype(np.float64), 5))):  # fmt: skip
+        np.testing.assert_allclose(step(x).permute(0, 2, 3, 1).numpy(), blurred, atol=1e-10)

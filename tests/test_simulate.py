@@ -262,10 +262,12 @@ def test_sparse_roi_is_factors_times_loadings_in_response_units():
     signal = avg.data[np.argsort(avg.trial_stimulus)].astype(np.float64)
     np.testing.assert_allclose(signal[:, sparse], (F - F.mean(axis=0)) @ L[:, sparse], atol=1e-4)
     assert signal[:, sparse].std(axis=0) == pytest.approx(1.0, abs=1e-4)  # standardised like every voxel
-    # content, not the face label, and little overlap between factors
+    # content, not the face label; correlated by design (a share of their drives in common: content
+    # co-occurs), yet no two near-copies
     face = drivers.is_face.astype(float)
     assert max(abs(np.corrcoef(f, face)[0, 1]) for f in F.T) < 0.2
-    assert np.abs(np.corrcoef(F.T) - np.eye(SPARSE_FACTORS)).max() < 0.3
+    off = np.corrcoef(F.T)[np.triu_indices(SPARSE_FACTORS, 1)]
+    assert 0.1 < off.mean() < 0.4 and off.max() < 0.7
     # without SPARSE voxels: no factor columns anywhere
     plain, _ = _faces_experiment(SubjectConfig(n_voxels={"FACE": 30}, ncsnr_median={"FACE": 1.0}))
     assert not any(c.startswith("sparse_factor") for c in [*plain.voxels.columns, *plain.stimuli.table.columns])

@@ -300,7 +300,7 @@ class SubjectConfig:
         default_factory=lambda: {"EV": 800, "HV": 600, "FACE": 300, "CAL": 300, "BLIND": 300, "SPARSE": 200}
     )
     ncsnr_median: dict[str, float] = field(
-        default_factory=lambda: {"EV": 0.6, "HV": 0.5, "FACE": 0.6, "CAL": 1.2, "BLIND": 0.6, "SPARSE": 0.6}
+        default_factory=lambda: {"EV": 0.6, "HV": 0.5, "FACE": 0.6, "CAL": 1.2, "BLIND": 0.6, "SPARSE": 1.0}
     )
     ncsnr_log_sd: float = 0.5
     train_repeats: int = 1
@@ -385,6 +385,9 @@ SPARSE_COMPONENTS = 32
 #: ... chosen greedily among this many random ones so that the factors overlap little (the stimuli are crops of a
 #: few photographs, so two random directions' tails often pick the same photograph's crops).
 SPARSE_CANDIDATES = 64
+#: Share of each SPARSE factor's drive that is common to all of them (before rectification): natural image
+#: content co-occurs, so the factors are correlated (about 0.3 here) - sparse, non-negative, not independent.
+SPARSE_SHARED = 0.5
 #: Share of SPARSE voxels that load on a second factor (the others load on one).
 SPARSE_SECOND = 0.5
 #: Spawn key of the SPARSE ROI's own generator (``default_rng([seed, SPARSE_STREAM])``): the other ROIs'
@@ -393,15 +396,19 @@ SPARSE_STREAM = 19
 
 
 def _sparse_factors(deep_z: np.ndarray, is_face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Sparse non-negative factors of image content, uncorrelated drives, not the face label.
+    """Sparse non-negative factors of image content, correlated as content is, not the face label.
 
     The standardised deep features are residualised on the face label (so no factor's
     drive is linearly related to it) and whitened (the first :data:`SPARSE_COMPONENTS`
     principal components, unit variance). A candidate factor is the rectified part above
     its :data:`SPARSE_QUANTILE` quantile of the projection on a random direction of that
     space; of :data:`SPARSE_CANDIDATES` candidates, :data:`SPARSE_FACTORS` are chosen
-    greedily (each the candidate least correlated with those already chosen), and each is
-    scaled to unit SD.
+    greedily (each the candidate least correlated with those already chosen, so no two are
+    near-copies). Each chosen factor's drive then takes a share :data:`SPARSE_SHARED` of one
+    common direction (``sqrt(1 - s) own + sqrt(s) common``) before it is rectified above its
+    quantile and scaled to unit SD: the factors co-occur (correlation about 0.3), as features
+    of natural images do, which is what a sparse dictionary can separate and independent
+    component analysis, which assumes independence, cannot.
     """
     n = len(deep_z)
     centred = deep_z - deep_z.mean(axis=0)
@@ -411,18 +418,23 @@ def _sparse_factors(deep_z: np.ndarray, is_face: np.ndarray, rng: np.random.Gene
     u, s, _ = np.linalg.svd(centred, full_matrices=False)
     m = max(1, min(SPARSE_COMPONENTS, int((s > s[0] * 1e-10).sum())))
     white = u[:, :m] * np.sqrt(n)
-    directions = rng.standard_normal((m, max(SPARSE_CANDIDATES, SPARSE_FACTORS)))
+    directions = rng.standard_normal((m, max(SPARSE_CANDIDATES, SPARSE_FACTORS) + 1))
     drive = white @ (directions / np.linalg.norm(directions, axis=0))
-    candidates = np.maximum(drive - np.quantile(drive, SPARSE_QUANTILE, axis=0), 0.0)
-    sd = candidates.std(axis=0)
-    candidates = candidates / np.where(sd > 0, sd, 1.0)
+    common, drive = drive[:, -1:], drive[:, :-1]
+
+    def rectify(d: np.ndarray) -> np.ndarray:
+        part = np.maximum(d - np.quantile(d, SPARSE_QUANTILE, axis=0), 0.0)
+        sd = part.std(axis=0)
+        return part / np.where(sd > 0, sd, 1.0)
+
+    candidates = rectify(drive)
     overlap = np.abs(candidates.T @ standardise_columns(candidates)) / n  # |correlation| (0 for a constant one)
     chosen = [0]
     while len(chosen) < SPARSE_FACTORS:
         worst = overlap[:, chosen].max(axis=1)
         worst[chosen] = np.inf
         chosen.append(int(np.argmin(worst)))
-    return candidates[:, chosen]
+    return rectify(np.sqrt(1 - SPARSE_SHARED) * drive[:, chosen] + np.sqrt(SPARSE_SHARED) * common)
 
 
 def _sparse_loadings(n: int, rng: np.random.Generator) -> np.ndarray:

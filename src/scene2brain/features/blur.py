@@ -17,7 +17,7 @@ has the standard deviation of a Gaussian of sigma ``sqrt((k**2 - 1) / 12)``
 from __future__ import annotations
 
 import numpy as np
-import torch
+from scipy import ndimage
 
 from scene2brain.features.preprocessing import BoxBlur, GaussianBlur, box_equivalent_sigma
 
@@ -34,11 +34,17 @@ def _check_images(images: np.ndarray) -> np.ndarray:
 
 
 def _filtered(images: np.ndarray, step: GaussianBlur | BoxBlur) -> np.ndarray:
-    """One of the model-input blur steps applied to an image array, in float64, back in its dtype."""
-    x = torch.from_numpy(images.astype(np.float64))
-    x = x[:, None] if images.ndim == 3 else x.permute(0, 3, 1, 2)
-    out = step(x)
-    out = (out[:, 0] if images.ndim == 3 else out.permute(0, 2, 3, 1)).numpy()
+    """One of the model-input blur steps' kernels applied to an image array, in float64, back in its dtype.
+
+    The same kernel and border as the step's torch filter, through :func:`scipy.ndimage.correlate1d`
+    (about ten times faster on the CPU than a float64 convolution in torch).
+    """
+    kernel = step.kernel()
+    radius = len(kernel) // 2
+    if radius >= min(images.shape[1:3]):
+        raise ValueError(f"blur kernel radius {radius} px does not fit {images.shape[1]}x{images.shape[2]} images")
+    out = ndimage.correlate1d(images.astype(np.float64), kernel, axis=1, mode="mirror")
+    out = ndimage.correlate1d(out, kernel, axis=2, mode="mirror")
     if images.dtype == np.uint8:
         return np.clip(np.rint(out), 0, 255).astype(np.uint8)
     return out.astype(images.dtype, copy=False)

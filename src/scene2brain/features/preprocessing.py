@@ -54,13 +54,16 @@ class GaussianBlur:
         if not self.sigma >= 0:
             raise ValueError(f"sigma: expected a non-negative number of pixels, got {self.sigma}")
 
+    def kernel(self) -> np.ndarray:
+        """The normalised 1-D kernel (float64), applied along rows and then columns."""
+        radius = int(4 * self.sigma + 0.5)
+        kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / self.sigma) ** 2)
+        return kernel / kernel.sum()
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.sigma == 0:
             return x
-        radius = int(4 * self.sigma + 0.5)
-        t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-        kernel = torch.exp(-0.5 * (t / self.sigma) ** 2)
-        return _separable_filter(x, kernel / kernel.sum())
+        return _separable_filter(x, torch.as_tensor(self.kernel(), dtype=x.dtype, device=x.device))
 
 
 @dataclass(frozen=True)
@@ -80,11 +83,14 @@ class BoxBlur:
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size: expected an odd positive integer, got {self.kernel_size}")
 
+    def kernel(self) -> np.ndarray:
+        """The 1-D kernel (float64), applied along rows and then columns."""
+        return np.full(self.kernel_size, 1.0 / self.kernel_size)
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.kernel_size == 1:
             return x
-        kernel = torch.full((self.kernel_size,), 1.0 / self.kernel_size, dtype=x.dtype, device=x.device)
-        return _separable_filter(x, kernel)
+        return _separable_filter(x, torch.as_tensor(self.kernel(), dtype=x.dtype, device=x.device))
 
 
 def box_equivalent_sigma(kernel_size: int) -> float:

@@ -133,7 +133,7 @@ class RunSection(_Section):
 #: The ground-truth checks of a simulated run (see :mod:`scene2brain.pipeline.analyses.ground_truth`).
 GroundTruthCheck = Literal[
     "ev-gabor", "hv-driver", "cal-ceiling", "noise-ceiling",
-    "face-decoding", "blind-decoding", "blur-probe", "rsa-ev-gabor", "rsa-hv-driver",
+    "face-decoding", "blind-decoding", "blur-probe", "rsa-ev-gabor", "rsa-hv-driver", "sae-recovery", "sae-face",
 ]  # fmt: skip
 GROUND_TRUTH_CHECKS: tuple[str, ...] = typing.get_args(GroundTruthCheck)
 
@@ -486,6 +486,87 @@ class RSASection(_Section):
         return self
 
 
+class SAEModelSection(_Section):
+    """``[[sae.models]]``: one sparse-autoencoder configuration, a ``name`` and its ``options``.
+
+    ``options`` are :class:`~scene2brain.representation.SparseAutoencoder` parameters
+    (``n_latents``, ``architecture``, ``sparsity``, ``l1``, ``k``, ``tied``, ``hidden``,
+    ``weight_sparsity``, ``lr``, ``weight_decay``, ``batch_size``, ``max_epochs``,
+    ``patience``, ``validation_fraction``); the seed comes from ``[sae] seeds`` and the
+    device from ``[sae] device``.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from scene2brain.representation import SparseAutoencoder
+
+        allowed = sorted(set(SparseAutoencoder().get_params()) - {"random_state", "device"})
+        unknown = sorted(set(value) - set(allowed))
+        if unknown:
+            raise ValueError(f"{unknown} are not sparse-autoencoder options; expected some of {allowed}")
+        SparseAutoencoder(**value).check_params()
+        return value
+
+
+class SAESection(_Section):
+    """``[sae]``: sparse autoencoders of ROI responses, what their latents encode, one embedding.
+
+    Each ``[[sae.models]]`` entry is fitted once per seed of ``seeds`` on the repeat-averaged
+    training responses of the voxels of ``rois`` (labels of ``dataset.roi_column``, pooled;
+    default every voxel). On the test stimuli: reconstruction, sparsity, dead units; per
+    column of ``labels`` (stimulus-table columns) each latent's selectivity for the
+    ``positive`` class (default: the class named like the column, else the second of two;
+    with more classes and none given, each class against the rest), and the separability of
+    the classes from the codes against ``baselines`` (PCA, ICA, NMF of the same size) and
+    the voxels (``decoder``, ``cv`` grouped folds, ``n_permutations``). ``embedding``: one
+    t-SNE or UMAP map of the training stimuli's codes (first seed), test stimuli placed in.
+    """
+
+    rois: list[str] | None = Field(None, min_length=1)
+    models: list[SAEModelSection] = Field(
+        default_factory=lambda: [SAEModelSection(name="dictionary", options={"n_latents": 16})], min_length=1
+    )
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    labels: list[str] = Field(default_factory=list)
+    positive: dict[str, str] = Field(default_factory=dict)
+    baselines: list[Literal["pca", "ica", "nmf"]] = Field(default_factory=lambda: ["pca", "ica", "nmf"])
+    decoder: str = "logistic"
+    cv: int = Field(5, ge=2)
+    n_permutations: int = Field(1000, ge=0)
+    embedding: Literal["tsne", "umap", "none"] = "tsne"
+    device: str = "auto"
+
+    @field_validator("decoder")
+    @classmethod
+    def _decoder(cls, value: str) -> str:
+        from scene2brain.decoding import DECODERS
+
+        if value not in DECODERS:
+            raise ValueError(f"expected {_one_of(list(DECODERS))}, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _unique(self) -> SAESection:
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError(f"models: each name once, got {names}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds: each seed once, got {self.seeds}")
+        unknown = sorted(set(self.positive) - set(self.labels))
+        if unknown:
+            raise ValueError(f"positive: {unknown} are not columns of sae.labels {self.labels}")
+        if self.embedding == "umap":
+            import importlib.util
+
+            if importlib.util.find_spec("umap") is None:
+                raise ValueError("embedding: 'umap' needs umap-learn: pip install 'scene2brain[umap]'")
+        return self
+
+
 class ReportSection(_Section):
     """``[report]``: whether ``scene2brain run`` writes the report, and what it draws."""
 
@@ -508,6 +589,7 @@ class RunConfig(_Section):
     evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
     decoding: DecodingSection | None = None
     rsa: RSASection | None = None
+    sae: SAESection | None = None
     report: ReportSection = Field(default_factory=ReportSection)
 
     @model_validator(mode="before")

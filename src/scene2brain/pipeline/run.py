@@ -247,7 +247,7 @@ def check_data(config: RunConfig, experiments: dict[str, Path]) -> list[str]:
 
     Checks, for every subject: the splits (present, with measured responses), the noise
     ceiling's needs (repeated test stimuli, or an ``ncsnr`` column), ``dataset.roi_column``,
-    the label columns and ROIs of ``[decoding]`` and ``[rsa]``; then the disk space the
+    the label columns and ROIs of ``[decoding]``, ``[rsa]`` and ``[sae]``; then the disk space the
     rest of the run needs.
     """
     problems: list[str] = []
@@ -278,12 +278,13 @@ def check_data(config: RunConfig, experiments: dict[str, Path]) -> list[str]:
                 f"columns: {list(voxels.columns)}"
             )
         rois = set(map(str, voxels[roi_column].unique())) | {ALL_VOXELS} if roi_column in voxels else None
-        for key, section in (("decoding", config.decoding), ("rsa", config.rsa)):
+        for key, section in (("decoding", config.decoding), ("rsa", config.rsa), ("sae", config.sae)):
             if section is None:
                 continue
-            if section.labels is not None and section.labels not in table:
+            labels = section.labels if isinstance(section.labels, list) else [section.labels]
+            for label in [c for c in labels if c is not None and c not in table]:
                 problems.append(
-                    f"{key}.labels: {section.labels!r} is not a column of {subject}'s stimulus table; "
+                    f"{key}.labels: {label!r} is not a column of {subject}'s stimulus table; "
                     f"columns: {list(table.columns)}"
                 )
             unknown = [r for r in section.rois or [] if rois is not None and r not in rois]

@@ -10,8 +10,9 @@ from scene2brain.pipeline.analyses.encoding import ENCODING
 from scene2brain.pipeline.analyses.ground_truth import GROUND_TRUTH
 from scene2brain.pipeline.analyses.identification import IDENTIFICATION_ANALYSIS
 from scene2brain.pipeline.analyses.rsa import RSA_ANALYSIS
+from scene2brain.pipeline.analyses.sae import SAE_ANALYSIS
 
 # ground truth last: its checks read the other analyses' tables
-ANALYSES = [ENCODING, IDENTIFICATION_ANALYSIS, DECODING_ANALYSIS, RSA_ANALYSIS, GROUND_TRUTH]
+ANALYSES = [ENCODING, IDENTIFICATION_ANALYSIS, DECODING_ANALYSIS, RSA_ANALYSIS, SAE_ANALYSIS, GROUND_TRUTH]
 
 __all__ = ["ANALYSES"]

@@ -2,8 +2,8 @@
 
 Runs only on simulated data. Reads the per-voxel tables the encoding analysis wrote
 (``r[<space>]``, ``nnacc[<space>]``, ``noise_ceiling`` beside the simulation's
-``roi`` and ``true_noise_ceiling``) and, when the run has them, the decoding and RSA
-tables, and writes ``checks.json``. Checks of an analysis the configuration does not ask
+``roi`` and ``true_noise_ceiling``) and, when the run has them, the decoding, RSA and
+sparse-autoencoder tables, and writes ``checks.json``. Checks of an analysis the configuration does not ask
 for are "disabled" (and say so); checks whose inputs are missing "not run" (a failure).
 """
 
@@ -29,6 +29,7 @@ from scene2brain.results import (
     DECODING_BLUR,
     RSA,
     RSA_PAIRWISE,
+    SAE,
     Results,
     space_column,
     voxels_table,
@@ -64,6 +65,7 @@ BLIND_P = 0.05  # BLIND must not: its corrected p at least this (a true null fai
 FACE_LABELS = ("face", "is_face")  # the simulation's face label columns
 RSA_P = 0.05  # the paired bootstrap comparison of the expected space with the other one
 MIN_PERMUTATIONS = 100  # the smallest p-value is 1 / (n + 1): below FACE_P only with n >= 100
+SAE_MIN_RECOVERY = 0.8  # median over true factors of the best cosine with a dictionary atom, every seed
 
 
 def winner(medians: dict[str, float]) -> tuple[str | None, list[str]]:
@@ -259,6 +261,55 @@ def rsa_checks(
     return checks
 
 
+def sae_checks(sae: pd.DataFrame | None, skip: list[str] | tuple[str, ...] = ()) -> dict[str, dict]:
+    """The sparse autoencoder recovers the simulated sparse factors, and finds face latents in FACE.
+
+    ``sae`` is one subject's rows of the ``sae`` table (None when the run has no ``[sae]``:
+    both checks disabled). Every model and seed must pass: recovery (median best cosine of
+    the true SPARSE factors' voxel patterns with the dictionary's atoms) at least
+    :data:`SAE_MIN_RECOVERY` and above PCA's and ICA's of the same size; and the latent most
+    selective for faces (FDR-significant, AUC > 0.5, on the test stimuli) has most of its
+    atom's squared norm in FACE voxels.
+    """
+    checks: dict[str, dict] = {}
+    record = _recorder(checks, [*skip, "sae-recovery", "sae-face"] if sae is None else skip)
+    title = (
+        f"the sparse autoencoder recovers the SPARSE factors (median best cosine >= {SAE_MIN_RECOVERY}, above PCA "
+        "and ICA; every seed)"
+    )
+    if sae is None:
+        record("sae-recovery", title, None, None, "disabled: the run has no [sae]")
+    elif "recovery" not in sae or sae["recovery"].isna().all():
+        record("sae-recovery", title, None, None, "not run: no SPARSE voxels (sparse_factor_*) among sae.rois")
+    elif not {"recovery_pca", "recovery_ica"} <= set(sae.columns):
+        record("sae-recovery", title, None, None, "not run: needs the pca and ica baselines (sae.baselines)")
+    else:
+        values = sae[["model", "seed", "recovery", "recovery_pca", "recovery_ica"]]
+        passed = (
+            (values["recovery"] >= SAE_MIN_RECOVERY)
+            & (values["recovery"] > values["recovery_pca"])
+            & (values["recovery"] > values["recovery_ica"])
+        )
+        found = [{k: (round(float(v), 3) if isinstance(v, float) else v) for k, v in row.items()}
+                 for row in values.to_dict("records")]  # fmt: skip
+        record("sae-recovery", title, bool(passed.all()), found)
+    title = "the sparse autoencoder's most face-selective latent has its atom in FACE (every seed)"
+    columns = [
+        f"selective_roi[{label}]" for label in FACE_LABELS if sae is not None and f"selective_roi[{label}]" in sae
+    ]
+    if sae is None:
+        record("sae-face", title, None, None, "disabled: the run has no [sae]")
+    elif not columns:
+        record("sae-face", title, None, None, f"not run: sae.labels has none of {FACE_LABELS}")
+    elif not sae["roi"].str.split("+").map(lambda rois: "FACE" in rois).all():
+        record("sae-face", title, None, None, "not run: no FACE voxels among sae.rois")
+    else:
+        found = [{"model": m, "seed": int(seed), "roi": roi}
+                 for m, seed, roi in zip(sae["model"], sae["seed"], sae[columns[0]], strict=True)]  # fmt: skip
+        record("sae-face", title, bool((sae[columns[0]] == "FACE").all()), found)
+    return checks
+
+
 def _spaces_in(voxels: pd.DataFrame, score: str) -> list[str]:
     prefix = f"{score}["
     return [c[len(prefix) : -1] for c in voxels.columns if c.startswith(prefix)]
@@ -297,6 +348,7 @@ def write_tables(ctx: StageContext) -> None:
                 rows(DECODING, subject), rows(DECODING_BLUR, subject), s["spaces"], s["label"], s["skip"]
             ),
             **rsa_checks(rows(RSA, subject), rows(RSA_PAIRWISE, subject), s["spaces"], s["skip"]),
+            **sae_checks(rows(SAE, subject), s["skip"]),
         }
     (ctx.out / CHECKS_FILE).write_text(json.dumps(checks, indent=2))
 
