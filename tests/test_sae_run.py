@@ -48,7 +48,7 @@ def test_sae_table_has_one_row_per_model_and_seed(run):
 
 
 def test_the_stage_is_a_fit_on_the_training_responses_only(run):
-    result, results = run
+    result, _ = run
     stage = sae_id("sim01", "dict", 1).folder(result.output)
     responses = result.output / "stages" / "responses" / "sim01"
     voxels = pd.read_parquet(responses / "voxels.parquet")
@@ -126,7 +126,7 @@ def test_positive_class_rules():
     assert positive_class(np.array(["a", "b"]), "kind", {}) == "b"
     assert positive_class(np.array(["a", "b", "c"]), "kind", {}) is None
     assert positive_class(np.array(["a", "b", "c"]), "kind", {"kind": "a"}) == "a"
-    with pytest.raises(ConfigError, match="sae.positive"):
+    with pytest.raises(ConfigError, match=r"sae\.positive"):
         positive_class(np.array(["a", "b"]), "kind", {"kind": "z"})
 
 

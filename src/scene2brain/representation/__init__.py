@@ -15,7 +15,6 @@ Arrays in, arrays out.
   recovery; :mod:`.embedding`: one t-SNE/UMAP map of every class, new rows placed into it.
 """
 
-
 from scene2brain.representation.compare import COMPARATORS, compare_rdms
 from scene2brain.representation.embedding import EMBEDDINGS, Embedding, embed
 from scene2brain.representation.inference import (
