@@ -83,6 +83,7 @@ def test_transform_is_independent_of_the_batch(data):
     X, _, _ = data
     sae = quick(architecture="mlp", hidden=(24, 12), max_epochs=3).fit(X[:400])
     test = X[400:]
+    sae.module_.train()  # left in training mode by the caller: transform must still use eval mode
     Z = sae.transform(test)
     parts = np.concatenate([sae.transform(test[:7]), sae.transform(test[7:50]), sae.transform(test[50:])])
     np.testing.assert_allclose(parts, Z, rtol=1e-5, atol=1e-6)

@@ -9,7 +9,7 @@ from run_fixtures import write_config
 from scipy import stats
 
 from scene2brain.pipeline.analyses.ground_truth import sae_checks
-from scene2brain.pipeline.analyses.sae import positive_class, sae_id
+from scene2brain.pipeline.analyses.sae import _held_out_r2, _label_analyses, positive_class, sae_id
 from scene2brain.pipeline.config import ConfigError
 from scene2brain.pipeline.run import run_config
 from scene2brain.representation import SparseAutoencoder
@@ -141,6 +141,7 @@ def test_positive_class_rules():
         ({"decoder": "forest"}, "sae.decoder"),
         ({"seeds": [0, 0]}, "each seed once"),
         ({"embedding": "pca"}, "sae.embedding"),
+        ({"device": "tpu"}, "device"),
     ],
 )
 def test_bad_sae_sections_are_refused_before_anything_runs(tmp_path, values, message):
@@ -156,3 +157,21 @@ def test_unknown_sae_roi_and_label_name_the_key(tmp_path):
     config = write_config(tmp_path, {"sae": {**SAE_SECTION, "rois": ["V9"]}})
     with pytest.raises(ConfigError, match=r"sae.rois.*V9"):
         run_config(config, progress=False)
+
+
+def test_baseline_reconstruction_is_scored_out_of_sample():
+    """Codes unrelated to the responses reconstruct nothing of held-out rows (in-sample they would, by chance)."""
+    rng = np.random.default_rng(0)
+    x_train, x_test = rng.standard_normal((300, 50)), rng.standard_normal((200, 50))
+    codes_train, codes_test = rng.standard_normal((300, 12)), rng.standard_normal((200, 12))
+    assert np.median(_held_out_r2([x_train, x_test], codes_train, codes_test)) < 0
+    in_sample = _held_out_r2([x_test, x_test], codes_test, codes_test)
+    assert np.median(in_sample) > 0.03  # what fitting the decoder on the scored rows would report
+
+
+def test_a_continuous_label_column_is_refused():
+    rng = np.random.default_rng(0)
+    z = rng.random((60, 4))
+    settings = {"label": "size", "positive": {}, "n_permutations": 0, "seed": 0, "decoder": "ridge", "cv": 3}
+    with pytest.raises(ConfigError, match=r"sae\.labels: 'size' has 30 classes"):
+        _label_analyses(settings, {"sae": z}, z, np.repeat(np.arange(30).astype(str), 2), np.arange(60).astype(str))

@@ -549,6 +549,14 @@ class SAESection(_Section):
             raise ValueError(f"expected {_one_of(list(DECODERS))}, got {value!r}")
         return value
 
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        from scene2brain.representation import SparseAutoencoder
+
+        SparseAutoencoder(device=value)._torch_device()  # "auto", "cpu" or an available "cuda[:i]"
+        return value
+
     @model_validator(mode="after")
     def _unique(self) -> SAESection:
         names = [m.name for m in self.models]

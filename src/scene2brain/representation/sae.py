@@ -706,7 +706,9 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
         noise_ceiling : ndarray of shape (n_voxels,), optional
             Per-voxel noise ceiling as a fraction of variance in ``[0, 1]`` (not percent).
             When given, returns the noise-normalised R^2, ``R^2 / NC`` where ``NC > 0`` and
-            NaN elsewhere.
+            NaN elsewhere. It is not bounded by 1: the autoencoder encodes the noisy
+            response itself and can reconstruct part of its noise too (an encoding model,
+            which never sees the response, cannot); above 1 means exactly that.
         stimulus_ids, allow_training
             As in :meth:`transform`.
 

@@ -65,6 +65,7 @@ RECORD = "sae.json"
 DICTIONARY_FILE = "sae_dictionary.npz"  # in tables/: each subject x model's first-seed dictionary, for the report
 SPARSE_FACTOR = "sparse_factor_"  # the simulation's true loadings: voxel-table columns sparse_factor_<k>
 FDR_ALPHA = 0.05
+MAX_CLASSES = 20  # a label column with more classes and no positive class is refused (one test per class)
 
 
 def sae_id(subject: str, model: str, seed: int) -> StageId:
@@ -140,6 +141,11 @@ def _label_analyses(s: dict, codes: dict[str, np.ndarray], z_test: np.ndarray, l
     if len(classes) < 2:
         raise ConfigError(f"sae.labels: {s['label']!r} has fewer than two classes among the test stimuli ({classes})")
     positive = positive_class(labels[known], s["label"], s["positive"])
+    if positive is None and len(classes) > MAX_CLASSES:
+        raise ConfigError(
+            f"sae.labels: {s['label']!r} has {len(classes)} classes among the test stimuli (a continuous column?); "
+            f"each would be tested against the rest: expected at most {MAX_CLASSES}, or name one in sae.positive"
+        )
     latents = []
     for pos in [positive] if positive is not None else classes:
         table = latent_selectivity(
@@ -167,11 +173,8 @@ def compute_sae(ctx: StageContext) -> None:
     x_test = np.load(folder / "test.npy")[:, keep].astype(np.float64)
     ids = np.asarray(table["stimulus_id"].astype(str))
     train_ids, test_ids = ids[train_stim], ids[test_stim]
-    try:
-        model = SparseAutoencoder(**s["options"], random_state=s["model_seed"], device=ctx.options["device"])
-        model.fit(x_train, stimulus_ids=train_ids, groups=np.load(folder / "train_groups.npy"))
-    except ValueError as err:
-        raise ConfigError(f"sae.models ({s['model']}): {err}") from None
+    model = SparseAutoencoder(**s["options"], random_state=s["model_seed"], device=ctx.options["device"])
+    model.fit(x_train, stimulus_ids=train_ids, groups=np.load(folder / "train_groups.npy"))
     z_train = model.transform(x_train, stimulus_ids=train_ids, allow_training=True)
     z_test = model.transform(x_test, stimulus_ids=test_ids)
     r2 = model.reconstruction_r2(x_test, stimulus_ids=test_ids)
@@ -184,9 +187,16 @@ def compute_sae(ctx: StageContext) -> None:
     dictionary = model.dictionary_voxels()
     n_latents = dictionary.shape[0]
     standardised = [(x - model.mean_) / model.scale_ for x in (x_train, x_test)]
+    # baselines of the same size where one exists (an overcomplete dictionary has none: at most as many
+    # components as training rows and voxels)
+    n_base = n_latents if n_latents <= min(x_train.shape) else 0
     with warnings.catch_warnings(record=True) as caught:  # FastICA's convergence: recorded, not printed
         warnings.simplefilter("always", ConvergenceWarning)
-        bases = baseline_codes(*standardised, n_latents, methods=s["baselines"], random_state=s["model_seed"])
+        bases = (
+            baseline_codes(*standardised, n_base, methods=s["baselines"], random_state=s["model_seed"])
+            if n_base and s["baselines"]
+            else {}
+        )
     record: dict = {
         "n_voxels": int(keep.sum()),
         "n_train": len(train_ids),
@@ -201,7 +211,7 @@ def compute_sae(ctx: StageContext) -> None:
         "recon_nnr2_test": float(np.nanmedian(nr2)) if np.isfinite(nr2).any() else None,
         "baseline_warnings": sorted({str(w.message) for w in caught}),
         "recon_r2_baselines": {
-            name: float(np.nanmedian(_r2(standardised[1], b.eval, b.patterns))) for name, b in bases.items()
+            name: float(np.nanmedian(_held_out_r2(standardised, b.train, b.eval))) for name, b in bases.items()
         },
     }
     rois = voxels.loc[keep, s["roi_column"]].astype(str).to_numpy()
@@ -233,15 +243,9 @@ def compute_sae(ctx: StageContext) -> None:
         latent_tables.append(latents.assign(label=column))
         separability.append(sep.assign(label=column))
         norms[column] = norm
-        selective = latents[(latents["p_fdr"] < FDR_ALPHA) & (latents["auc"] > 0.5)]
-        if len(selective):
-            best = int(selective.sort_values("auc", ascending=False)["latent"].iloc[0])
-            row = fractions[fractions["atom"] == best].iloc[0] if "atom" in fractions else fractions.iloc[best]
-            roi_share = {r: float(row[r]) for r in sorted(set(rois))}
-            record.setdefault("selective", {})[column] = {
-                "latent": best, "auc": float(selective["auc"].max()), "n_selective": len(selective),
-                "roi": max(roi_share, key=roi_share.get), "roi_fraction": roi_share,
-            }  # fmt: skip
+        # where each latent's atom lives: the report's selective latent is chosen after the FDR across everything
+        share = fractions.loc[latents["latent"].to_numpy()].reset_index(drop=True)
+        latent_tables[-1] = latent_tables[-1].join(share.add_prefix("roi_fraction[").add_suffix("]"))
     record["norm_test"] = norms
     if s["embed"] and s["embedding"] != "none":
         fitted = embed(z_train, s["embedding"], random_state=s["model_seed"])
@@ -259,12 +263,14 @@ def compute_sae(ctx: StageContext) -> None:
         pd.concat(separability, ignore_index=True).to_parquet(ctx.out / "separability.parquet", index=False)
 
 
-def _r2(x: np.ndarray, codes: np.ndarray, patterns: np.ndarray) -> np.ndarray:
-    """Per-voxel R^2 of the linear reconstruction ``codes @ patterns`` (least-squares fit of the codes' scale)."""
+def _held_out_r2(standardised: list[np.ndarray], train_codes: np.ndarray, test_codes: np.ndarray) -> np.ndarray:
+    """Per-voxel R^2 on the test rows of a linear reconstruction from a code, the decoder fitted on training rows."""
+    from sklearn.linear_model import LinearRegression
     from sklearn.metrics import r2_score
 
-    fitted = codes @ np.linalg.lstsq(codes, x, rcond=None)[0]
-    return r2_score(x, fitted, multioutput="raw_values")
+    x_train, x_test = standardised
+    decoder = LinearRegression().fit(train_codes, x_train)
+    return r2_score(x_test, decoder.predict(test_codes), multioutput="raw_values")
 
 
 def write_tables(ctx: StageContext) -> None:
@@ -291,16 +297,19 @@ def write_tables(ctx: StageContext) -> None:
                     name = f"{subject}/{model}"
                     dictionaries[f"{name}/dictionary"] = np.load(folder / "dictionary.npy")
                     dictionaries[f"{name}/voxel_index"] = np.load(folder / "voxel_index.npy")
-                    found = record.get("selective", {})  # per label: the most selective latent, -1 for none
-                    dictionaries[f"{name}/selective"] = np.array(
-                        [found[label]["latent"] if label in found else -1 for label in s["labels"]], dtype=np.int64
-                    )
     table = pd.DataFrame(rows)
-    write_table(table, ctx.out, SAE)
     if latents:
-        every = fdr_across(latents, column="p_permutation", name="p_fdr_across")
-        write_table(pd.concat(every, ignore_index=True), ctx.out, SAE_LATENTS)
+        every = pd.concat(fdr_across(latents, column="p_permutation", name="p_fdr_across"), ignore_index=True)
+        table = _with_selective(table, every, s["labels"])
+        for name in [n for n in dictionaries if n.endswith("/dictionary")]:
+            subject, model, _ = name.split("/")
+            first = table[(table["subject"] == subject) & (table["model"] == model)].iloc[0]
+            dictionaries[f"{subject}/{model}/selective"] = np.array(
+                [first[f"selective_latent[{label}]"] for label in s["labels"]], dtype=np.int64
+            )  # per label: the most selective latent of the first seed, -1 for none
+        write_table(every, ctx.out, SAE_LATENTS)
         write_table(pd.concat(separability, ignore_index=True), ctx.out, SAE_SEPARABILITY)
+    write_table(table, ctx.out, SAE)
     if embedding:
         write_table(pd.concat(embedding, ignore_index=True), ctx.out, SAE_EMBEDDING)
     np.savez(ctx.out / DICTIONARY_FILE, **dictionaries)
@@ -321,13 +330,35 @@ def _summary_row(record: dict, labels: list[str]) -> dict:
     for name, value in record.get("recovery", {}).items():
         row["recovery" if name == "sae" else f"recovery_{name}"] = value
     for label in labels:
-        found = record.get("selective", {}).get(label)
-        row[f"selective_roi[{label}]"] = found["roi"] if found else None
-        row[f"selective_fraction[{label}]"] = max(found["roi_fraction"].values()) if found else np.nan
-        row[f"n_selective[{label}]"] = found["n_selective"] if found else 0
         norm = record["norm_test"].get(label)
         row[f"norm_test_p[{label}]"] = norm["p_value"] if norm else np.nan
     return row
+
+
+def _with_selective(table: pd.DataFrame, latents: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
+    """Per row and label: how many latents are selective (FDR across every latent, subject, model and seed,
+    AUC > 0.5), the most selective one (highest AUC; -1 for none) and the ROI holding most of its atom."""
+    table = table.copy()
+    for label in labels:
+        found = {"latent": [], "n": [], "roi": [], "fraction": []}
+        for _, row in table.iterrows():
+            mine = latents[(latents["subject"] == row["subject"]) & (latents["model"] == row["model"])
+                           & (latents["seed"] == row["seed"]) & (latents["label"] == label)]  # fmt: skip
+            selective = mine[(mine["p_fdr_across"] < FDR_ALPHA) & (mine["auc"] > 0.5)]
+            found["n"].append(len(selective))
+            latent, roi, fraction = -1, None, np.nan
+            if len(selective):
+                best = selective.loc[selective["auc"].idxmax()]
+                shares = best.filter(like="roi_fraction[").astype(float)
+                latent, roi, fraction = int(best["latent"]), shares.idxmax()[len("roi_fraction[") : -1], shares.max()
+            found["latent"].append(latent)
+            found["roi"].append(roi)
+            found["fraction"].append(float(fraction))
+        table[f"n_selective[{label}]"] = found["n"]
+        table[f"selective_latent[{label}]"] = found["latent"]
+        table[f"selective_roi[{label}]"] = found["roi"]
+        table[f"selective_fraction[{label}]"] = found["fraction"]
+    return table
 
 
 def _embedding_rows(folder, keys: dict) -> pd.DataFrame:
@@ -351,7 +382,9 @@ def section(results: Results) -> list[Block]:
         "<h2>Sparse autoencoders</h2><p>Each autoencoder is fitted on the repeat-averaged responses to the "
         "<b>training</b> stimuli (per-voxel standardisation and early stopping from them); every number here is "
         "from the <b>test</b> stimuli: the reconstruction R&sup2; (median over voxels; PCA of the same size for "
-        "comparison), the sparsity of the codes, dead units (never active on the training stimuli), the "
+        "comparison; the noise-normalised R&sup2; divides by the noise ceiling and can exceed 1, since an autoencoder "
+        "also reconstructs the noise of the response it encodes), the sparsity of the codes, dead units (never "
+        "active on the training stimuli), the "
         "separability of the classes from the codes (grouped cross-validation over the test stimuli, permutation "
         "p), and, in a simulation, the median best cosine of the true factors' voxel patterns with the "
         "dictionary's atoms (PCA and ICA of the same size for comparison).</p>",
