@@ -116,6 +116,7 @@ def test_check_prints_notes_about_partial_nan(tmp_path):
     assert result.exit_code == 0, result.output
     note = next(line for line in result.output.splitlines() if line.startswith("note"))
     assert "lh_training_fmri.npy" in note and "2 NaN" in note
+    assert "nan_policy" in result.output  # a run with the default policy refuses this copy: say how to allow it
 
 
 def test_every_listed_loader_exists():

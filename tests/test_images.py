@@ -685,3 +685,16 @@ def test_stimuli_from_images_and_the_gabor_pyramid_read_through_the_same_reader(
     np.testing.assert_allclose(to_grayscale(la, 8), to_grayscale(np.stack([to_rgb(x) for x in la]), 8))
     with pytest.raises(ValueError, match=r"images\[0\]: floating-point pixel values must lie in \[0, 1\]"):
         to_grayscale(np.full((1, 8, 8), 5.0), 8)
+
+
+def test_gif_files_in_a_folder_are_read_as_rgb(tmp_path):
+    from PIL import Image
+
+    from scene2brain.data.images import folder_images
+
+    rgb = np.zeros((4, 5, 3), dtype=np.uint8)
+    rgb[..., 0], rgb[1, 2] = 200, (10, 220, 30)
+    Image.fromarray(rgb).save(tmp_path / "a.gif")  # a palette image: exact for these two colours
+    source = folder_images(tmp_path)
+    assert source.names() == ["a.gif"]
+    np.testing.assert_array_equal(np.asarray(source[0]), rgb)

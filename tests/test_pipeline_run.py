@@ -310,6 +310,17 @@ def test_a_split_without_responses_for_some_stimuli_is_refused(small_experiment)
     check_splits(partial, {"train": "train", "test": "train"} | {"test": "train"}, "sub01")  # train: all measured
 
 
+def test_a_split_of_one_stimulus_is_refused_before_any_stage(small_experiment):
+    """A one-image test split used to run every stage and fail in the scoring ('y_true: need at least 2')."""
+    from scene2brain.data import Experiment
+    from scene2brain.pipeline.plan import check_splits
+
+    e = small_experiment
+    one = Experiment(e.subject, e.stimuli, e.responses, {"train": [0, 1, 2, 3], "test": [4], "val": [5]})
+    with pytest.raises(ConfigError, match=r"splits.test: split 'test' of sub01 holds 1 stimuli; .*at least 2"):
+        check_splits(one, {"train": "train", "test": "test"}, "sub01")
+
+
 TINY = """[run]
 output = "results"
 cache = "cache"

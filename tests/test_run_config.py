@@ -143,3 +143,23 @@ def test_feature_entry_values_are_checked_before_anything_runs(tmp_path):
     assert "features[0].pooling: expected one of flatten, avg, max" in message and "'median'" in message
     data["features"] = [{"name": "g", "model": "gabor", "reduction": {"method": "standardise", "n_components": 8}}]
     assert "n_components: 'standardise' keeps every column" in error_of(tmp_path, data)
+
+
+def test_every_problem_is_reported_in_one_pass(tmp_path):
+    """Field errors used to hide the cross-field ones (layers, simulated splits) until they were fixed."""
+    from scene2brain.pipeline.config import ConfigError, parse_config
+
+    data = {
+        "run": {"output": "out", "colour": "red"},
+        "dataset": {"name": "simulated"},
+        "splits": {"test": "val"},
+        "features": [
+            {"name": "a", "model": "no-such-net"},
+            {"name": "b", "model": "gabor", "layers": ["conv1"], "pooling": "median"},
+        ],
+    }
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, "study.toml")
+    message = str(err.value)
+    for culprit in ("colour", "no-such-net", "median", "conv1", "splits.test: 'val'"):
+        assert culprit in message, culprit

@@ -149,9 +149,10 @@ def _print_skipped(images: Any) -> None:
 def _print_run(result) -> None:
     from scene2brain.results import REPORT_INDEX
 
+    index = result.layout.report / REPORT_INDEX
     console.print(
         f"{len(result.computed)} stages computed, {len(result.skipped)} already done (in {result.seconds:.1f} s). "
-        f"Results: {result.output}  Report: {result.layout.report / REPORT_INDEX}",
+        f"Results: {result.output}" + (f"  Report: {index}" if index.is_file() else "  (no report: report.enabled)"),
         highlight=False,
         soft_wrap=True,
     )
@@ -294,6 +295,12 @@ def datasets_check(
     for c in report:
         if c.note:
             console.print(f"[yellow]note[/yellow] {path / c.path}: {c.note}", soft_wrap=True)
+    if any("NaN" in c.note for c in report):
+        console.print(
+            "The loaders refuse NaN responses by default (nan_policy='raise'): in a run configuration set "
+            '[dataset] options = {nan_policy = "drop"} (or "allow").',
+            soft_wrap=True,
+        )
     console.print(f"{len(report) - len(bad)} of {len(report)} expected files ok in {path}", soft_wrap=True)
     if bad:
         raise typer.Exit(code=1)

@@ -73,7 +73,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 HDF5_SUFFIXES = (".h5", ".hdf5")
 DEFAULT_HDF5_DATASET = "imgBrick"
 DIGEST_BLOCK = 256  # images hashed per block; part of the digest (each block hashes its shape and dtype)

@@ -287,12 +287,9 @@ class FeatureSection(_Section):
             k: parameters[k].default for k in entry.options if parameters[k].default is not inspect.Parameter.empty
         }
         object.__setattr__(self, "options", {**defaults, **self.options})
-        if entry.layers is not None and self.layers is not None and not set(self.layers) <= set(entry.layers):
-            raise ValueError(f"layers: {self.model} has the layers {list(entry.layers)}; got {self.layers}")
-        known = network_layers(self.model) if self.layers is not None else None
-        unknown = [layer for layer in self.layers or [] if known is not None and layer not in known]
-        if unknown:
-            raise ValueError(f"layers: {unknown} are not layers of {self.model}; {_layers(known)}")
+        problem = layer_problem(self.model, self.layers)
+        if problem:
+            raise ValueError(problem)
         layers = self.layer_names()
         if len(set(layers)) != len(layers):
             raise ValueError(f"layers: each layer once, got {layers}")
@@ -624,14 +621,9 @@ class RunConfig(_Section):
         names = [f.name for f in self.features]
         if len(set(names)) != len(names):
             raise ValueError(f"features: each name once, got {names}")
-        if self.dataset.name == SIMULATED:  # the simulation's splits are known before anything runs
-            for key in ("train", "test"):
-                value = getattr(self.splits, key)
-                if value not in SIMULATED_SPLITS:
-                    raise ValueError(
-                        f"splits.{key}: {value!r} is not a split of the simulated dataset; its splits: "
-                        f"{list(SIMULATED_SPLITS)}"
-                    )
+        problems = simulated_split_problems(self.dataset.name, self.splits.model_dump())
+        if problems:
+            raise ValueError(problems[0])
         if self.report.compare is not None:
             unknown = [s for s in self.report.compare if s not in self.spaces()]
             if unknown:
@@ -705,6 +697,48 @@ def _key(loc: tuple) -> str:
     return text or "(top level)"
 
 
+def layer_problem(model: str, layers: list[str] | None) -> str | None:
+    """What is wrong with ``layers`` of ``model`` (its entry's layer list or the network's modules), or None."""
+    if layers is None or model not in available_models():
+        return None
+    entry = model_entry(model)
+    if entry.layers is not None and not set(layers) <= set(entry.layers):
+        return f"layers: {model} has the layers {list(entry.layers)}; got {layers}"
+    known = network_layers(model)
+    unknown = [layer for layer in layers if known is not None and layer not in known]
+    return f"layers: {unknown} are not layers of {model}; {_layers(known)}" if unknown else None
+
+
+def simulated_split_problems(dataset: str, splits: dict[str, Any]) -> list[str]:
+    """The simulation's splits are known before anything runs: names that are not among them."""
+    if dataset != SIMULATED:
+        return []
+    return [
+        f"splits.{key}: {splits[key]!r} is not a split of the simulated dataset; its splits: {list(SIMULATED_SPLITS)}"
+        for key in ("train", "test")
+        if key in splits and splits[key] not in SIMULATED_SPLITS
+    ]
+
+
+def _skipped_problems(data: dict[str, Any], reported: str) -> list[str]:
+    """Cross-field problems pydantic did not reach because other keys failed first (one pass reports all).
+
+    The layers of every ``[[features]]`` entry with a known model and a list of layers, and the
+    simulated dataset's split names, checked on the raw values by the same functions the
+    validators use; problems already in ``reported`` are not repeated.
+    """
+    problems = []
+    for i, entry in enumerate(data.get("features") or []):
+        if isinstance(entry, dict) and isinstance(entry.get("model"), str) and isinstance(entry.get("layers"), list):
+            problem = layer_problem(entry["model"], [str(layer) for layer in entry["layers"]])
+            if problem:
+                problems.append(f"features.{i}.{problem}")
+    dataset, splits = data.get("dataset"), data.get("splits", {})
+    if isinstance(dataset, dict) and isinstance(splits, dict):
+        problems += simulated_split_problems(dataset.get("name", ""), {"train": "train", "test": "test", **splits})
+    return [p for p in problems if p.split(": ", 1)[1] not in reported]
+
+
 def _describe_errors(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
@@ -732,7 +766,8 @@ def parse_config(data: dict[str, Any], source: str = "configuration", base: Path
     try:
         config = RunConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_describe_errors(err, source)) from None
+        message = _describe_errors(err, source)
+        raise ConfigError("\n  ".join([message, *_skipped_problems(data, message)])) from None
     if base is None:
         return config
 

@@ -138,11 +138,15 @@ class Plan:
 # -- shared stage functions ----------------------------------------------------------------
 
 
+MIN_SPLIT = 2  # stimuli a split needs: a correlation or R^2 over stimuli is undefined with fewer
+
+
 def split_problems(experiment: Experiment, splits: dict[str, str], subject: str) -> list[str]:
     """What is wrong with the configured splits for ``experiment``: one message per key, empty if nothing.
 
-    Each split must exist and have measured responses (a trial whose stimulus is in it):
-    the Algonauts 2023 test images, for one, have none (their responses are withheld).
+    Each split must exist, hold at least :data:`MIN_SPLIT` stimuli and have measured responses
+    (a trial whose stimulus is in it): the Algonauts 2023 test images, for one, have none
+    (their responses are withheld).
     """
     problems = []
     for key in ("train", "test"):
@@ -166,6 +170,12 @@ def split_problems(experiment: Experiment, splits: dict[str, str], subject: str)
             problems.append(
                 f"splits.{key}: split {name!r} of {subject} {what} (e.g. the Algonauts test images, whose responses "
                 f"are withheld); choose one of {usable} (splits with responses for every stimulus)"
+            )
+        elif len(stimuli) < MIN_SPLIT:
+            big = [s for s in experiment.splits if len(experiment.splits[s]) >= MIN_SPLIT]
+            problems.append(
+                f"splits.{key}: split {name!r} of {subject} holds {len(stimuli)} stimuli; a score over stimuli needs "
+                f"at least {MIN_SPLIT}; choose one of {big}"
             )
     return problems
 

@@ -288,7 +288,8 @@ def check_nonfinite(
     if counts.any and nan_policy == "raise":
         raise DatasetFileError(
             f"{path}: {counts.describe(rows, columns)} of {what}; pass nan_policy='drop' to leave those "
-            f"{columns} out (listed in metadata['dropped_voxels']) or nan_policy='allow' to keep them"
+            f"{columns} out (listed in metadata['dropped_voxels']) or nan_policy='allow' to keep them (in a run "
+            'configuration: [dataset] options = {nan_policy = "drop"})'
         )
 
 
