@@ -20,6 +20,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from scene2brain.utils.training import EarlyStopping
+
 BALANCES = ("sampler", "loss", None)
 
 
@@ -179,7 +181,7 @@ class MLPDecoder(ClassifierMixin, BaseEstimator):
             row_weight = torch.as_tensor(class_weight[codes[train]], dtype=torch.float64)
             train_t = torch.as_tensor(train)
             curve: list[float] = []
-            best, best_state, waited = np.inf, None, 0
+            stopping = EarlyStopping(self.patience)
             for _epoch in range(int(self.max_epochs)):
                 net.train()
                 if self.balance == "sampler":
@@ -199,15 +201,9 @@ class MLPDecoder(ClassifierMixin, BaseEstimator):
                 with torch.no_grad():
                     loss = float(val_loss(net(Xt[val]), yt[val]))
                 curve.append(loss)
-                if loss < best:
-                    best, waited = loss, 0
-                    best_state = {name: t.detach().clone() for name, t in net.state_dict().items()}
-                else:
-                    waited += 1
-                    if waited >= self.patience:
-                        break
-            if best_state is not None:
-                net.load_state_dict(best_state)
+                if stopping.step(loss, net):
+                    break
+            stopping.restore(net)
         net.eval()
         self.module_ = net
         self.validation_curve_ = np.array(curve)

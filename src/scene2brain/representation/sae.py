@@ -55,6 +55,7 @@ from torch import nn
 
 from scene2brain.evaluation.metrics import r2_score
 from scene2brain.representation._sae_masks import erk_densities, random_masks
+from scene2brain.utils.training import EarlyStopping
 
 __all__ = ["ARCHITECTURES", "SPARSITIES", "SparseAutoencoder", "dead_units", "erk_densities", "sparsity_stats"]
 
@@ -508,7 +509,7 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
                 "elapsed": [],
             }
             started = time.perf_counter()
-            best, best_state, waited = np.inf, None, 0
+            stopping = EarlyStopping(self.patience)
             for _epoch in range(int(self.max_epochs)):
                 net.train()
                 order = train_t[torch.randperm(len(train), generator=generator)].to(device)
@@ -540,15 +541,9 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
                 history["validation_mse"].append(mse)
                 history["validation_loss"].append(mse + self.l1 * penalty)
                 history["elapsed"].append(time.perf_counter() - started)
-                if history["validation_loss"][-1] < best:
-                    best, waited = history["validation_loss"][-1], 0
-                    best_state = {name: t.detach().clone() for name, t in net.state_dict().items()}
-                else:
-                    waited += 1
-                    if waited >= self.patience:
-                        break
-            if best_state is not None:
-                net.load_state_dict(best_state)
+                if stopping.step(history["validation_loss"][-1], net):
+                    break
+            stopping.restore(net)
         net.eval()
         self.module_ = net
         self.masks_ = [m.cpu().numpy() for m in masks]
