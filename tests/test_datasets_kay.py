@@ -51,7 +51,11 @@ def test_nma_archive_with_labels(tmp_path):
     assert exp.select_rois("V4").responses.n_voxels == (dat["roi"] == 6).sum()
     table = exp.stimuli.table
     assert table.loc[0, "wordnet_general"] == "artifact" and table.loc[15, "imagenet_label"] == "class 1"
-    np.testing.assert_array_equal(exp.stimuli.load_images([0])[0], dat["stimuli"][0])
+    # centred float luminance mapped to [0, 1] by the training images' range (test images clipped)
+    lo, hi = dat["stimuli"].min(), dat["stimuli"].max()
+    np.testing.assert_allclose(exp.stimuli.load_images([0])[0], (dat["stimuli"][0] - lo) / (hi - lo), rtol=1e-6)
+    everything = exp.stimuli.load_images(np.arange(len(exp.stimuli)))
+    assert everything.min() >= 0 and everything.max() <= 1
 
 
 def test_kay_errors_name_the_file(tmp_path):

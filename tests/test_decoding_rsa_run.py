@@ -128,7 +128,7 @@ def test_rsa_table_compares_every_roi_with_every_space(run):
         "nc_high",
     }
     assert required <= set(table.columns)
-    assert len(table) == 6 * 3
+    assert len(table) == 7 * 3  # six ROIs and "all", three spaces
     assert (table["ci_low"] <= table["ci_high"]).all()
     # one row recomputed from the stage inputs with the library
     responses = result.output / "stages" / "responses" / "sim01"

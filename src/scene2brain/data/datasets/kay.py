@@ -61,6 +61,16 @@ LABEL_LEVELS = ("wordnet_general", "wordnet_middle", "wordnet_specific", "imagen
 
 
 def _stimuli(train: np.ndarray, test: np.ndarray, extra: pd.DataFrame | None = None) -> Stimuli:
+    """Both stimulus sets as one, float32 luminance in [0, 1].
+
+    Float pixels outside [0, 1] (the NMA copy stores them centred on 0, about -0.5 to 0.5)
+    are mapped linearly by the **training** images' range (test images clipped to it), so
+    every image reader sees the luminance the stimuli had, not values it must refuse.
+    """
+    images = np.concatenate([train, test]).astype(np.float32)
+    lo, hi = float(np.min(train)), float(np.max(train))
+    if (lo < 0 or hi > 1) and hi > lo:
+        images = np.clip((images - lo) / (hi - lo), 0.0, 1.0)
     table = pd.DataFrame(
         {
             "stimulus_id": [f"trn-{i + 1:04d}" for i in range(len(train))]
@@ -70,7 +80,7 @@ def _stimuli(train: np.ndarray, test: np.ndarray, extra: pd.DataFrame | None = N
     )
     if extra is not None:
         table = pd.concat([table, extra.reset_index(drop=True)], axis=1)
-    return Stimuli(table, np.concatenate([train, test]).astype(np.float32))
+    return Stimuli(table, images)
 
 
 def _vim1_datasets(handle: Any, path: Path, number: int, n_train: int | None, n_test: int | None) -> dict[str, Any]:
