@@ -698,3 +698,16 @@ def test_gif_files_in_a_folder_are_read_as_rgb(tmp_path):
     source = folder_images(tmp_path)
     assert source.names() == ["a.gif"]
     np.testing.assert_array_equal(np.asarray(source[0]), rgb)
+
+
+def test_every_unreadable_file_is_named_at_once(tmp_path):
+    from scene2brain.data.images import ImageReadError, folder_images
+
+    Image.fromarray(np.zeros((4, 4, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "b.png").write_text("not an image")
+    (tmp_path / "c.png").write_bytes(b"")
+    source = folder_images(tmp_path)
+    with pytest.raises(ImageReadError, match=r"2 of 3 image files cannot be read") as err:
+        source.read(np.arange(3))
+    assert "b.png" in str(err.value) and "c.png" in str(err.value)
+    assert [p.name for p, _ in folder_images(tmp_path, skip_unreadable=True).skipped] == ["b.png", "c.png"]

@@ -524,18 +524,12 @@ class FileImages(ImageSource):
         self.paths = [Path(p) for p in paths]
         self.skipped: list[tuple[Path, str]] = []
         if skip_unreadable:
-            kept = []
-            for path in self.paths:
-                try:
-                    read_image(path)
-                except ImageReadError as err:
-                    self.skipped.append((path, str(err)))
-                else:
-                    kept.append(path)
-            if self.paths and not kept:
+            self.skipped = _unreadable(self.paths)
+            if self.paths and len(self.skipped) == len(self.paths):
                 reason = self.skipped[0][1]
                 raise ImageReadError(f"none of the {len(self.paths)} image files can be read; the first: {reason}")
-            self.paths = kept
+            left_out = {path for path, _ in self.skipped}
+            self.paths = [path for path in self.paths if path not in left_out]
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -544,7 +538,17 @@ class FileImages(ImageSource):
         return [p.name for p in self.paths]
 
     def _read(self, positions: np.ndarray) -> Images:
-        images = [read_image(self.paths[i]) for i in positions]
+        try:
+            images = [read_image(self.paths[i]) for i in positions]
+        except ImageReadError as err:  # name every unreadable file of the source at once, not one per attempt
+            bad = _unreadable(self.paths)
+            if len(bad) <= 1:
+                raise
+            shown = "; ".join(reason for _, reason in bad[:10]) + (" ..." if len(bad) > 10 else "")
+            raise ImageReadError(
+                f"{len(bad)} of {len(self.paths)} image files cannot be read (skip_unreadable=True, or "
+                f"`--skip-unreadable`, leaves them out): {shown}"
+            ) from err
         if not images:
             return np.empty((0,), dtype=np.uint8)
         first = images[0]
@@ -568,6 +572,17 @@ class FileImages(ImageSource):
     @classmethod
     def _from_description(cls, description: dict[str, Any], array: Any, digest: str | None) -> FileImages:
         return cls(description["paths"], digest=digest)
+
+
+def _unreadable(paths: Sequence[Path]) -> list[tuple[Path, str]]:
+    """The files :func:`read_image` refuses, with the reason, in the order given."""
+    bad = []
+    for path in paths:
+        try:
+            read_image(path)
+        except ImageReadError as err:
+            bad.append((path, str(err)))
+    return bad
 
 
 class HDF5Images(ImageSource):
