@@ -71,6 +71,8 @@ CASES = [
          "nonet"), CLIFailure, "'nonet'", exit_code=2),
     Case("cli/extract-bad-pooling", lambda f: _extract(f, "--out", str(f / "o"), "--pool", "median"), CLIFailure,
          "--pool: pooling: expected one of flatten", exit_code=2),
+    Case("cli/extract-absent-device", lambda f: _extract(f, "--out", str(f / "o"), "--device", "cuda:7"), CLIFailure,
+         "--device: 'cuda:7' is not available", exit_code=2),
     Case("cli/extract-unreadable-image", lambda f: _extract(f, "--out", str(f / "o"), bad=True), CLIFailure,
          "notes.png", exit_code=2),
     Case("cli/report-missing-results", lambda f: cli("report", f / "nowhere"), CLIFailure,
