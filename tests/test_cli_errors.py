@@ -56,3 +56,18 @@ def test_extract_skip_unreadable_lists_the_files_it_left_out(tmp_path):
     assert result.exit_code == 0, result.output
     assert "skipped" in result.output and "notes.png" in result.output and "1 unreadable files skipped" in result.output
     assert "features of 3 images" in result.output
+
+
+def test_warnings_show_their_text_not_our_source_line():
+    import warnings
+
+    from scene2brain import cli
+
+    line = cli._short_warning(UserWarning("3 voxels left out (nan_policy='drop')"), UserWarning, "x.py", 12)
+    assert line == "UserWarning: 3 voxels left out (nan_policy='drop')\n"
+    before = warnings.formatwarning
+    try:
+        CliRunner().invoke(cli.app, ["version"])
+        assert warnings.formatwarning is cli._short_warning
+    finally:
+        warnings.formatwarning = before

@@ -10,6 +10,7 @@ traceback instead.
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -38,6 +39,12 @@ def main(
 ) -> None:
     """scene2brain command line."""
     _OPTIONS["debug"] = debug
+    if not debug:  # a warning is a message for the user: its category and text, not our source line
+        warnings.formatwarning = _short_warning
+
+
+def _short_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> str:
+    return f"{category.__name__}: {message}\n"
 
 
 def _debugging() -> bool:
