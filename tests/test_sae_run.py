@@ -7,9 +7,17 @@ import pandas as pd
 import pytest
 from run_fixtures import write_config
 from scipy import stats
+from sklearn.metrics import r2_score
 
+from scene2brain.data import load_experiment
 from scene2brain.pipeline.analyses.ground_truth import sae_checks
-from scene2brain.pipeline.analyses.sae import _held_out_r2, _label_analyses, positive_class, sae_id
+from scene2brain.pipeline.analyses.sae import (
+    _held_out_r2,
+    _label_analyses,
+    ceiling_of_fewer_repeats,
+    positive_class,
+    sae_id,
+)
 from scene2brain.pipeline.config import ConfigError
 from scene2brain.pipeline.run import run_config
 from scene2brain.representation import SparseAutoencoder
@@ -63,6 +71,25 @@ def test_the_stage_is_a_fit_on_the_training_responses_only(run):
     np.testing.assert_allclose(np.load(stage / "recon_r2.npy"), direct.reconstruction_r2(x_test), atol=1e-6)
     record = json.loads((stage / "sae.json").read_text())
     assert record["n_train"] == len(x_train) and record["n_test"] == len(x_test)
+    # cross-repeat: the first showing of each test stimulus reconstructed, scored against the mean of the others
+    experiment = load_experiment(result.output / "stages" / "experiment" / "sim01" / "experiment")
+    test_stim = np.load(responses / "test_stimuli.npy")
+    first, rest = [], []
+    for stimulus in test_stim:
+        rows = experiment.responses.data[experiment.responses.trial_stimulus == stimulus][:, keep].astype(np.float64)
+        first.append(rows[0])
+        rest.append(rows[1:].mean(axis=0))
+    expected = r2_score(np.array(rest), direct.reconstruct(np.array(first)), multioutput="raw_values")
+    assert record["recon_r2_cross"] == pytest.approx(np.median(expected), abs=1e-5)
+    assert record["recon_nnr2_cross"] is not None
+
+
+def test_the_ceiling_of_fewer_repeats_follows_the_ncsnr():
+    snr2 = np.array([0.25, 1.0, 4.0])
+    for n in (2, 3, 5):
+        nc_n = snr2 / (snr2 + 1 / n)
+        np.testing.assert_allclose(ceiling_of_fewer_repeats(nc_n, n), snr2 / (snr2 + 1 / (n - 1)))
+    assert np.isnan(ceiling_of_fewer_repeats(np.array([np.nan, 0.0]), 3)).all()
 
 
 def test_latent_p_values_are_fdr_corrected_across_models_and_seeds(run):

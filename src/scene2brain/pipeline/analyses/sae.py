@@ -6,9 +6,11 @@ Stage ``sae/<subject>/<model>:seed<k>``, one per ``[[sae.models]]`` entry and se
   **training** responses of the ``[sae] rois`` voxels (per-voxel standardisation from those
   rows; early stopping on a validation part of them, whole stimulus groups held out);
   the test stimuli's codes are refused if any of them was a training stimulus (by id);
-- on the **test** stimuli: per-voxel reconstruction R^2 (noise-normalised where the run has a
-  ceiling), sparsity, dead units (on the training rows); PCA, ICA and NMF codes of the same
-  size fitted on the same standardised training rows;
+- on the **test** stimuli: per-voxel reconstruction R^2, and the cross-repeat R^2 (each
+  stimulus's first showing reconstructed, scored against the mean of its other showings;
+  noise-normalised by that mean's ceiling where the run has one), sparsity, dead units (on the
+  training rows); PCA, ICA and NMF codes of the same size fitted on the same standardised
+  training rows;
 - per label (``[sae] labels``, stimulus-table columns) on the test stimuli: each latent's
   selectivity (AUC, Mann-Whitney and permutation p-values), separability of the classes
   from the codes (SAE, baselines, raw voxels: the same grouped folds and permutations),
@@ -36,7 +38,8 @@ from sklearn.exceptions import ConvergenceWarning
 from scene2brain.data.containers import stimulus_labels
 from scene2brain.data.fsaverage import load_surface
 from scene2brain.data.home import data_home
-from scene2brain.data.storage import load_stimuli
+from scene2brain.data.storage import load_experiment, load_stimuli
+from scene2brain.evaluation.metrics import r2_score
 from scene2brain.pipeline.analyses.encoding import roi_masks
 from scene2brain.pipeline.analysis import Analysis, TableNeeds
 from scene2brain.pipeline.config import ConfigError
@@ -54,6 +57,7 @@ from scene2brain.representation import (
     fdr_across,
     latent_selectivity,
     norm_test,
+    repeat_partitions,
     sparsity_stats,
 )
 from scene2brain.results import SAE, SAE_EMBEDDING, SAE_LATENTS, SAE_SEPARABILITY, Results, write_table
@@ -179,11 +183,9 @@ def compute_sae(ctx: StageContext) -> None:
     z_test = model.transform(x_test, stimulus_ids=test_ids)
     r2 = model.reconstruction_r2(x_test, stimulus_ids=test_ids)
     ceiling = np.load(ctx.input("noise_ceiling") / NOISE_CEILING_FILE)[keep]
-    nr2 = (
-        model.reconstruction_r2(x_test, noise_ceiling=np.clip(ceiling, 0, 1), stimulus_ids=test_ids)
-        if np.isfinite(ceiling).any()
-        else np.full(keep.sum(), np.nan)
-    )
+    experiment = load_experiment(ctx.input("experiment") / EXPERIMENT_DIR)
+    cross, n_repeats = _cross_repeat_r2(model, experiment, s["test"], test_stim, keep, test_ids)
+    nr2 = cross / ceiling_of_fewer_repeats(ceiling, n_repeats) if cross is not None else None
     dictionary = model.dictionary_voxels()
     n_latents = dictionary.shape[0]
     standardised = [(x - model.mean_) / model.scale_ for x in (x_train, x_test)]
@@ -208,7 +210,8 @@ def compute_sae(ctx: StageContext) -> None:
         "dead_units": int(dead_units(z_train).sum()),
         "dead_units_test": int(dead_units(z_test).sum()),
         "recon_r2_test": float(np.nanmedian(r2)),
-        "recon_nnr2_test": float(np.nanmedian(nr2)) if np.isfinite(nr2).any() else None,
+        "recon_r2_cross": float(np.nanmedian(cross)) if cross is not None else None,
+        "recon_nnr2_cross": float(np.nanmedian(nr2)) if nr2 is not None and np.isfinite(nr2).any() else None,
         "baseline_warnings": sorted({str(w.message) for w in caught}),
         "recon_r2_baselines": {
             name: float(np.nanmedian(_held_out_r2(standardised, b.train, b.eval))) for name, b in bases.items()
@@ -261,6 +264,49 @@ def compute_sae(ctx: StageContext) -> None:
     if latent_tables:
         pd.concat(latent_tables, ignore_index=True).to_parquet(ctx.out / "latents.parquet", index=False)
         pd.concat(separability, ignore_index=True).to_parquet(ctx.out / "separability.parquet", index=False)
+
+
+def ceiling_of_fewer_repeats(ceiling: np.ndarray, n_repeats: int) -> np.ndarray:
+    """The noise ceiling of an average of ``n_repeats - 1`` showings, from that of ``n_repeats`` (fractions).
+
+    With ``NC_n = s / (s + 1/n)`` (``s`` the squared ncsnr), ``s = NC_n / (n (1 - NC_n))`` and
+    ``NC_{n-1} = s / (s + 1/(n-1))``; NaN where the ceiling is NaN, 0 where it is 0.
+
+    Examples
+    --------
+    >>> ceiling_of_fewer_repeats(np.array([0.75]), 3).round(4).tolist()  # ncsnr 1: 3 repeats -> 2
+    [0.6667]
+    """
+    nc = np.clip(np.asarray(ceiling, dtype=np.float64), 0.0, 1.0 - 1e-12)
+    snr2 = nc / (n_repeats * (1.0 - nc))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(snr2 > 0, snr2 / (snr2 + 1.0 / (n_repeats - 1)), np.nan)
+
+
+def _cross_repeat_r2(
+    model: SparseAutoencoder, experiment, test: str, test_stim: np.ndarray, keep: np.ndarray, test_ids: np.ndarray
+) -> tuple[np.ndarray | None, int]:
+    """Per voxel: the reconstruction of each test stimulus's first showing, scored against the mean of the others.
+
+    The input's noise is then independent of the target's, as for an encoding model, so the
+    score divided by the target's noise ceiling is bounded by 1 (in expectation). None when
+    the test stimuli are not all shown the same number (at least 2) of times.
+    """
+    trials = experiment.trials_in_split(test)
+    stimulus = experiment.responses.trial_stimulus[trials]
+    position = {int(v): i for i, v in enumerate(test_stim)}
+    conditions = np.array([position[int(v)] for v in stimulus])
+    counts = np.bincount(conditions, minlength=len(test_stim))
+    n = int(counts.min())
+    if n < 2 or counts.max() != n:
+        return None, n
+    data = experiment.responses.data[trials][:, keep].astype(np.float64)
+    repeat = repeat_partitions(conditions)
+    first = np.empty((len(test_stim), data.shape[1]))
+    first[conditions[repeat == 0]] = data[repeat == 0]
+    rest = np.zeros_like(first)
+    np.add.at(rest, conditions[repeat > 0], data[repeat > 0])
+    return r2_score(rest / (n - 1), model.reconstruct(first, stimulus_ids=test_ids)), n
 
 
 def _held_out_r2(standardised: list[np.ndarray], train_codes: np.ndarray, test_codes: np.ndarray) -> np.ndarray:
@@ -320,7 +366,8 @@ def _summary_row(record: dict, labels: list[str]) -> dict:
     row = {
         "n_voxels": record["n_voxels"], "n_latents": record["n_latents"], "split": "test",
         "sparsity": sparsity["fraction_zero"], "l0_mean": sparsity["l0_mean"],
-        "recon_r2_test": record["recon_r2_test"], "recon_nnr2_test": record["recon_nnr2_test"],
+        "recon_r2_test": record["recon_r2_test"], "recon_r2_cross": record["recon_r2_cross"],
+        "recon_nnr2_cross": record["recon_nnr2_cross"],
         "dead_units": record["dead_units"], "dead_units_test": record["dead_units_test"],
         "n_epochs": record["n_epochs"], "best_epoch": record["best_epoch"],
         "separability": np.nan, "separability_p": np.nan,
@@ -376,14 +423,16 @@ def section(results: Results) -> list[Block]:
         return []
     table = results.table(SAE)
     columns = [c for c in ["subject", "model", "seed", "roi", "n_voxels", "n_latents", "recon_r2_test",
-                           "recon_nnr2_test", "recon_r2_pca", "sparsity", "l0_mean", "dead_units", "separability",
-                           "separability_p", "recovery", "recovery_pca", "recovery_ica"] if c in table]  # fmt: skip
+                           "recon_r2_cross", "recon_nnr2_cross", "recon_r2_pca", "sparsity", "l0_mean", "dead_units",
+                           "separability", "separability_p", "recovery", "recovery_pca", "recovery_ica"]
+               if c in table]  # fmt: skip
     blocks: list[Block] = [
         "<h2>Sparse autoencoders</h2><p>Each autoencoder is fitted on the repeat-averaged responses to the "
         "<b>training</b> stimuli (per-voxel standardisation and early stopping from them); every number here is "
         "from the <b>test</b> stimuli: the reconstruction R&sup2; (median over voxels; PCA of the same size for "
-        "comparison; the noise-normalised R&sup2; divides by the noise ceiling and can exceed 1, since an autoencoder "
-        "also reconstructs the noise of the response it encodes), the sparsity of the codes, dead units (never "
+        "comparison; an autoencoder also reconstructs the noise of the response it encodes, so the cross-repeat "
+        "R&sup2; reconstructs each stimulus's first showing and scores it against the mean of the others, and its "
+        "noise-normalised form divides by that mean's noise ceiling), the sparsity of the codes, dead units (never "
         "active on the training stimuli), the "
         "separability of the classes from the codes (grouped cross-validation over the test stimuli, permutation "
         "p), and, in a simulation, the median best cosine of the true factors' voxel patterns with the "
