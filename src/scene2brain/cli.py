@@ -153,19 +153,6 @@ def _print_skipped(images: Any) -> None:
         console.print(f"{len(skipped)} unreadable files skipped", highlight=False)
 
 
-def _check_device(device: str) -> None:
-    """``--device`` names a device this machine has (every model, even one that runs on the CPU anyway)."""
-    import torch
-
-    try:
-        parsed = torch.device(device)
-    except RuntimeError:
-        raise _fail(f"--device: expected cpu, cuda or cuda:N, got {device!r}") from None
-    if parsed.type == "cuda" and (not torch.cuda.is_available() or (parsed.index or 0) >= torch.cuda.device_count()):
-        found = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        raise _fail(f"--device: {device!r} is not available on this machine ({found} CUDA devices); use cpu")
-
-
 def _print_run(result) -> None:
     from scene2brain.results import REPORT_INDEX
 
@@ -489,6 +476,7 @@ def extract(
     from scene2brain.features.models import load_model
     from scene2brain.features.preprocessing import GaussianBlur
     from scene2brain.features.retina import RetinaWarp
+    from scene2brain.utils.training import torch_device
 
     names = [name.strip() for name in layers.split(",") if name.strip()]
     if not names:
@@ -498,7 +486,10 @@ def extract(
     except ValueError as err:
         raise _fail(f"--pool: {err}") from None
     _writable(("--out", out))
-    _check_device(device)
+    try:
+        torch_device(device)
+    except ValueError as err:
+        raise _fail(f"--{err}") from None
     images = as_image_source(stimuli, skip_unreadable=True) if skip_unreadable else as_image_source(stimuli)
     _print_skipped(images)
     feature_model = load_model(model, weights)

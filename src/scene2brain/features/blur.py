@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from scene2brain.features.preprocessing import BoxBlur, GaussianBlur, box_equivalent_sigma
+from scene2brain.features.preprocessing import BoxBlur, GaussianBlur, box_equivalent_sigma, check_kernel_fits
 
 __all__ = ["box_blur", "box_equivalent_sigma", "gaussian_blur"]
 
@@ -40,9 +40,7 @@ def _filtered(images: np.ndarray, step: GaussianBlur | BoxBlur) -> np.ndarray:
     (about ten times faster on the CPU than a float64 convolution in torch).
     """
     kernel = step.kernel()
-    radius = len(kernel) // 2
-    if radius >= min(images.shape[1:3]):
-        raise ValueError(f"blur kernel radius {radius} px does not fit {images.shape[1]}x{images.shape[2]} images")
+    check_kernel_fits(len(kernel), images.shape[1], images.shape[2])
     out = ndimage.correlate1d(images.astype(np.float64), kernel, axis=1, mode="mirror")
     out = ndimage.correlate1d(out, kernel, axis=2, mode="mirror")
     if images.dtype == np.uint8:

@@ -98,12 +98,18 @@ def box_equivalent_sigma(kernel_size: int) -> float:
     return math.sqrt((kernel_size**2 - 1) / 12)
 
 
+def check_kernel_fits(size: int, height: int, width: int) -> int:
+    """The radius of a 1-D blur kernel of ``size`` taps, refused when mirrored borders cannot hold it."""
+    radius = size // 2
+    if radius >= min(height, width):
+        raise ValueError(f"blur kernel radius {radius} px does not fit {height}x{width} images")
+    return radius
+
+
 def _separable_filter(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """Filter rows then columns of every channel with a 1-D kernel, mirror (reflect-101) padding."""
-    radius = len(kernel) // 2
     n, c, h, w = x.shape
-    if radius >= min(h, w):
-        raise ValueError(f"blur kernel radius {radius} px does not fit {h}x{w} images")
+    radius = check_kernel_fits(len(kernel), h, w)
     flat = x.reshape(n * c, 1, h, w)
     flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
     flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1))

@@ -549,9 +549,9 @@ class SAESection(_Section):
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
-        from scene2brain.representation import SparseAutoencoder
+        from scene2brain.utils.training import torch_device
 
-        SparseAutoencoder(device=value)._torch_device()  # "auto", "cpu" or an available "cuda[:i]"
+        torch_device(value)  # "auto", "cpu" or an available "cuda[:i]"
         return value
 
     @model_validator(mode="after")

@@ -55,7 +55,7 @@ from torch import nn
 
 from scene2brain.evaluation.metrics import r2_score
 from scene2brain.representation._sae_masks import erk_densities, random_masks
-from scene2brain.utils.training import EarlyStopping
+from scene2brain.utils.training import EarlyStopping, torch_device
 
 __all__ = ["ARCHITECTURES", "SPARSITIES", "SparseAutoencoder", "dead_units", "erk_densities", "sparsity_stats"]
 
@@ -142,7 +142,7 @@ class _MLP(nn.Module):
         return [m.weight for m in self.modules() if isinstance(m, nn.Linear)]
 
     def constrain(self) -> None:
-        pass
+        """Nothing to constrain: the MLP's weights are free (the dictionary renormalises its atoms)."""
 
 
 def _check_matrix(X: Any, name: str, n_columns: int | None = None) -> np.ndarray:
@@ -393,18 +393,6 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
             )
         return tuple(int(h) for h in hidden)
 
-    def _torch_device(self) -> torch.device:
-        device = str(self.device)
-        if device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if device == "cpu":
-            return torch.device("cpu")
-        if device.startswith("cuda"):
-            if not torch.cuda.is_available():
-                raise ValueError(f"device: {device!r} requested but CUDA is not available; use 'cpu' or 'auto'")
-            return torch.device(device)
-        raise ValueError(f"device: expected 'auto', 'cpu' or 'cuda[:i]', got {device!r}")
-
     def _split(self, n: int, groups: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         if self.validation_fraction == 0:
             return np.arange(n), np.array([], dtype=np.int64)
@@ -465,7 +453,7 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
             groups = _check_ids(groups, n, "groups")
         elif ids is not None:
             groups = ids
-        device = self._torch_device()
+        device = torch_device(self.device)
         train, val = self._split(n, groups)
 
         scaler = StandardScaler().fit(X)

@@ -1,4 +1,4 @@
-"""Helpers of torch training loops shared by the estimators (decoders, sparse autoencoders)."""
+"""Helpers of torch training shared by the estimators (decoders, sparse autoencoders): early stopping, devices."""
 
 from __future__ import annotations
 
@@ -43,3 +43,35 @@ class EarlyStopping:
         """Load the best epoch's weights into ``module`` (nothing when no epoch was recorded)."""
         if self.state is not None:
             module.load_state_dict(self.state)
+
+
+def torch_device(device: str) -> Any:
+    """The torch device ``device`` names: ``"auto"`` (CUDA when available), ``"cpu"`` or an available ``"cuda[:i]"``.
+
+    Raises
+    ------
+    ValueError
+        Naming ``device``: not one of those forms, or a CUDA device this machine does not have.
+
+    Examples
+    --------
+    >>> torch_device("cpu")
+    device(type='cpu')
+    """
+    import torch
+
+    text = str(device)
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        parsed = torch.device(text)
+    except RuntimeError:
+        parsed = None
+    if parsed is None or parsed.type not in ("cpu", "cuda"):
+        raise ValueError(f"device: expected 'auto', 'cpu' or 'cuda[:i]', got {device!r}")
+    found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if parsed.type == "cuda" and (parsed.index or 0) >= found:
+        raise ValueError(
+            f"device: {text!r} is not available on this machine ({found} CUDA devices); use 'cpu' or 'auto'"
+        )
+    return parsed

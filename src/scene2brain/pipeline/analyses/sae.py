@@ -38,7 +38,7 @@ from sklearn.exceptions import ConvergenceWarning
 from scene2brain.data.containers import stimulus_labels
 from scene2brain.data.fsaverage import load_surface
 from scene2brain.data.home import data_home
-from scene2brain.data.storage import load_experiment, load_stimuli
+from scene2brain.data.storage import load_experiment
 from scene2brain.evaluation.metrics import r2_score
 from scene2brain.pipeline.analyses.encoding import roi_masks
 from scene2brain.pipeline.analysis import Analysis, TableNeeds
@@ -169,7 +169,8 @@ def compute_sae(ctx: StageContext) -> None:
     """Fit one sparse autoencoder on the training responses; analyse the test stimuli's codes."""
     s = ctx.settings
     folder = ctx.input("responses")
-    table = load_stimuli(ctx.input("experiment") / EXPERIMENT_DIR)[0].table
+    experiment = load_experiment(ctx.input("experiment") / EXPERIMENT_DIR)
+    table = experiment.stimuli.table
     voxels = pd.read_parquet(folder / "voxels.parquet")
     keep = _voxel_selection(voxels, s)
     train_stim, test_stim = np.load(folder / "train_stimuli.npy"), np.load(folder / "test_stimuli.npy")
@@ -183,7 +184,6 @@ def compute_sae(ctx: StageContext) -> None:
     z_test = model.transform(x_test, stimulus_ids=test_ids)
     r2 = model.reconstruction_r2(x_test, stimulus_ids=test_ids)
     ceiling = np.load(ctx.input("noise_ceiling") / NOISE_CEILING_FILE)[keep]
-    experiment = load_experiment(ctx.input("experiment") / EXPERIMENT_DIR)
     cross, n_repeats = _cross_repeat_r2(model, experiment, s["test"], test_stim, keep, test_ids)
     nr2 = cross / ceiling_of_fewer_repeats(ceiling, n_repeats) if cross is not None else None
     dictionary = model.dictionary_voxels()
