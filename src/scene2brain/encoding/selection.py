@@ -24,7 +24,13 @@ from scene2brain.evaluation.metrics import r2_score
 Folds = Sequence[tuple[np.ndarray, np.ndarray]]
 
 
-def fold_scores(make: Callable[[], Any], X: np.ndarray, Y: np.ndarray, folds: Folds) -> np.ndarray:
+def fold_scores(
+    make: Callable[[], Any],
+    X: np.ndarray,
+    Y: np.ndarray,
+    folds: Folds,
+    fit_params: Callable[[np.ndarray], dict[str, Any]] | None = None,
+) -> np.ndarray:
     """Mean over ``folds`` of the held-out R^2 per target of a fresh ``make()`` fitted on each training part.
 
     Parameters
@@ -34,6 +40,8 @@ def fold_scores(make: Callable[[], Any], X: np.ndarray, Y: np.ndarray, folds: Fo
     X : ndarray of shape (n_samples, n_features)
     Y : ndarray of shape (n_samples, n_targets)
     folds : sequence of (train_index, test_index)
+    fit_params : callable, optional
+        ``fit_params(train_index)`` gives the keyword arguments of ``fit`` on that training part.
 
     Returns
     -------
@@ -42,7 +50,8 @@ def fold_scores(make: Callable[[], Any], X: np.ndarray, Y: np.ndarray, folds: Fo
     """
     scores = []
     for train, test in folds:
-        predicted = np.asarray(make().fit(X[train], Y[train]).predict(X[test])).reshape(len(test), -1)
+        extra = fit_params(train) if fit_params is not None else {}
+        predicted = np.asarray(make().fit(X[train], Y[train], **extra).predict(X[test])).reshape(len(test), -1)
         scores.append(r2_score(Y[test], predicted))
     with np.errstate(invalid="ignore"):
         return np.nanmean(np.array(scores), axis=0) if len(scores) else np.full(Y.shape[1], np.nan)
