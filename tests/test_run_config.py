@@ -44,12 +44,12 @@ def test_unknown_key_lists_allowed_keys(tmp_path):
     message = error_of(tmp_path, with_section("encoder", {"alpha": [1.0]}))
     assert "study.toml" in message
     assert "encoder.alpha: unknown key" in message
-    assert "allowed keys: model, alphas, cv, backend, device" in message
+    assert "allowed keys: model, alphas, cv, backend, device, options" in message
 
 
 def test_value_outside_allowed_values_names_them(tmp_path):
-    message = error_of(tmp_path, with_section("encoder", {"model": "lasso"}))
-    assert "encoder.model" in message and "'ridge'" in message and "'ols'" in message and "'lasso'" in message
+    message = error_of(tmp_path, with_section("encoder", {"model": "lassoo"}))
+    assert "encoder.model" in message and "'ridge'" in message and "'lasso'" in message and "'bottleneck'" in message
     message = error_of(tmp_path, with_section("evaluation", {"noise_ceiling": "split-half"}))
     assert "evaluation.noise_ceiling" in message and "'repeats', 'ncsnr' or 'none'" in message
 

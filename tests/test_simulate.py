@@ -178,7 +178,7 @@ def test_blind_roi_is_reliable_but_carries_no_face_information():
     # a real noise ceiling, comparable to the face-selective ROI's (same ncsnr law)
     blind_nc = vox.loc[roi == "BLIND", "true_noise_ceiling"].median()
     face_nc = vox.loc[roi == "FACE", "true_noise_ceiling"].median()
-    assert 0.3 < blind_nc and blind_nc == pytest.approx(face_nc, abs=0.15)
+    assert 0.3 < blind_nc and blind_nc == pytest.approx(face_nc, abs=0.2)  # 90 voxels each: sampling spread
     test = exp.trials_in_split("test")
     est = noise_ceiling_from_ncsnr(ncsnr_from_repeats(exp.responses.data[test], exp.responses.trial_stimulus[test]), 3)
     assert np.median(est[roi == "BLIND"]) == pytest.approx(blind_nc, abs=0.1)  # and it is measurable from repeats
@@ -207,7 +207,7 @@ def test_blind_signal_is_independent_of_the_drivers():
     avg = exp.average_repeats().responses
     order = np.argsort(avg.trial_stimulus)
     signal = avg.data[order].astype(np.float64)
-    X = np.column_stack([drivers.gabor_energy, drivers.deep, drivers.is_face]).astype(np.float64)
+    X = np.column_stack([drivers.gabor_energy, drivers.deep, drivers.calibration, drivers.is_face]).astype(np.float64)
     X = (X - X.mean(axis=0)) / X.std(axis=0).clip(1e-12)
     predicted = cross_val_predict(RidgeCV(alphas=np.logspace(-2, 4, 13)), X, signal, cv=KFold(5))
     r = np.array([np.corrcoef(predicted[:, j], signal[:, j])[0, 1] for j in range(signal.shape[1])])
@@ -305,3 +305,25 @@ def test_sparse_voxels_leave_the_other_rois_unchanged():
     assert np.median(sparse["true_ncsnr"]) == pytest.approx(medians["SPARSE"], rel=0.15)
     with pytest.raises(ValueError, match=r"no median ncsnr for ROIs \['SPARSE'\]"):
         _setup(300, 100, config=SubjectConfig(n_voxels={"SPARSE": 3}, ncsnr_median={"EV": 1.0}))
+
+
+def test_hv_voxels_share_a_few_nonlinear_features_of_the_driver():
+    """Noise-free HV voxels span HV_FEATURES dimensions (shared); a linear model of their space misses part of them."""
+    from sklearn.linear_model import LinearRegression
+
+    from scene2brain.data.simulate import HV_FEATURES
+
+    counts = {"HV": 60, "CAL": 20}
+    config = SubjectConfig(n_voxels=counts, ncsnr_median=dict.fromkeys(counts, 1e6), ncsnr_log_sd=0.0)
+    exp, drivers = _faces_experiment(config)
+    avg = exp.average_repeats().responses
+    signal = avg.data[np.argsort(avg.trial_stimulus)].astype(np.float64)
+    roi = exp.voxels["roi"].to_numpy()
+    hv = signal[:, roi == "HV"]
+    singular = np.linalg.svd(hv - hv.mean(axis=0), compute_uv=False)
+    assert singular[HV_FEATURES - 1] > 1e-3 * singular[0] and singular[HV_FEATURES] < 1e-4 * singular[0]
+    calibration = drivers.calibration - drivers.calibration.mean(axis=0)
+    linear = LinearRegression().fit(calibration, signal)
+    r2 = 1 - ((signal - linear.predict(calibration)) ** 2).sum(axis=0) / ((signal - signal.mean(axis=0)) ** 2).sum(0)
+    assert np.median(r2[roi == "HV"]) < 0.9  # nonlinear: the best linear map of their space misses a share
+    assert np.median(r2[roi == "CAL"]) > 0.999  # the control: CAL is exactly linear in the same space

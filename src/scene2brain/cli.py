@@ -227,27 +227,55 @@ def demo(
         raise typer.Exit(code=CHECKS_FAILED)
 
 
+def _print_encoders(table) -> None:
+    """Encoders x feature spaces: the median primary score per ROI (test split)."""
+    from rich import box
+
+    several = table["subject"].nunique() > 1
+    wide = table.pivot_table(index=["space", "encoder"], columns="roi", values="score", aggfunc="median", sort=False)
+    out = Table(title=f"Encoders: median {table['metric'].iloc[0]} per ROI (test split)", box=box.SIMPLE_HEAD)
+    if several:
+        out.title += ", median over subjects"
+    out.add_column("space", no_wrap=True)
+    out.add_column("encoder", no_wrap=True)
+    for roi in wide.columns:
+        out.add_column(str(roi), justify="right")
+    for (space, encoder), row in wide.iterrows():
+        out.add_row(space, encoder, *(f"{v:.3g}" for v in row))
+    console.print(out)
+
+
 @_command(app)
 def run(
-    config: Annotated[Path, typer.Argument(help="Run configuration (TOML).")],
+    config: Annotated[
+        Path,
+        typer.Argument(help="Run configuration (TOML), or the name of a packaged one: demo.toml, encoders.toml."),
+    ],
     out: Annotated[Path | None, typer.Option(help="Results folder (default: run.output of the configuration).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
 ) -> None:
     """Run a configuration stage by stage; finished stages whose settings are unchanged are skipped.
 
     Writes the results folder: config.toml, provenance.json, run.json, tables/
-    (parquet + CSV), report/ (index.html, figures as PNG and SVG) and stages/.
+    (parquet + CSV), report/ (index.html, figures as PNG and SVG) and stages/. A bare
+    file name that is not in the current folder but names a configuration shipped with
+    scene2brain (scene2brain/pipeline/configs/) runs that one.
     """
     from scene2brain.pipeline.analyses.ground_truth import checks_passed
-    from scene2brain.pipeline.config import load_config
+    from scene2brain.pipeline.config import load_config, packaged_configs
     from scene2brain.pipeline.run import run_config
-    from scene2brain.results import ALL_VOXELS, MODEL_SUMMARY, read_results
+    from scene2brain.results import ALL_VOXELS, ENCODERS_TABLE, MODEL_SUMMARY, read_results
 
+    if not config.exists() and config.parent == Path() and config.stem in packaged_configs():
+        config = packaged_configs()[config.stem]
+        console.print(f"Running the packaged configuration {config}", highlight=False, soft_wrap=True)
     overrides = {"run": {"output": str(out.resolve())}} if out is not None else None
     result = run_config(load_config(config, overrides), progress=not quiet)
     results = read_results(result.output)
     summary = results.table(MODEL_SUMMARY)
     _print_summary(summary[summary["roi"] == ALL_VOXELS], "All voxels: each model at its best layer")
+    if results.has_table(ENCODERS_TABLE):
+        _print_encoders(results.table(ENCODERS_TABLE))
     _print_checks(results.checks)
     _print_run(result)
     if results.checks and not checks_passed(results.checks):
@@ -264,6 +292,19 @@ def report(
 
     index = write_run_report(results, out)
     console.print(f"Report: {index.resolve()}", highlight=False, soft_wrap=True)
+
+
+@_command(app)
+def encoders() -> None:
+    """List the encoders a run configuration can name ([encoder] model, [[encoders]] model) and their options."""
+    from scene2brain.encoding.registry import ENCODERS
+
+    table = Table(title="Encoders")
+    for col in ("model", "what", "options"):
+        table.add_column(col, overflow="fold")
+    for info in ENCODERS.values():
+        table.add_row(info.name, info.description, ", ".join(info.options()))
+    console.print(table)
 
 
 datasets_app = typer.Typer(help="Supported datasets: what they need, where to get them, checks of local copies.")

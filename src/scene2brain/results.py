@@ -55,6 +55,7 @@ SAE = "sae"  # the [sae] analysis (pipeline/analyses/sae.py): its tables
 SAE_LATENTS = "sae_latents"
 SAE_SEPARABILITY = "sae_separability"
 SAE_EMBEDDING = "sae_embedding"
+ENCODERS_TABLE = "encoders"  # the [[encoders]] comparison (pipeline/analyses/encoders.py)
 ALL_VOXELS = "all"  # the ROI label of the row that pools every voxel
 
 

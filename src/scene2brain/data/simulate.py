@@ -12,7 +12,12 @@ Two steps, both seeded:
    - ``EV`` (early visual): Gabor-energy population receptive fields, each with a
      position, size, preferred orientation and spatial frequency, and a compressive
      output exponent;
-   - ``HV`` (higher visual): nonlinear mixtures of deep-network features;
+   - ``HV`` (higher visual): nonlinear in deep-network features: every voxel mixes
+     :data:`HV_FEATURES` nonlinear features of the calibration space (the driver layer's
+     principal components) that all HV voxels share (population responses are
+     low-dimensional), so no linear model of those features reaches their ceiling and a
+     model that learns the shared nonlinearity can beat voxelwise ridge there, while the
+     ``CAL`` voxels of the same space are exactly linear;
    - ``FACE``: category-selective voxels (faces vs everything else);
    - ``CAL`` (calibration): responses exactly linear in a given feature space;
    - ``BLIND`` (category-blind): reliable, stimulus-specific responses that owe nothing
@@ -373,6 +378,15 @@ def _mixture(z: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.logaddexp(0, 2 * u) + 0.3 * v**2
 
 
+#: Nonlinear features of the calibration space that every HV voxel mixes (linearly, with Gaussian weights).
+HV_FEATURES = 16
+
+
+def _shared_nonlinear(z: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Voxels mixing :data:`HV_FEATURES` nonlinear features of ``z`` (each one a :func:`_mixture`) shared by all."""
+    return _mixture(z, HV_FEATURES, rng) @ rng.standard_normal((HV_FEATURES, n))
+
+
 ROI_ORDER = ("EV", "HV", "FACE", "CAL", "BLIND", "SPARSE")
 #: Latent factors behind the BLIND voxels (per stimulus, independent of the images).
 BLIND_FACTORS = 16
@@ -555,8 +569,9 @@ def simulate_responses(
         tables.append(params.assign(roi="EV", driver="gabor"))
     deep_z = standardise_columns(drivers.deep.astype(np.float64))
     if counts.get("HV", 0):
-        signals.append(_mixture(deep_z, counts["HV"], rng))
-        tables.append(pd.DataFrame({"roi": ["HV"] * counts["HV"], "driver": drivers.names["deep"]}))
+        calibration_z = standardise_columns(drivers.calibration.astype(np.float64))
+        signals.append(_shared_nonlinear(calibration_z, counts["HV"], rng))
+        tables.append(pd.DataFrame({"roi": ["HV"] * counts["HV"], "driver": drivers.names["calibration"]}))
     if counts.get("FACE", 0):
         face = drivers.is_face.astype(np.float64)[:, None]
         signals.append(2.0 * face + 0.5 * standardise_columns(_mixture(deep_z, counts["FACE"], rng)))

@@ -16,21 +16,26 @@ keyword options are what a configuration may set (:func:`check_encoder_options`)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
 import inspect
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LinearRegression
 
+from scene2brain.encoding import regressors
+from scene2brain.encoding.bottleneck import fit_bottleneck
+from scene2brain.encoding.kernel import KernelRidgeCV
 from scene2brain.encoding.ridge import RidgeCV
 from scene2brain.encoding.selection import fold_scores
+from scene2brain.encoding.sparse import VoxelwiseElasticNetCV, VoxelwiseLassoCV
 
 Folds = Sequence[tuple[np.ndarray, np.ndarray]]
 #: Options that the run, not the configuration's options table, gives an encoder.
-RUN_OPTIONS = ("random_state", "device")
+RUN_OPTIONS = ("random_state", "device", "row_groups", "voxel_groups")
 
 
 @dataclass
@@ -72,7 +77,7 @@ class EncoderInfo:
     fit: Callable[..., FittedEncoder]
 
     def options(self) -> list[str]:
-        """The keyword options of ``fit`` a configuration may set (``random_state`` and ``device`` come from the run)."""
+        """The keyword options of ``fit`` a configuration may set (the run gives ``random_state`` and ``device``)."""
         params = inspect.signature(self.fit).parameters.values()
         return [p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name not in RUN_OPTIONS]
 
@@ -100,6 +105,114 @@ def _fit_ols(X: np.ndarray, Y: np.ndarray, folds: Folds) -> FittedEncoder:
     return FittedEncoder(model, np.full(Y.shape[1], np.nan), fold_scores(LinearRegression, X, Y, folds))
 
 
+def _encoder(search: Callable[..., regressors.GridFit]) -> Callable[..., FittedEncoder]:
+    """An encoder fit function (same signature, so the same options) from a :mod:`regressors` search."""
+
+    @functools.wraps(search)
+    def fit(X: np.ndarray, Y: np.ndarray, folds: Folds, **options: Any) -> FittedEncoder:
+        found = search(X, Y, folds, **options)
+        return FittedEncoder(found.model, found.alphas, found.cv_score, found.summary)
+
+    return fit
+
+
+def _per_voxel_summary(alphas: np.ndarray) -> dict[str, float]:
+    return {"median_log10_alpha": float(np.median(np.log10(alphas)))}
+
+
+def _fit_lasso(
+    X: np.ndarray,
+    Y: np.ndarray,
+    folds: Folds,
+    *,
+    n_alphas: int = 100,
+    eps: float = 1e-3,
+    alphas: Sequence[float] | None = None,
+    max_iter: int = 1000,
+    tol: float = 1e-4,
+    n_jobs: int = 1,
+) -> FittedEncoder:
+    model = VoxelwiseLassoCV(
+        n_alphas=n_alphas, eps=eps, alphas=alphas, cv=list(folds), max_iter=max_iter, tol=tol, n_jobs=n_jobs
+    ).fit(X, Y)
+    summary = _per_voxel_summary(model.alpha_) | {"mean_n_active": float(np.mean(np.count_nonzero(model.coef_, 0)))}
+    return FittedEncoder(model, model.alpha_, model.cv_score_, summary)
+
+
+def _fit_elasticnet(
+    X: np.ndarray,
+    Y: np.ndarray,
+    folds: Folds,
+    *,
+    l1_ratios: Sequence[float] = (0.5,),
+    n_alphas: int = 100,
+    eps: float = 1e-3,
+    alphas: Sequence[float] | None = None,
+    max_iter: int = 1000,
+    tol: float = 1e-4,
+    n_jobs: int = 1,
+) -> FittedEncoder:
+    model = VoxelwiseElasticNetCV(
+        l1_ratio=l1_ratios,
+        n_alphas=n_alphas,
+        eps=eps,
+        alphas=alphas,
+        cv=list(folds),
+        max_iter=max_iter,
+        tol=tol,
+        n_jobs=n_jobs,
+    ).fit(X, Y)
+    summary = _per_voxel_summary(model.alpha_) | {"median_l1_ratio": float(np.median(model.l1_ratio_))}
+    summary["mean_n_active"] = float(np.mean(np.count_nonzero(model.coef_, 0)))
+    return FittedEncoder(model, model.alpha_, model.cv_score_, summary)
+
+
+def _fit_multitask_lasso(
+    X: np.ndarray,
+    Y: np.ndarray,
+    folds: Folds,
+    *,
+    alphas: Sequence[float] | None = None,
+    n_alphas: int = 10,
+    eps: float = 1e-3,
+    max_iter: int = 1000,
+    tol: float = 1e-4,
+) -> FittedEncoder:
+    found = regressors.multitask_elasticnet(
+        X, Y, folds, l1_ratios=(1.0,), alphas=alphas, n_alphas=n_alphas, eps=eps, max_iter=max_iter, tol=tol
+    )
+    return FittedEncoder(found.model, found.alphas, found.cv_score, found.summary)
+
+
+def _fit_kernel_ridge(
+    X: np.ndarray,
+    Y: np.ndarray,
+    folds: Folds,
+    *,
+    kernel: str = "rbf",
+    alphas: Sequence[float] | None = None,
+    gamma: float | None = None,
+    degree: int = 3,
+    coef0: float = 1.0,
+    fit_intercept: bool = True,
+) -> FittedEncoder:
+    if kernel == "precomputed":
+        raise ValueError("kernel: expected 'rbf', 'poly' or 'linear' (an encoder gets features, not a kernel)")
+    model = KernelRidgeCV(
+        alphas=alphas,
+        kernel=kernel,
+        gamma=gamma,
+        degree=degree,
+        coef0=coef0,
+        cv=list(folds),
+        fit_intercept=fit_intercept,
+    ).fit(X, Y)
+    best = np.asarray(model.best_alphas_, np.float64)
+    cv_score = np.max(np.where(np.isnan(model.cv_scores_), -np.inf, model.cv_scores_), axis=0)
+    cv_score[np.isneginf(cv_score)] = np.nan
+    return FittedEncoder(model, best, cv_score, _per_voxel_summary(best) | {"kernel_rank": model.rank_})
+
+
 ENCODERS: dict[str, EncoderInfo] = {
     info.name: info
     for info in (
@@ -107,6 +220,41 @@ ENCODERS: dict[str, EncoderInfo] = {
             "ridge", "voxelwise ridge, one alpha per voxel chosen by K-fold CV on the training rows", _fit_ridge
         ),
         EncoderInfo("ols", "ordinary least squares (no regularisation)", _fit_ols),
+        EncoderInfo(
+            "ridge-shared",
+            "ridge with one alpha for all voxels (img2brain's RidgeCV)",
+            _encoder(regressors.ridge_shared),
+        ),
+        EncoderInfo(
+            "multitask-lasso",
+            "multi-task lasso (features selected jointly for all voxels), one alpha by CV",
+            _fit_multitask_lasso,
+        ),
+        EncoderInfo(
+            "multitask-elasticnet",
+            "multi-task elastic net (shared support), one (alpha, l1_ratio) by CV",
+            _encoder(regressors.multitask_elasticnet),
+        ),
+        EncoderInfo("lasso", "independent lasso per voxel, each alpha from its own path by CV (LassoCV)", _fit_lasso),
+        EncoderInfo(
+            "elasticnet",
+            "independent elastic net per voxel, each (alpha, l1_ratio) by CV (ElasticNetCV)",
+            _fit_elasticnet,
+        ),
+        EncoderInfo("pls", "partial least squares, number of components by CV", _encoder(regressors.pls)),
+        EncoderInfo("knn", "k nearest neighbours, k by CV", _encoder(regressors.knn)),
+        EncoderInfo("tree", "one multi-output regression tree, depth by CV", _encoder(regressors.tree)),
+        EncoderInfo("forest", "multi-output random forest, depth by CV", _encoder(regressors.forest)),
+        EncoderInfo(
+            "kernel-ridge",
+            "kernel ridge (RBF, polynomial or linear kernel), one alpha per voxel by exact dual CV",
+            _fit_kernel_ridge,
+        ),
+        EncoderInfo(
+            "bottleneck",
+            "residual MLP between PCA-reduced features and PCA-reduced responses (F-BNet, done right), torch",
+            fit_bottleneck,
+        ),
     )
 }
 
@@ -134,20 +282,26 @@ def fit_encoder(
     *,
     random_state: int | None = 0,
     device: str | None = None,
+    row_groups: np.ndarray | None = None,
+    voxel_groups: np.ndarray | None = None,
     **options: Any,
 ) -> FittedEncoder:
     """Fit the registered encoder ``name`` on ``X``, ``Y`` with ``folds`` (and its ``options``), timed.
 
-    ``random_state`` and ``device`` reach the encoders that take them (a ``device`` given to
-    an encoder that has none is ignored only when it is None).
+    What the run knows reaches the encoders that take it: ``random_state``; ``device``;
+    ``row_groups``, the content group of each row (stimuli sharing content, e.g. crops of one
+    photograph, which a validation split must keep together); ``voxel_groups``, a label per
+    target (hemisphere, ROI set) for encoders that reduce responses per group. A ``device`` or
+    ``voxel_groups`` given to an encoder that cannot use it is an error; ``row_groups`` is
+    ignored by encoders that take their splits from ``folds`` alone.
     """
     info = encoder_info(name)
     check_encoder_options(name, options)
-    run = {"random_state": random_state} if info.accepts("random_state") else {}
-    if info.accepts("device"):
-        run["device"] = device
-    elif device is not None:
-        raise ValueError(f"device: encoder {name!r} runs on the CPU only, got device={device!r}")
+    given = {"random_state": random_state, "device": device, "row_groups": row_groups, "voxel_groups": voxel_groups}
+    run = {key: value for key, value in given.items() if info.accepts(key)}
+    for key in ("device", "voxel_groups"):
+        if given[key] is not None and key not in run:
+            raise ValueError(f"{key}: encoder {name!r} does not take it, got {given[key]!r}")
     start = time.perf_counter()
     fitted = info.fit(X, Y, folds, **run, **options)
     fitted.fit_seconds = time.perf_counter() - start

@@ -33,7 +33,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from scene2brain.data.datasets.registry import experiment_datasets
-from scene2brain.encoding.registry import ENCODERS
+from scene2brain.encoding.registry import ENCODERS, check_encoder_options
 from scene2brain.features.layers import POOLINGS, check_pooling, pool
 from scene2brain.features.models import OUTPUT, available_models, model_entry
 from scene2brain.features.reduction import Reduction
@@ -134,6 +134,7 @@ class RunSection(_Section):
 GroundTruthCheck = Literal[
     "ev-gabor", "hv-driver", "cal-ceiling", "noise-ceiling",
     "face-decoding", "blind-decoding", "blur-probe", "rsa-ev-gabor", "rsa-hv-driver", "sae-recovery", "sae-face",
+    "nonlinear-hv",
 ]  # fmt: skip
 GROUND_TRUTH_CHECKS: tuple[str, ...] = typing.get_args(GroundTruthCheck)
 
@@ -311,21 +312,28 @@ class FeatureSection(_Section):
         return self.model_dump(mode="json", exclude={"name", "layers", "batch_size", "device"})
 
 
+def _registered_encoder(value: str) -> str:
+    if value not in ENCODERS:
+        raise ValueError(f"Input should be {_one_of(list(ENCODERS))}")
+    return value
+
+
 class EncoderSection(_Section):
-    """``[encoder]``: the voxelwise model fitted per feature space."""
+    """``[encoder]``: the voxelwise model fitted per feature space, and the folds every encoder shares.
+
+    Its predictions are the run's: per-voxel tables, ROI summaries, identification and decoding
+    from predicted responses use them. ``cv`` folds of the training stimuli (grouped by content,
+    seeded by ``run.seed``) choose the hyperparameters of this encoder and of every
+    ``[[encoders]]`` entry. ``options`` are the encoder's own (see ``[[encoders]]``); ``alphas``
+    and ``backend`` are the ridge's, kept at the top level.
+    """
 
     model: str = "ridge"
     alphas: list[float] | None = None
     cv: int = Field(5, ge=2)
     backend: Literal["numpy", "torch"] = "numpy"
     device: str | None = None
-
-    @field_validator("model")
-    @classmethod
-    def _registered(cls, value: str) -> str:
-        if value not in ENCODERS:
-            raise ValueError(f"Input should be {_one_of(list(ENCODERS))}")
-        return value
+    options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("alphas")
     @classmethod
@@ -333,6 +341,54 @@ class EncoderSection(_Section):
         if value is not None and (not value or min(value) <= 0):
             raise ValueError(f"alphas must be a non-empty list of positive numbers, got {value}")
         return value
+
+    _model = field_validator("model")(_registered_encoder)
+
+    @model_validator(mode="after")
+    def _options(self) -> EncoderSection:
+        check_encoder_options(self.model, self.fit_options())
+        return self
+
+    def fit_options(self) -> dict[str, Any]:
+        """The options given to the encoder's fit: ``options`` plus ``alphas`` / ``backend`` when set."""
+        top = {"alphas": self.alphas} if self.alphas is not None else {}
+        if self.backend != "numpy":
+            top["backend"] = self.backend
+        return {**top, **self.options}
+
+    def settings(self) -> dict[str, Any]:
+        """What an encode stage reads: the model, the number of folds and the fit options."""
+        return {"model": self.model, "cv": self.cv, "options": self.fit_options()}
+
+
+class EncoderEntry(_Section):
+    """``[[encoders]]``: one more encoder compared with ``[encoder]`` on the same splits and folds.
+
+    ``name`` labels it in tables and figures; ``model`` is a registered encoder (``ridge``,
+    ``ridge-shared``, ``ols``, ``lasso``, ``elasticnet``, ``multitask-lasso``,
+    ``multitask-elasticnet``, ``pls``, ``knn``, ``tree``, ``forest``, ``kernel-ridge``,
+    ``bottleneck``); ``options`` its keyword options (an unknown one is refused, with the list
+    of allowed ones); ``spaces`` the feature spaces it is fitted on (default every space);
+    ``voxel_groups`` a column of the voxel table (``hemisphere``, ``roi``) whose labels group
+    the voxels for encoders that reduce responses per group (the bottleneck network's response
+    PCA). ``device`` (torch encoders) changes how, not what, it computes.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    model: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    spaces: list[str] | None = Field(None, min_length=1)
+    voxel_groups: str | None = None
+    device: str | None = None
+
+    _model = field_validator("model")(_registered_encoder)
+
+    @model_validator(mode="after")
+    def _options(self) -> EncoderEntry:
+        check_encoder_options(self.model, self.options)
+        if self.voxel_groups is not None and not ENCODERS[self.model].accepts("voxel_groups"):
+            raise ValueError(f"voxel_groups: encoder {self.model!r} does not group voxels")
+        return self
 
 
 class EvaluationSection(_Section):
@@ -591,6 +647,7 @@ class RunConfig(_Section):
     splits: SplitsSection = Field(default_factory=SplitsSection)
     features: list[FeatureSection] = Field(min_length=1)
     encoder: EncoderSection = Field(default_factory=EncoderSection)
+    encoders: list[EncoderEntry] = Field(default_factory=list)
     evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
     decoding: DecodingSection | None = None
     rsa: RSASection | None = None
@@ -633,6 +690,10 @@ class RunConfig(_Section):
             lists += [("decoding.spaces", self.decoding.spaces), ("decoding.blur_spaces", self.decoding.blur_spaces)]
         if self.rsa is not None:
             lists.append(("rsa.spaces", self.rsa.spaces))
+        lists += [(f"encoders[{i}].spaces", entry.spaces) for i, entry in enumerate(self.encoders)]
+        names = [self.encoder.model, *(entry.name for entry in self.encoders)]
+        if len(set(names)) != len(names):
+            raise ValueError(f"encoders: each name once, and none named like [encoder]'s model; got {names}")
         for key, spaces in lists:
             unknown = [s for s in spaces or [] if s not in self.spaces()]
             if unknown:
@@ -654,6 +715,8 @@ class RunConfig(_Section):
             entry.pop("batch_size", None)
             entry.pop("device", None)
         data["encoder"].pop("device", None)
+        for entry in data["encoders"]:
+            entry.pop("device", None)
         if "decoding" in data:
             data["decoding"].pop("device", None)
         return data
@@ -817,9 +880,15 @@ def _merge(data: dict[str, Any], overrides: dict[str, Any]) -> None:
             data[key] = value
 
 
+def packaged_configs() -> dict[str, Path]:
+    """The configurations shipped with scene2brain, by name (``"demo"``, ``"encoders"``)."""
+    folder = Path(str(resources.files("scene2brain.pipeline") / "configs"))
+    return {path.stem: path for path in sorted(folder.glob("*.toml"))}
+
+
 def packaged_config(name: str = "demo") -> Path:
-    """Path of a configuration shipped with scene2brain (``"demo"``)."""
-    path = Path(str(resources.files("scene2brain.pipeline") / "configs" / f"{name}.toml"))
-    if not path.is_file():
-        raise ConfigError(f"no packaged configuration named {name!r}")
-    return path
+    """Path of a configuration shipped with scene2brain (see :func:`packaged_configs`)."""
+    configs = packaged_configs()
+    if name not in configs:
+        raise ConfigError(f"no packaged configuration named {name!r}; expected one of {sorted(configs)}")
+    return configs[name]

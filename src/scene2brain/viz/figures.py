@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 SCORE_LABELS = {"nnacc": "noise-normalised accuracy (%)", "r": "Pearson r"}
 
@@ -177,5 +178,40 @@ def figure_simulation_plan(plan: pd.DataFrame) -> Figure:
         ax.set_xlabel("training images", fontsize=8)
         ax.set_title(title, fontsize=9)
         ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def figure_encoder_comparison(encoders: pd.DataFrame) -> Figure:
+    """Encoders x feature spaces per ROI (bars with bootstrap whiskers), and each fit's time.
+
+    One row of panels per subject x feature space: left, the median primary score per ROI of
+    every encoder; right, the encoders' fit times (log scale).
+    """
+    panels = list(dict.fromkeys(zip(encoders["subject"], encoders["space"], strict=True)))
+    fig = Figure(figsize=(11, 3.2 * len(panels)))
+    axes = fig.subplots(len(panels), 2, squeeze=False, width_ratios=[3, 1])
+    for row, (subject, space) in enumerate(panels):
+        table = encoders[(encoders["subject"] == subject) & (encoders["space"] == space)]
+        rois, names = _rois(table), list(dict.fromkeys(table["encoder"]))
+        ax, width, x = axes[row, 0], 0.8 / len(names), np.arange(len(rois))
+        for i, name in enumerate(names):
+            part = table[table["encoder"] == name].set_index("roi").reindex(rois)
+            err = np.vstack([part["score"] - part["ci_low"], part["ci_high"] - part["score"]])
+            ax.bar(x + (i + 0.5) * width - 0.4, part["score"], width, label=name)
+            if np.isfinite(err).any():
+                ax.errorbar(x + (i + 0.5) * width - 0.4, part["score"], yerr=np.clip(err, 0, None), fmt="none",
+                            ecolor="k", elinewidth=0.8, capsize=2)  # fmt: skip
+        ax.set_xticks(x, rois, rotation=30 if len(rois) > 8 else 0, fontsize=8)
+        ax.set_ylabel(f"median {score_label(table['metric'].iloc[0])}", fontsize=9)
+        ax.set_title(f"{subject}, {space}: encoders per ROI, test split", fontsize=9)
+        ax.legend(fontsize=7, ncols=3)
+        seconds = table.drop_duplicates("encoder").set_index("encoder").reindex(names)["fit_seconds"]
+        axes[row, 1].barh(np.arange(len(names)), seconds, color="0.6")
+        axes[row, 1].set_yticks(np.arange(len(names)), names, fontsize=8)
+        axes[row, 1].invert_yaxis()
+        axes[row, 1].set_xscale("log")
+        axes[row, 1].xaxis.set_minor_formatter(NullFormatter())
+        axes[row, 1].set_xlabel("fit time (s, CV included)", fontsize=9)
     fig.tight_layout()
     return fig

@@ -30,13 +30,12 @@ from scene2brain.data.containers import select_classes, stimulus_labels
 from scene2brain.data.images import ArrayImages
 from scene2brain.data.storage import load_stimuli
 from scene2brain.decoding import correct_p_values, cross_validate_decoding, decode, decoding_metrics
-from scene2brain.encoding.registry import fit_encoder
 from scene2brain.evaluation.identification import identify, select_voxels
 from scene2brain.features.blur import box_blur, gaussian_blur
 from scene2brain.features.extraction import extract_to_store
 from scene2brain.features.models import load_model
 from scene2brain.features.reduction import Reduction, fit_reduction, transform_rows
-from scene2brain.pipeline.analyses.encoding import encode_id, roi_masks
+from scene2brain.pipeline.analyses.encoding import encode_id, fit_configured, roi_masks
 from scene2brain.pipeline.analysis import Analysis, TableNeeds
 from scene2brain.pipeline.config import ConfigError
 from scene2brain.pipeline.graph import Ref, Stage, StageContext, StageId
@@ -45,7 +44,6 @@ from scene2brain.pipeline.plan import (
     FEATURES_FILE,
     Plan,
     raw_features,
-    training_folds,
     training_groups,
 )
 from scene2brain.report.html import Block, FigureBlock, table_html
@@ -152,7 +150,7 @@ def plan(p: Plan) -> TableNeeds | None:
 def _blur_stage(p: Plan, subject: str, space, common: dict, labels: Ref, responses: Ref) -> Stage:
     config, dec = p.config, p.config.decoding
     features = p.graph[space.features.stage]
-    encoder = config.encoder.model_dump(mode="json", exclude={"device"})
+    encoder = config.encoder.settings()
     settings = {
         **common,
         "decoder": dec.decoders[0],
@@ -378,10 +376,7 @@ def compute_blur(ctx: StageContext) -> None:
     reducer = fit_reduction(raw, train_stim, Reduction(**s["extraction"]["reduction"]))
     clean = np.load(ctx.input("features") / FEATURES_FILE)
     # the encoder as the encode stage fitted it, and its voxel selection for identification
-    encoder = dict(s["encoder"])
-    name, n_folds = encoder.pop("model"), encoder.pop("cv")
-    folds = training_folds(np.load(folder / "train_groups.npy"), n_folds, s["seed"])
-    fitted = fit_encoder(name, clean[train_stim], np.load(folder / "train.npy"), folds, **encoder)
+    fitted = fit_configured(s["encoder"], clean, folder, s["seed"])
     measured = np.load(folder / "test.npy")
     cv_score = np.load(ctx.input("encode") / "cv_score.npy")
     voxels = select_voxels(np.nan_to_num(cv_score, nan=-np.inf), min(s["identification_voxels"], measured.shape[1]))

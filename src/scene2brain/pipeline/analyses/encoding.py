@@ -10,12 +10,15 @@ median r, noise ceiling, alpha) and ``model_summary`` (each model at its best la
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from scene2brain.data.fsaverage import load_surface
 from scene2brain.data.home import data_home
-from scene2brain.encoding.registry import fit_encoder
+from scene2brain.encoding.registry import FittedEncoder, fit_encoder
 from scene2brain.evaluation.inference import CorrelationScore, bootstrap_ci
 from scene2brain.evaluation.metrics import pearson_r, r2_score
 from scene2brain.evaluation.noise_ceiling import NNACC, noise_normalised_accuracy, scores_with_ceiling
@@ -38,6 +41,7 @@ from scene2brain.viz.figures import figure_layer_hierarchy, figure_roi_accuracy,
 from scene2brain.viz.surface import figure_surface_map, voxels_to_surface
 
 SCORES = ("r", "r2", NNACC)
+FITTED_FILE = "fitted.json"
 
 
 def encode_id(subject: str, space: str) -> StageId:
@@ -50,7 +54,7 @@ def scores_id(subject: str, space: str) -> StageId:
 
 def plan(p: Plan) -> TableNeeds:
     config = p.config
-    encoder = {"encoder": config.encoder.model_dump(mode="json", exclude={"device"}), "seed": config.run.seed}
+    encoder = {"encoder": config.encoder.settings(), "seed": config.run.seed}
     inputs: list[Ref] = []
     for subject in p.subjects:
         responses, nc = Ref(p.responses(subject)), Ref(p.noise_ceiling(subject))
@@ -88,25 +92,61 @@ def compute_encode(ctx: StageContext) -> None:
     """
     X = np.load(ctx.input("features") / FEATURES_FILE)
     folder = ctx.input("responses")
-    y_train = np.load(folder / "train.npy")
-    train, test = np.load(folder / "train_stimuli.npy"), np.load(folder / "test_stimuli.npy")
-    encoder = dict(ctx.settings["encoder"])
-    name, n_folds = encoder.pop("model"), encoder.pop("cv")
-    folds = training_folds(np.load(folder / "train_groups.npy"), n_folds, ctx.settings["seed"])
-    fitted = fit_encoder(name, X[train], y_train, folds, device=ctx.options["device"], **encoder)
-    np.save(ctx.out / "predictions.npy", fitted.predict(X[test]).astype(np.float32))
-    np.save(ctx.out / "alphas.npy", np.asarray(fitted.alphas, dtype=np.float64))
-    np.save(ctx.out / "cv_score.npy", np.asarray(fitted.cv_score, dtype=np.float64))
+    test = np.load(folder / "test_stimuli.npy")
+    fitted = fit_configured(ctx.settings["encoder"], X, folder, ctx.settings["seed"], ctx.options["device"])
+    save_fitted(ctx.out, fitted, X[test])
+
+
+def fit_configured(
+    encoder: dict, X: np.ndarray, responses: Path, seed: int, device: str | None = None
+) -> FittedEncoder:
+    """Fit an encoder (``{"model", "cv", "options"[, "voxel_groups"]}``) on a responses stage's training stimuli.
+
+    Its hyperparameters are chosen on ``cv`` folds of the training stimuli that keep stimuli
+    sharing content together (:func:`~scene2brain.pipeline.plan.training_folds`, seeded by
+    ``seed``), the same folds for every encoder of a run; the content groups also reach
+    encoders that split off a validation part themselves. ``voxel_groups`` names a column of
+    the voxel table that groups the voxels (see ``[[encoders]]``).
+    """
+    train = np.load(responses / "train_stimuli.npy")
+    groups = np.load(responses / "train_groups.npy")
+    folds = training_folds(groups, encoder["cv"], seed)
+    voxel_groups = None
+    if encoder.get("voxel_groups"):
+        voxels = pd.read_parquet(responses / "voxels.parquet")
+        column = encoder["voxel_groups"]
+        if column not in voxels:
+            raise ConfigError(f"encoders.voxel_groups: {column!r} is not a column of the voxel table; columns: "
+                              f"{list(voxels.columns)}")  # fmt: skip
+        voxel_groups = voxels[column].astype(str).to_numpy()
+    return fit_encoder(
+        encoder["model"], X[train], np.load(responses / "train.npy"), folds, random_state=seed, device=device,
+        row_groups=groups, voxel_groups=voxel_groups, **encoder["options"],
+    )  # fmt: skip
+
+
+def save_fitted(out: Path, fitted: FittedEncoder, X_test: np.ndarray) -> None:
+    """Test predictions, per-voxel alphas and CV scores, the fitted-state summary and the fit time."""
+    np.save(out / "predictions.npy", fitted.predict(X_test).astype(np.float32))
+    np.save(out / "alphas.npy", np.asarray(fitted.alphas, dtype=np.float64))
+    np.save(out / "cv_score.npy", np.asarray(fitted.cv_score, dtype=np.float64))
+    info = {"summary": fitted.summary, "fit_seconds": fitted.fit_seconds}
+    (out / FITTED_FILE).write_text(json.dumps(info, default=float))
 
 
 def compute_scores(ctx: StageContext) -> None:
     """Pearson r, R^2 and noise-normalised accuracy (NaN without a noise ceiling) per voxel on the test split."""
     y_test = np.load(ctx.input("responses") / "test.npy")
-    predictions = np.load(ctx.input("encode") / "predictions.npy")
+    save_scores(ctx.out, y_test, ctx.input("encode"), ctx.input("noise_ceiling"))
+
+
+def save_scores(out: Path, y_test: np.ndarray, encode: Path, noise_ceiling: Path) -> None:
+    """The test scores of the predictions in ``encode`` (r, R^2, noise-normalised accuracy), one file each."""
+    predictions = np.load(encode / "predictions.npy")
     r = pearson_r(y_test, predictions)
-    np.save(ctx.out / "r.npy", r)
-    np.save(ctx.out / "r2.npy", r2_score(y_test, predictions))
-    np.save(ctx.out / f"{NNACC}.npy", scores_with_ceiling(r, np.load(ctx.input("noise_ceiling") / NOISE_CEILING_FILE)))
+    np.save(out / "r.npy", r)
+    np.save(out / "r2.npy", r2_score(y_test, predictions))
+    np.save(out / f"{NNACC}.npy", scores_with_ceiling(r, np.load(noise_ceiling / NOISE_CEILING_FILE)))
 
 
 def roi_masks(voxels: pd.DataFrame, column: str, subject: str) -> dict[str, np.ndarray]:

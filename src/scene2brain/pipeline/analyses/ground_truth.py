@@ -27,6 +27,7 @@ from scene2brain.results import (
     CHECKS_FILE,
     DECODING,
     DECODING_BLUR,
+    ENCODERS_TABLE,
     RSA,
     RSA_PAIRWISE,
     SAE,
@@ -65,6 +66,7 @@ BLIND_P = 0.05  # BLIND must not: its corrected p at least this (a true null fai
 FACE_LABELS = ("face", "is_face")  # the simulation's face label columns
 RSA_P = 0.05  # the paired bootstrap comparison of the expected space with the other one
 MIN_PERMUTATIONS = 100  # the smallest p-value is 1 / (n + 1): below FACE_P only with n >= 100
+NONLINEAR_ENCODER = "bottleneck"  # the nonlinear encoder of the nonlinear-hv check
 SAE_MIN_RECOVERY = 0.8  # median over true factors of the best cosine with a dictionary atom, every seed
 
 
@@ -310,6 +312,46 @@ def sae_checks(sae: pd.DataFrame | None, skip: list[str] | tuple[str, ...] = ())
     return checks
 
 
+def encoder_checks(
+    encoders: pd.DataFrame | None, spaces: dict[str, list[str]], skip: list[str] | tuple[str, ...] = ()
+) -> dict[str, dict]:
+    """A nonlinear encoder beats voxelwise ridge where the simulation is nonlinear, and not where it is linear.
+
+    ``encoders`` is one subject's rows of the ``encoders`` table (None when the run has no
+    ``[[encoders]]``). On a driver space (the simulation's deep features), the bottleneck
+    network's paired bootstrap difference from ``[encoder]`` (which must be voxelwise ridge)
+    must lie above 0 in HV (nonlinear mixtures of those features) while ridge stays at least as
+    good in CAL (exactly linear): the network's difference there is not above 0 (its interval
+    reaches 0 or below).
+    """
+    checks: dict[str, dict] = {}
+    networks = encoders[encoders["model"] == NONLINEAR_ENCODER] if encoders is not None else None
+    disabled = networks is None or networks.empty
+    record = _recorder(checks, [*skip, "nonlinear-hv"] if disabled else skip)
+    title = (
+        f"the {NONLINEAR_ENCODER} network beats voxelwise ridge in HV on the driver's features (paired bootstrap "
+        "interval above 0) and ridge stays at least as good in CAL (the network's interval not above 0)"
+    )
+    if disabled:
+        record("nonlinear-hv", title, None, None, f"disabled: no [[encoders]] entry with model = {NONLINEAR_ENCODER!r}")
+        return checks
+    primary = encoders.loc[encoders["encoder"] == encoders["model"], "model"]
+    rows = networks[networks["space"].isin(spaces["deep"])]
+    if primary.empty or primary.iloc[0] != "ridge":
+        record("nonlinear-hv", title, None, None, "not run: [encoder] model is not 'ridge'")
+    elif not {"HV", "CAL"} <= set(rows["roi"]) or rows["diff_low"].isna().any():
+        record("nonlinear-hv", title, None, None, f"not run: needs HV and CAL rows with bootstrap intervals on a "
+               f"driver space {spaces['deep']}")  # fmt: skip
+    else:
+        first = rows[rows["space"] == rows["space"].iloc[0]].set_index("roi")
+        hv, cal = first.loc["HV"], first.loc["CAL"]
+        found = {"space": str(rows["space"].iloc[0]), "encoder": str(hv["encoder"])}
+        for roi, row in (("HV", hv), ("CAL", cal)):
+            found[roi] = {k: round(float(row[k]), 3) for k in ("diff", "diff_low", "diff_high")}
+        record("nonlinear-hv", title, bool(hv["diff_low"] > 0 and cal["diff_low"] <= 0), found)
+    return checks
+
+
 def _spaces_in(voxels: pd.DataFrame, score: str) -> list[str]:
     prefix = f"{score}["
     return [c[len(prefix) : -1] for c in voxels.columns if c.startswith(prefix)]
@@ -349,6 +391,7 @@ def write_tables(ctx: StageContext) -> None:
             ),
             **rsa_checks(rows(RSA, subject), rows(RSA_PAIRWISE, subject), s["spaces"], s["skip"]),
             **sae_checks(rows(SAE, subject), s["skip"]),
+            **encoder_checks(rows(ENCODERS_TABLE, subject), s["spaces"], s["skip"]),
         }
     (ctx.out / CHECKS_FILE).write_text(json.dumps(checks, indent=2))
 
