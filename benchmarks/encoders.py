@@ -31,6 +31,10 @@ Usage::
     python benchmarks/encoders.py                              # img2brain: n=8,857, p=100, v=10,000 (long)
     python benchmarks/encoders.py --encoders ridge ridge-shared lasso --n-jobs 2
     python benchmarks/encoders.py --size img2brain --extrapolate tree forest knn --subsets 100 300
+    python benchmarks/encoders.py --encoders ridge --bottleneck full --device cuda   # the network on a GPU
+
+After the encoders, ``benchmarks/bottleneck.py`` times the bottleneck network per epoch at
+F-BNet size (``--bottleneck full``, the default; ``small`` or ``none``).
 """
 
 from __future__ import annotations
@@ -40,7 +44,10 @@ import json
 import multiprocessing
 import os
 import resource
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -175,6 +182,22 @@ def gb(n_bytes: float) -> str:
     return f"{n_bytes / 1e9:6.2f}"
 
 
+def bench_bottleneck(args: argparse.Namespace) -> None:
+    """The bottleneck network's seconds per epoch and peak memory (``benchmarks/bottleneck.py``, own process).
+
+    F-BNet size: 300 input PCs, width 6,000, 2 x 75 output PCs, about 7,200 training rows;
+    AdamW and Lion, 2 epochs each, on ``--device`` (default CPU).
+    """
+    script = Path(__file__).with_name("bottleneck.py")
+    for optimizer in ("adamw", "lion"):
+        print(f"\n== bottleneck network, {args.bottleneck} size, {optimizer} ==", flush=True)
+        command = [sys.executable, str(script), "--size", args.bottleneck, "--epochs", "2", "--optimizer", optimizer]
+        command += ["--device", args.device or "cpu"]
+        if args.threads:
+            command += ["--threads", str(args.threads)]
+        subprocess.run(command, check=True)
+
+
 def main() -> None:
     from scene2brain.encoding.registry import ENCODERS
 
@@ -189,6 +212,10 @@ def main() -> None:
     parser.add_argument("--subsets", nargs=2, type=int, default=[100, 300], metavar=("V1", "V2"))
     parser.add_argument("--threads", type=int, default=None, help="BLAS/OpenMP threads per fit (default: all)")
     parser.add_argument("--json", action="store_true", help="also print the results as one JSON line")
+    parser.add_argument(
+        "--bottleneck", choices=("full", "small", "none"), default="full",
+        help="the bottleneck network per epoch at F-BNet size (full), a small size, or not at all",
+    )  # fmt: skip
     args = parser.parse_args()
 
     size = SIZES[args.size]
@@ -222,10 +249,8 @@ def main() -> None:
         if not res["peak_reset"]:
             print(f"{'':<21} [peak since the process started: the peak could not be reset]", flush=True)
 
-    # ------------------------------------------------------------------ bottleneck network (per epoch)
-    # The lead adds bench_bottleneck(args) here: the network's time and memory per epoch at F-BNet
-    # size (p = 300, width 6,000, 150 outputs), on this CPU and on a GPU (--device cuda).
-    # ------------------------------------------------------------------------------------------------
+    if args.bottleneck != "none":
+        bench_bottleneck(args)
 
     if args.json:
         print(json.dumps(results))
