@@ -1,5 +1,7 @@
 """[[encoders]] in a run: configuration checks, the encoders table, the nonlinear-hv ground-truth check."""
 
+import tomllib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -117,3 +119,37 @@ def test_nonlinear_check_without_its_inputs_is_not_run_or_disabled():
     assert _status(encoder_checks(_rows((5, 2, 8), (-1, -3, 1)), SPACES, skip=["nonlinear-hv"]), "nonlinear-hv") == (
         "disabled"
     )
+
+
+def test_packaged_encoders_configuration_lists_every_encoder():
+    from scene2brain.encoding.registry import ENCODERS
+    from scene2brain.pipeline.config import load_config, packaged_configs
+
+    config = load_config(packaged_configs()["encoders"])
+    models = {config.encoder.model, *(entry.model for entry in config.encoders)}
+    assert models == set(ENCODERS) - {"multitask-elasticnet", "elasticnet"}  # their lasso forms stand for them
+    assert config.dataset.simulation.skip_checks == []
+
+
+@pytest.mark.slow
+def test_bottleneck_beats_ridge_where_the_simulation_is_nonlinear(tmp_path):
+    """The packaged encoders.toml, its bottleneck entry only: nonlinear-hv passes (HV gain, none in CAL)."""
+    from scene2brain.pipeline.config import load_config, packaged_configs
+
+    path = packaged_configs()["encoders"]
+    network = next(entry for entry in load_config(path).encoders if entry.model == "bottleneck")
+    entry = network.model_dump(mode="json", exclude_none=True)
+    entry["options"] = {**entry["options"], "cv": False}  # the CV scores are not what this test is about
+    overrides = {
+        "run": {"output": str(tmp_path / "out")},
+        "features": [f for f in tomllib.loads(path.read_text())["features"] if f["name"] == "effnet"],
+        "encoders": [entry],
+        "evaluation": {"n_bootstraps": 1000, "identification": False},
+        "report": {"enabled": False},
+        "dataset": {"simulation": {"skip_checks": ["ev-gabor", "hv-driver"]}},  # one feature space: nothing to beat
+    }
+    run_config(load_config(path, overrides), progress=False)
+    checks = read_results(tmp_path / "out").checks["sim01"]
+    check = next(c for c in checks.values() if c["id"] == "nonlinear-hv")
+    assert check["status"] == "pass", check
+    assert check["found"]["HV"]["diff_low"] > 0 >= check["found"]["CAL"]["diff_low"]
