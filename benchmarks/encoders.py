@@ -33,7 +33,7 @@ Usage::
     python benchmarks/encoders.py --size img2brain --extrapolate tree forest knn --subsets 100 300
     python benchmarks/encoders.py --encoders ridge --bottleneck full --device cuda   # the network on a GPU
 
-After the encoders, ``benchmarks/bottleneck.py`` times the bottleneck network per epoch at
+After the encoders, ``benchmarks/bottleneck_network.py`` times the bottleneck network per epoch at
 F-BNet size (``--bottleneck full``, the default; ``small`` or ``none``).
 """
 
@@ -183,12 +183,12 @@ def gb(n_bytes: float) -> str:
 
 
 def bench_bottleneck(args: argparse.Namespace) -> None:
-    """The bottleneck network's seconds per epoch and peak memory (``benchmarks/bottleneck.py``, own process).
+    """The bottleneck network's seconds per epoch and peak memory (``benchmarks/bottleneck_network.py``, own process).
 
     F-BNet size: 300 input PCs, width 6,000, 2 x 75 output PCs, about 7,200 training rows;
     AdamW and Lion, 2 epochs each, on ``--device`` (default CPU).
     """
-    script = Path(__file__).with_name("bottleneck.py")
+    script = Path(__file__).with_name("bottleneck_network.py")
     for optimizer in ("adamw", "lion"):
         print(f"\n== bottleneck network, {args.bottleneck} size, {optimizer} ==", flush=True)
         command = [sys.executable, str(script), "--size", args.bottleneck, "--epochs", "2", "--optimizer", optimizer]

@@ -14,10 +14,18 @@ r on 1,000 extra samples. Where a peer would take too long on every target it ru
 two voxel subsets and its time is extrapolated linearly (fixed cost + cost per target);
 the output says so.
 
+``--backend torch`` fits scene2brain's RidgeCV with its torch backend (``--device cpu``,
+``cuda``, ...; default CUDA when available) instead of numpy; the peers and the agreement
+columns are the same. With torch, one small fit first warms the backend up (CUDA context,
+kernels) outside the timings; on CUDA the peak memory is torch's peak allocation on the
+device, on the CPU tracemalloc does not see torch's buffers (its peak is marked n/a).
+
 Usage::
 
-    python benchmarks/ridge.py                      # all three sizes
+    python benchmarks/ridge.py                      # all three sizes (not "tiny")
+    python benchmarks/ridge.py --sizes tiny         # a quick check of the script and the agreement
     python benchmarks/ridge.py --sizes small full   # a selection
+    python benchmarks/ridge.py --sizes small --backend torch --device cuda   # the torch backend
     python benchmarks/ridge.py --sizes full --ours-only        # scene2brain's fits only
     python benchmarks/ridge.py --sizes wide --skip-peer himalaya   # leave out a slow peer
     python benchmarks/ridge.py --sizes full --trees /tmp/old/src src --repeat 2
@@ -50,6 +58,7 @@ import scene2brain
 from scene2brain.encoding import RidgeCV
 
 SIZES = {
+    "tiny": (2000, 500, 2000),  # a quick check (a minute on two cores, peers included), not a benchmark
     "small": (8000, 1000, 10000),
     "wide": (8857, 9216, 1000),
     "full": (8857, 1000, 39548),
@@ -74,10 +83,31 @@ def make_data(n: int, p: int, v: int, seed: int = 0):
     return X[:n], Y[:n], X[n:], Y[n:]
 
 
+@dataclass(frozen=True)
+class Engine:
+    """How scene2brain's RidgeCV runs: its backend and torch device (None: the backend's default)."""
+
+    backend: str = "numpy"
+    device: str | None = None
+
+    def label(self) -> str:
+        return self.backend if self.device is None else f"{self.backend}, {self.device}"
+
+    def cuda(self) -> bool:
+        if self.backend != "torch":
+            return False
+        import torch
+
+        return (self.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
+
+
+NUMPY = Engine()
+
+
 @dataclass
 class Run:
     seconds: float
-    peak_bytes: int
+    peak_bytes: int  # -1: not measured
     alphas: np.ndarray
     r: np.ndarray
     cpu_seconds: float = float("nan")  # CPU time of all the process's threads: less sensitive to other load
@@ -89,24 +119,43 @@ def held_out_r(Y_true: np.ndarray, Y_pred: np.ndarray) -> np.ndarray:
     return (a * b).sum(0) / np.sqrt((a * a).sum(0) * (b * b).sum(0))
 
 
-def timed(fit, X_test, Y_test) -> Run:
+def timed(fit, X_test, Y_test, engine: Engine = NUMPY) -> Run:
+    """Time ``fit``; its peak memory from tracemalloc (numpy), or torch's on CUDA (n/a for torch on the CPU)."""
     gc.collect()
+    if engine.cuda():
+        import torch
+
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
     tracemalloc.start()
     start, cpu_start = time.perf_counter(), time.process_time()
-    alphas, predict = fit()
+    alphas, predict = fit()  # the fitted attributes are numpy arrays: the device work is done
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
+    if engine.cuda():
+        peak = torch.cuda.max_memory_allocated()
+    elif engine.backend == "torch":
+        peak = -1
     r = held_out_r(Y_test, np.asarray(predict(X_test)))
     return Run(seconds, peak, np.asarray(alphas, dtype=np.float64), r, cpu)
 
 
-def ours(X, Y, cv):
+def ours(X, Y, cv, engine: Engine = NUMPY):
     def fit():
-        model = RidgeCV(alphas=ALPHAS, cv=cv).fit(X, Y)
+        model = RidgeCV(alphas=ALPHAS, cv=cv, backend=engine.backend, device=engine.device).fit(X, Y)
         return model.best_alphas_, model.predict
 
     return fit
+
+
+def warm_up(engine: Engine) -> None:
+    """One small fit of each mode, so that backend start-up (CUDA context, kernels) is not timed."""
+    if engine.backend == "numpy":
+        return
+    X, Y, _, _ = make_data(200, 50, 20, seed=1)
+    for cv in (KFold(5), "loo"):
+        ours(X, Y, cv, engine)()
 
 
 def himalaya(X, Y, dual: bool):
@@ -140,7 +189,7 @@ def gb(n_bytes: float) -> str:
 
 def line(name: str, run: Run, y_bytes: int, note: str = "") -> None:
     cpu = "" if np.isnan(run.cpu_seconds) else f" (CPU {run.cpu_seconds:.1f} s)"
-    peak = f"peak {gb(run.peak_bytes)} ({run.peak_bytes / y_bytes:4.2f} x Y)"
+    peak = "peak n/a" if run.peak_bytes < 0 else f"peak {gb(run.peak_bytes)} ({run.peak_bytes / y_bytes:4.2f} x Y)"
     print(f"  {name:<34} {run.seconds:8.1f} s{cpu}   {peak}{note}", flush=True)
 
 
@@ -171,7 +220,11 @@ def peer_run(fit_on, X, Y, X_test, Y_test, subsets: tuple[int, int]) -> tuple[Ru
 
 
 def bench(
-    size: str, peer_subsets: tuple[int, int], ours_only: bool = False, skip: tuple[str, ...] = ()
+    size: str,
+    peer_subsets: tuple[int, int],
+    ours_only: bool = False,
+    skip: tuple[str, ...] = (),
+    engine: Engine = NUMPY,
 ) -> dict[str, float]:
     """Print the comparison for one size; return scene2brain's seconds per mode."""
     n, p, v = SIZES[size]
@@ -179,10 +232,10 @@ def bench(
     y_bytes = Y.nbytes
     dual = p > n * 4 // 5
     print(f"\n== {size}: n={n}, p={p}, v={v} (Y {gb(y_bytes).strip()}), 5-fold, {len(ALPHAS)} alphas, float32 ==")
-    mine = timed(ours(X, Y, KFold(5)), X_test, Y_test)
-    line(f"scene2brain RidgeCV ({'dual' if dual else 'primal'})", mine, y_bytes)
-    mine_loo = timed(ours(X, Y, "loo"), X_test, Y_test)
-    line("scene2brain RidgeCV (exact LOO)", mine_loo, y_bytes)
+    mine = timed(ours(X, Y, KFold(5), engine), X_test, Y_test, engine)
+    line(f"scene2brain RidgeCV ({'dual' if dual else 'primal'}; {engine.label()})", mine, y_bytes)
+    mine_loo = timed(ours(X, Y, "loo", engine), X_test, Y_test, engine)
+    line(f"scene2brain RidgeCV (exact LOO; {engine.label()})", mine_loo, y_bytes)
     seconds = {"kfold": mine.seconds, "loo": mine_loo.seconds}
     seconds |= {"kfold_cpu": mine.cpu_seconds, "loo_cpu": mine_loo.cpu_seconds}
     if ours_only:
@@ -206,7 +259,7 @@ def bench(
     return seconds
 
 
-def compare_trees(trees: list[str], sizes: list[str], repeat: int) -> None:
+def compare_trees(trees: list[str], sizes: list[str], repeat: int, engine: Engine = NUMPY) -> None:
     """Time scene2brain from each source tree in fresh processes, alternating the trees."""
     times: dict[str, list[dict[str, dict[str, float]]]] = {tree: [] for tree in trees}
     for r in range(repeat):
@@ -216,6 +269,7 @@ def compare_trees(trees: list[str], sizes: list[str], repeat: int) -> None:
                 "PYTHONPATH": os.pathsep.join([os.path.abspath(tree), os.environ.get("PYTHONPATH", "")]),
             }
             command = [sys.executable, __file__, "--ours-only", "--json", "--sizes", *sizes]
+            command += ["--backend", engine.backend] + ([] if engine.device is None else ["--device", engine.device])
             out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
             times[tree].append(json.loads(out.strip().splitlines()[-1]))
             print(f"run {r + 1}/{repeat} {tree}: {json.dumps(times[tree][-1])}", flush=True)
@@ -231,7 +285,7 @@ def compare_trees(trees: list[str], sizes: list[str], repeat: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES))
+    parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=[s for s in SIZES if s != "tiny"])
     parser.add_argument("--peer-subsets", nargs=2, type=int, default=[2000, 6000], metavar=("V1", "V2"))
     parser.add_argument("--ours-only", action="store_true", help="time scene2brain's fits only (no peers)")
     parser.add_argument(
@@ -241,12 +295,21 @@ def main() -> None:
         default=[],
         help="leave out a slow peer (repeatable)",
     )
+    parser.add_argument(
+        "--backend", choices=["numpy", "torch"], default="numpy", help="backend of scene2brain's RidgeCV"
+    )
+    parser.add_argument(
+        "--device", default=None, help="torch device of scene2brain's RidgeCV (cpu, cuda, cuda:1; default: CUDA if any)"
+    )
     parser.add_argument("--trees", nargs="+", metavar="SRC", help="compare scene2brain from these source folders")
     parser.add_argument("--repeat", type=int, default=2, help="runs per tree with --trees")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # last line: seconds, for --trees
     args = parser.parse_args()
+    if args.device is not None and args.backend != "torch":
+        parser.error(f"--device: only with --backend torch (the numpy backend runs on the CPU), got {args.device!r}")
+    engine = Engine(args.backend, args.device)
     if args.trees:
-        compare_trees(args.trees, args.sizes, args.repeat)
+        compare_trees(args.trees, args.sizes, args.repeat, engine)
         return
     print("scene2brain from", os.path.dirname(scene2brain.__file__))
     try:
@@ -255,8 +318,13 @@ def main() -> None:
         print("BLAS:", [(i["internal_api"], i["num_threads"]) for i in threadpoolctl.threadpool_info()])
     except ImportError:
         pass
+    if engine.backend == "torch":
+        import torch
+
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, CUDA: {torch.cuda.is_available()}")
+    warm_up(engine)
     skip = tuple(args.skip_peer)
-    seconds = {size: bench(size, tuple(args.peer_subsets), args.ours_only, skip) for size in args.sizes}
+    seconds = {size: bench(size, tuple(args.peer_subsets), args.ours_only, skip, engine) for size in args.sizes}
     if args.json:
         print(json.dumps(seconds))
 

@@ -24,12 +24,47 @@ SPACES = {"gabor": ["gabor:energy"], "deep": ["effnet:head"], "calibration": ["e
         ([{"name": "a", "model": "ols"}, {"name": "a", "model": "ols"}], "each name once"),
         ([{"name": "a", "model": "ols", "spaces": ["effnet:nope"]}], "encoders[0].spaces"),
         ([{"name": "a b", "model": "ols"}], "name"),
+        # option values are refused before any data is seen, with the entry's key
+        ([{"name": "k", "model": "knn", "options": {"n_neighbors": "five"}}], "encoders[0]: n_neighbors"),
+        ([{"name": "t", "model": "tree", "options": {"max_depth": [-1]}}], "encoders[0]: max_depth"),
+        ([{"name": "b", "model": "bottleneck", "options": {"dropout": 2}}], "encoders[0]: dropout"),
+        ([{"name": "b", "model": "bottleneck", "options": {"cv": "yes"}}], "encoders[0]: cv"),
+        ([{"name": "f", "model": "forest", "options": {"n_estimators": 0}}], "encoders[0]: n_estimators"),
+        ([{"name": "f", "model": "forest", "options": {"max_features": "all"}}], "max_features"),
+        ([{"name": "k", "model": "knn", "device": "cpu"}], "encoders[0]: device: encoder 'knn' runs on the CPU"),
+        ([{"name": "k", "model": "knn", "voxel_groups": "hemisphere"}], "does not group voxels"),
     ],
 )
 def test_bad_encoder_entries_are_refused_with_the_key(tmp_path, encoders, expected):
     with pytest.raises(ConfigError, match=None) as error:
         write_config(tmp_path, {"encoders": encoders})
     assert expected in str(error.value)
+
+
+def test_voxel_groups_must_be_a_voxel_table_column_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    entry = {"name": "net", "model": "bottleneck", "voxel_groups": "nope", "spaces": ["effnet:head"]}
+    config = write_config(tmp_path, {"encoders": [entry]})
+    with pytest.raises(ConfigError, match=r"encoders\[0\].voxel_groups: 'nope' is not a column"):
+        run_config(config, progress=False)
+    # (a simulated experiment is built from its features first; no encoder is fitted)
+    assert not (tmp_path / "results" / "stages" / "encode").exists()
+
+
+def test_ols_cv_score_is_held_out():
+    from sklearn.linear_model import LinearRegression
+    from sklearn.model_selection import KFold
+
+    from scene2brain.encoding.registry import fit_encoder
+    from scene2brain.evaluation.metrics import r2_score
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 8))
+    Y = X @ rng.standard_normal((8, 3)) + 2 * rng.standard_normal((60, 3))
+    folds = list(KFold(4, shuffle=True, random_state=0).split(X))
+    expected = np.mean([r2_score(Y[te], LinearRegression().fit(X[tr], Y[tr]).predict(X[te])) for tr, te in folds], 0)
+    np.testing.assert_allclose(fit_encoder("ols", X, Y, folds).cv_score, expected)
+    assert (expected < r2_score(Y, LinearRegression().fit(X, Y).predict(X))).all()  # in-sample R^2 would be higher
 
 
 def test_primary_encoder_options_are_checked(tmp_path):
@@ -153,3 +188,10 @@ def test_bottleneck_beats_ridge_where_the_simulation_is_nonlinear(tmp_path):
     check = next(c for c in checks.values() if c["id"] == "nonlinear-hv")
     assert check["status"] == "pass", check
     assert check["found"]["HV"]["diff_low"] > 0 >= check["found"]["CAL"]["diff_low"]
+
+
+def test_nonlinear_check_reads_the_first_of_several_networks():
+    second = _rows((-5, -8, -2), (4, 1, 6)).query("model == 'bottleneck'").assign(encoder="net-2")
+    checks = encoder_checks(pd.concat([_rows((5, 2, 8), (-1, -3, 1)), second], ignore_index=True), SPACES)
+    assert _status(checks, "nonlinear-hv") == "pass"
+    assert next(iter(checks.values()))["found"]["encoder"] == "net"

@@ -514,9 +514,10 @@ def extract(
     from scene2brain.data.images import as_image_source
     from scene2brain.features.extraction import extract_to_store
     from scene2brain.features.layers import check_pooling
-    from scene2brain.features.models import load_model
+    from scene2brain.features.models import LazyModel, NoPreprocessingError
     from scene2brain.features.preprocessing import GaussianBlur
     from scene2brain.features.retina import RetinaWarp
+    from scene2brain.features.store import FeatureStore
     from scene2brain.utils.training import torch_device
 
     names = [name.strip() for name in layers.split(",") if name.strip()]
@@ -533,13 +534,19 @@ def extract(
         raise _fail(f"--{err}") from None
     images = as_image_source(stimuli, skip_unreadable=True) if skip_unreadable else as_image_source(stimuli)
     _print_skipped(images)
-    feature_model = load_model(model, weights)
-    steps = ([GaussianBlur(blur)] if blur else []) + ([RetinaWarp(feature_model.preprocessing.size)] if retina else [])
-    # with_steps turns the model's resize + centre crop off after the warp (resize=None)
-    if steps:
-        feature_model = feature_model.with_preprocessing(feature_model.preprocessing.with_steps(*steps))
+    store = FeatureStore(out)
+    # built only if some layer is not in the store yet; until then its key is the one the store recorded
+    feature_model = LazyModel(model, weights, memo=store.memo())
+    if blur or retina:
+        try:
+            preprocessing = feature_model.preprocessing
+        except NoPreprocessingError as err:
+            raise _fail(f"--{'blur' if blur else 'retina'}: {err}") from None
+        steps = ([GaussianBlur(blur)] if blur else []) + ([RetinaWarp(preprocessing.size)] if retina else [])
+        # with_steps turns the model's resize + centre crop off after the warp (resize=None)
+        feature_model = feature_model.with_preprocessing(preprocessing.with_steps(*steps))
     entries, computed = extract_to_store(
-        images, feature_model, names, pool, out, batch_size=batch_size, device=device, amp=amp,
+        images, feature_model, names, pool, store, batch_size=batch_size, device=device, amp=amp,
         progress=not quiet,
     )  # fmt: skip
     result = {layer: entry.read(lazy=True) for layer, entry in entries.items()}

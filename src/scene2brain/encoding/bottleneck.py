@@ -682,6 +682,15 @@ def pretrain_trunk(
 # ----------------------------------------------------------------------------- registry entry
 
 
+def check_bottleneck_options(options: Mapping[str, Any]) -> None:
+    """ValueError for bad :func:`fit_bottleneck` option values (the network's parameters and ``cv``), without data."""
+    params = dict(options)
+    cv = params.pop("cv", True)
+    if not isinstance(cv, bool):
+        raise ValueError(f"cv: expected True or False, got {cv!r}")
+    BottleneckNetwork(**params).check_params()
+
+
 def fit_bottleneck(
     X: np.ndarray,
     Y: np.ndarray,
@@ -765,8 +774,7 @@ def fit_bottleneck(
         device="auto" if device is None else device,
         random_state=random_state,
     )
-    if not isinstance(cv, bool):
-        raise ValueError(f"cv: expected True or False, got {cv!r}")
+    check_bottleneck_options({**params, "cv": cv})
     row_groups = None if row_groups is None else np.asarray(row_groups)
     model = BottleneckNetwork(**params).fit(X, Y, groups=voxel_groups, groups_of_rows=row_groups)
     n_targets = model.n_targets_

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ import numpy as np
 from sklearn.linear_model import LinearRegression
 
 from scene2brain.encoding import regressors
-from scene2brain.encoding.bottleneck import fit_bottleneck
+from scene2brain.encoding.bottleneck import check_bottleneck_options, fit_bottleneck
 from scene2brain.encoding.kernel import KernelRidgeCV
 from scene2brain.encoding.ridge import RidgeCV
 from scene2brain.encoding.selection import fold_scores
@@ -36,6 +37,8 @@ from scene2brain.encoding.sparse import VoxelwiseElasticNetCV, VoxelwiseLassoCV
 Folds = Sequence[tuple[np.ndarray, np.ndarray]]
 #: Options that the run, not the configuration's options table, gives an encoder.
 RUN_OPTIONS = ("random_state", "device", "row_groups", "voxel_groups")
+#: Rows and features of the trial problem that checks option values before any data is seen (:func:`trial_fit`).
+TRIAL_SHAPE = (300, 64)
 
 
 @dataclass
@@ -70,11 +73,17 @@ class FittedEncoder:
 
 @dataclass(frozen=True)
 class EncoderInfo:
-    """A registered encoder: a name, a description and ``fit(X, Y, folds, **options) -> FittedEncoder``."""
+    """A registered encoder: a name, a description and ``fit(X, Y, folds, **options) -> FittedEncoder``.
+
+    ``check(options)`` refuses bad option values before any data is seen (ValueError); by
+    default a trial fit on a small random problem (:func:`trial_fit`), which runs the encoder's
+    own validation.
+    """
 
     name: str
     description: str
     fit: Callable[..., FittedEncoder]
+    check: Callable[[dict[str, Any]], None] | None = None
 
     def options(self) -> list[str]:
         """The keyword options of ``fit`` a configuration may set (the run gives ``random_state`` and ``device``)."""
@@ -213,6 +222,30 @@ def _fit_kernel_ridge(
     return FittedEncoder(model, best, cv_score, _per_voxel_summary(best) | {"kernel_rank": model.rank_})
 
 
+def _check_forest(options: dict[str, Any]) -> None:
+    """The forest's trial fit with 2 trees (its number of trees checked on its own)."""
+    regressors.check_int("n_estimators", options.get("n_estimators", 100), 1)
+    trial_fit(_encoder(regressors.forest), {**options, "n_estimators": 2})
+
+
+def trial_fit(fit: Callable[..., FittedEncoder], options: dict[str, Any]) -> None:
+    """Fit once on a seeded random problem (:data:`TRIAL_SHAPE`, 2 targets, 2 folds): the encoder's own value checks.
+
+    Any error becomes a ValueError with the encoder's message. Grids bounded by the data
+    (PLS components by the features, neighbours by the training rows) are refused here only
+    beyond the trial problem's sizes; the fit checks them against the real data.
+    """
+    rng = np.random.default_rng(0)
+    n, p = TRIAL_SHAPE
+    X = rng.standard_normal((n, p))
+    Y = X @ rng.standard_normal((p, 2)) + rng.standard_normal((n, 2))
+    half = np.arange(n // 2)
+    try:
+        fit(X, Y, [(half + n // 2, half), (half, half + n // 2)], **options)
+    except (ValueError, TypeError) as err:
+        raise ValueError(str(err)) from None
+
+
 ENCODERS: dict[str, EncoderInfo] = {
     info.name: info
     for info in (
@@ -244,7 +277,7 @@ ENCODERS: dict[str, EncoderInfo] = {
         EncoderInfo("pls", "partial least squares, number of components by CV", _encoder(regressors.pls)),
         EncoderInfo("knn", "k nearest neighbours, k by CV", _encoder(regressors.knn)),
         EncoderInfo("tree", "one multi-output regression tree, depth by CV", _encoder(regressors.tree)),
-        EncoderInfo("forest", "multi-output random forest, depth by CV", _encoder(regressors.forest)),
+        EncoderInfo("forest", "multi-output random forest, depth by CV", _encoder(regressors.forest), _check_forest),
         EncoderInfo(
             "kernel-ridge",
             "kernel ridge (RBF, polynomial or linear kernel), one alpha per voxel by exact dual CV",
@@ -254,6 +287,7 @@ ENCODERS: dict[str, EncoderInfo] = {
             "bottleneck",
             "residual MLP between PCA-reduced features and PCA-reduced responses (F-BNet, done right), torch",
             fit_bottleneck,
+            check_bottleneck_options,
         ),
     )
 }
@@ -268,10 +302,27 @@ def encoder_info(name: str) -> EncoderInfo:
 
 def check_encoder_options(name: str, options: dict[str, Any]) -> None:
     """ValueError naming the options that encoder ``name`` does not take, and the ones it does."""
-    allowed = encoder_info(name).options()
+    info = encoder_info(name)
+    allowed = info.options()
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ValueError(f"{unknown} are not options of encoder {name!r}; expected some of {allowed}")
+
+
+def check_encoder_values(name: str, options: dict[str, Any]) -> None:
+    """ValueError for option values that encoder ``name`` refuses, without data (:class:`EncoderInfo`)."""
+    check_encoder_options(name, options)
+    _checked_values(name, json.dumps(options, sort_keys=True, default=repr))
+
+
+@functools.lru_cache(maxsize=64)
+def _checked_values(name: str, options: str) -> None:
+    """The value check of one encoder and options (JSON), done once per process."""
+    info = encoder_info(name)
+    if info.check is not None:
+        info.check(json.loads(options))
+    else:
+        trial_fit(info.fit, json.loads(options))
 
 
 def fit_encoder(

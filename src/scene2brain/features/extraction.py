@@ -11,7 +11,7 @@ import torch
 
 from scene2brain.data.images import READER_VERSION, ImageSource, as_image_source
 from scene2brain.features.layers import check_pooling
-from scene2brain.features.models import Extractor, Weights, load_model
+from scene2brain.features.models import Extractor, LazyModel, Weights
 from scene2brain.features.store import FeatureStore, StoreEntry
 
 
@@ -55,6 +55,8 @@ def extract_features(
         computed once per source object (pass the same source, or a Stimuli, to reuse it).
     model : Extractor or str
         A feature model or a registry name (see :func:`~scene2brain.features.available_models`).
+        A name (or a :class:`~scene2brain.features.models.LazyModel`) is built only when some
+        layer is not complete in the store: its key is recorded in the store when it is built.
     layers : sequence of str
         Layer names (:func:`~scene2brain.features.list_layers`), ``"output"`` for the model output.
     pooling : str or mapping of layer -> str
@@ -86,7 +88,7 @@ def extract_features(
             progress=progress,
         )  # fmt: skip
         return {layer: entry.read(lazy=lazy) for layer, entry in entries.items()}
-    source, model, poolings = _checked(images, model, layers, pooling, weights, batch_size)
+    source, model, poolings = _checked(images, model, layers, pooling, weights, batch_size, None)
     chunks: dict[str, list[np.ndarray]] = {layer: [] for layer in poolings}
     for _, batch in model.batches(source, poolings, 0, batch_size, device=device, amp=amp, progress=progress):
         for layer, block in batch.items():
@@ -110,7 +112,10 @@ def extract_to_store(
     """Complete the store entry of every layer; see :func:`extract_features` for the parameters.
 
     Layers already complete are left alone; the others are computed together, one
-    forward pass per batch, resuming each from its last stored batch.
+    forward pass per batch, resuming each from its last stored batch. A model given by
+    name, or as a :class:`~scene2brain.features.models.LazyModel`, is built only when some
+    layer must be computed; until then its key comes from the store's record of it
+    (:meth:`FeatureStore.memo() <scene2brain.features.store.FeatureStore.memo>`).
 
     Returns
     -------
@@ -119,9 +124,16 @@ def extract_to_store(
     computed : list of str
         The layers this call computed (the others were already in the store).
     """
-    source, model, poolings = _checked(images, model, layers, pooling, weights, batch_size)
+    store = store if isinstance(store, FeatureStore) else FeatureStore(store)
+    source, model, poolings = _checked(images, model, layers, pooling, weights, batch_size, store)
     entries = store_entries(source, model, layers, pooling, store)
     todo = {layer: entry for layer, entry in entries.items() if not entry.complete}
+    if todo and isinstance(model, LazyModel) and not model.built:
+        # computing needs the network: build it, and file the features under the built model's own key
+        # (the recorded one could be stale had the weights file changed without its stamp changing)
+        model.load()
+        entries = store_entries(source, model, layers, pooling, store)
+        todo = {layer: entry for layer, entry in entries.items() if not entry.complete}
     if todo:
         info = _source_info(images, source)
         done = {layer: _resume_point(entry, batch_size) for layer, entry in todo.items()}
@@ -148,15 +160,18 @@ def _checked(
     pooling: str | Mapping[str, str],
     weights: Weights,
     batch_size: int,
+    store: FeatureStore | None,
 ) -> tuple[ImageSource, Extractor, dict[str, str]]:
-    """Validate the arguments of an extraction; resolve the image source and the model."""
+    """Validate the arguments of an extraction; resolve the image source and the model (a name: unbuilt)."""
     if batch_size < 1:
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
     poolings = _poolings(layers, pooling)
     source = as_image_source(images)
     if len(source) == 0:
         raise ValueError("images: no images to extract features from")
-    return source, load_model(model, weights) if isinstance(model, str) else model, poolings
+    if isinstance(model, str):
+        model = LazyModel(model, weights, memo=None if store is None else store.memo())
+    return source, model, poolings
 
 
 def store_entries(

@@ -16,6 +16,13 @@ from there offline), a path to a local weights file, or ``"random"`` for a seede
 random initialisation, which is used only when asked for. Any other
 :class:`torch.nn.Module` becomes a feature model through :meth:`FeatureModel.from_module`,
 and :func:`register_model` adds names to the registry.
+
+:class:`LazyModel` is a registered model whose network is built only when features must be
+computed: its cache key (weights digest included) comes from a :class:`~scene2brain.features.store.KeyMemo`
+that recorded it when the model was last built, under the :func:`model_request` (name, options,
+weights as asked for, seed, library versions), together with the :func:`file_stamp` (path, size,
+inode, modification time) of the weights file, which must be unchanged for the record to count.
+A fully cached extraction therefore never builds the network or reads its weights.
 """
 
 from __future__ import annotations
@@ -23,10 +30,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -45,6 +54,7 @@ from scene2brain.features.efficientnet_lite import (
 from scene2brain.features.gabor import GaborExtractor, GaborPyramid
 from scene2brain.features.layers import OUTPUT, capture, first_tensor, pool
 from scene2brain.features.preprocessing import Preprocessing
+from scene2brain.features.store import KeyMemo
 from scene2brain.utils.progress import track
 
 Weights = str | Path
@@ -72,6 +82,10 @@ class Extractor(Protocol):
 
 class WeightsUnavailableError(RuntimeError):
     """Pretrained weights are neither cached nor downloadable."""
+
+
+class NoPreprocessingError(ValueError):
+    """A model that takes no image preprocessing (the Gabor pyramid) was asked for it."""
 
 
 @dataclass
@@ -187,12 +201,18 @@ class ModelEntry:
         Keyword options the factory accepts (run configurations check them).
     has_weights : bool
         Whether ``weights`` ("pretrained", "random", a file) means anything for it.
+    weights_file : callable, optional
+        ``weights_file()`` is the file its "pretrained" weights are read from (None while it is
+        not there, e.g. not downloaded yet), found without building the network. With it, a
+        cached extraction with "pretrained" weights needs no network (see :class:`LazyModel`);
+        without it, only "random" weights and weights files do.
     """
 
     factory: ModelFactory
     layers: tuple[str, ...] | None = None
     options: tuple[str, ...] = ()
     has_weights: bool = True
+    weights_file: Callable[[], Path | None] | None = None
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -205,13 +225,14 @@ def register_model(
     layers: tuple[str, ...] | None = None,
     options: tuple[str, ...] = (),
     has_weights: bool = True,
+    weights_file: Callable[[], Path | None] | None = None,
 ) -> None:
     """Make ``load_model(name, weights, **options)`` call ``factory(weights, **options)``.
 
     ``weights`` reaches the factory as given ("pretrained", "random" or a path); the
-    random seed is set before the call.
+    random seed is set before the call. See :class:`ModelEntry` for the other arguments.
     """
-    _REGISTRY[name] = ModelEntry(factory, layers, options, has_weights)
+    _REGISTRY[name] = ModelEntry(factory, layers, options, has_weights, weights_file)
 
 
 def torchvision_models() -> list[str]:
@@ -231,7 +252,9 @@ def model_entry(name: str) -> ModelEntry:
     if name in _REGISTRY:
         return _REGISTRY[name]
     if name in torchvision_models():
-        return ModelEntry(functools.partial(_torchvision_model, name))
+        return ModelEntry(
+            functools.partial(_torchvision_model, name), weights_file=functools.partial(_torchvision_checkpoint, name)
+        )
     raise ValueError(f"model: unknown name {name!r}; available: {', '.join(available_models())}")
 
 
@@ -254,6 +277,19 @@ def load_model(name: str, weights: Weights = "pretrained", seed: int = 0, **opti
     -------
     FeatureModel (networks, in eval mode, on the CPU) or another extractor (``"gabor"``)
     """
+    entry, weights = _checked_request(name, weights, options)
+    if not entry.has_weights:
+        return entry.factory(weights, **options)
+    torch.manual_seed(seed)
+    model = entry.factory(weights, **options)
+    if weights == "random":
+        model.weights = f"random(seed={seed})"
+    model.module.eval()
+    return model
+
+
+def _checked_request(name: str, weights: Weights, options: Mapping[str, Any]) -> tuple[ModelEntry, Weights]:
+    """The registry entry of ``name`` and ``weights`` as a path where it is one; errors name the argument."""
     entry = model_entry(name)
     unknown = sorted(set(options) - set(entry.options))
     if unknown:
@@ -261,17 +297,218 @@ def load_model(name: str, weights: Weights = "pretrained", seed: int = 0, **opti
     if not entry.has_weights:
         if weights != "pretrained":
             raise ValueError(f"weights: model {name!r} has no weights (it is fixed); got weights={weights!r}")
-        return entry.factory(weights, **options)
+        return entry, weights
     if isinstance(weights, str) and weights not in ("pretrained", "random"):
         weights = Path(weights)
     if isinstance(weights, Path) and not weights.is_file():
         raise FileNotFoundError(f"weights: file not found: {weights}")
-    torch.manual_seed(seed)
-    model = entry.factory(weights, **options)
-    if weights == "random":
-        model.weights = f"random(seed={seed})"
-    model.module.eval()
-    return model
+    return entry, weights
+
+
+# Libraries whose code turns a weights file (or a seed) into the parameters a key digests: a record made with
+# other versions is not used.
+_KEY_LIBRARIES = ("scene2brain", "torch", "torchvision", "open_clip_torch")
+
+
+@functools.cache
+def _library_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for dist in _KEY_LIBRARIES:
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    return versions
+
+
+def file_stamp(path: str | Path) -> dict[str, Any]:
+    """What identifies a file's content without reading it: resolved path, size, inode, modification and change times.
+
+    Rewriting the file (in place or by replacing it) changes the stamp; only a rewrite to the
+    same size within one tick of the file system's clock, with the times then set back, goes unseen.
+    """
+    path = Path(path).resolve()
+    st = path.stat()
+    return {
+        "path": str(path),
+        "size": st.st_size,
+        "inode": st.st_ino,
+        "mtime_ns": st.st_mtime_ns,
+        "ctime_ns": st.st_ctime_ns,
+    }
+
+
+def model_request(name: str, weights: Weights = "pretrained", seed: int = 0, **options: Any) -> dict[str, Any]:
+    """A :func:`load_model` call as JSON: what, besides the content of a weights file, determines the model's key.
+
+    The name, the options, the weights as asked for ("pretrained", "random" with its seed, or
+    a weights file by its absolute path) and the versions of the libraries that build models.
+    It neither checks the arguments nor imports anything: a :class:`LazyModel` looks its
+    record up under it before anything else.
+    """
+    asked = (
+        weights if isinstance(weights, str) and weights in ("pretrained", "random") else str(Path(weights).resolve())
+    )
+    return {
+        "model": name,
+        "weights": asked,
+        "seed": int(seed) if asked == "random" else None,
+        "options": dict(sorted(options.items())),
+        "versions": _library_versions(),
+    }
+
+
+class LazyModel:
+    """A registered model whose network is built only when features must be computed.
+
+    Building it records, in ``memo`` under its :func:`model_request`, its name, its key
+    (weights digest included) and the :func:`file_stamp` of the file its weights were read
+    from. While that file's stamp is unchanged (nothing to check for random weights or the
+    Gabor pyramid), :meth:`key`, :attr:`name` and :attr:`preprocessing` come from the record,
+    so a fully cached extraction (:func:`~scene2brain.features.extraction.extract_to_store`)
+    neither builds the network nor reads (nor imports what reads) its weights. A changed
+    weights file misses the record: the model is built and recorded again. "pretrained"
+    weights of an entry that does not say which file holds them (no ``weights_file``) are
+    never recorded. :meth:`batches` builds the model; once built, its own key is the key.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (see :func:`available_models`).
+    weights : "pretrained", "random" or path
+        As for :func:`load_model`.
+    seed : int
+        Seed of a random initialisation.
+    options : mapping, optional
+        The model's own options.
+    memo : KeyMemo, optional
+        Where records are kept (:meth:`FeatureStore.memo()
+        <scene2brain.features.store.FeatureStore.memo>`); without it the model is built
+        whenever its key is needed.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        weights: Weights = "pretrained",
+        seed: int = 0,
+        options: Mapping[str, Any] | None = None,
+        memo: KeyMemo | None = None,
+    ):
+        self.registry_name = name
+        self.weights = weights
+        self.seed = seed
+        self.options = dict(options or {})
+        self.memo = memo
+        self.request = model_request(name, weights, seed, **self.options)
+        self._preprocessing: Preprocessing | None = None  # replaces the model's own, when set
+        self._built: Any = None  # the model as load_model returns it
+        self._record = self._lookup()
+        if self._record is None:  # (a valid record means this very request was built before)
+            _checked_request(name, weights, self.options)  # errors name the argument
+
+    def __repr__(self) -> str:
+        return f"LazyModel({self.registry_name!r}, weights={self.weights!r}, built={self.built})"
+
+    def _lookup(self) -> dict[str, Any] | None:
+        """The memo's record of this request, if its weights file (if any) is unchanged."""
+        record = None if self.memo is None else self.memo.get(self.request)
+        if record is None or not isinstance(record.get("key"), dict) or not isinstance(record.get("name"), str):
+            return None
+        stamp = record.get("weights_file")
+        if stamp is None:
+            return record
+        try:
+            return record if file_stamp(stamp["path"]) == stamp else None
+        except (OSError, KeyError, TypeError):
+            return None
+
+    def _weights_stamp(self) -> tuple[bool, dict[str, Any] | None]:
+        """Whether a record can be checked later, and the stamp of the weights file (None: no file)."""
+        entry = model_entry(self.registry_name)
+        if not entry.has_weights or self.weights == "random":
+            return True, None
+        if self.weights == "pretrained":
+            path = entry.weights_file() if entry.weights_file else None
+        else:
+            path = Path(self.weights)
+        if path is None or not Path(path).is_file():
+            return False, None
+        return True, file_stamp(path)
+
+    @property
+    def built(self) -> bool:
+        """Whether the network has been built (by :meth:`load`)."""
+        return self._built is not None
+
+    def load(self) -> Any:
+        """The model, built on first use (with this object's preprocessing); records it in the memo."""
+        if self._built is None:
+            recordable, stamp = self._weights_stamp()  # before reading the file: a later change must miss
+            built = load_model(self.registry_name, self.weights, self.seed, **self.options)
+            if not recordable:  # "pretrained" weights downloaded just now, or an entry that does not say
+                recordable, stamp = self._weights_stamp()
+            self._built = built
+            self._record = {"name": built.name, "key": built.key(), "weights_file": stamp}
+            if self.memo is not None and recordable:
+                self.memo.put(self.request, self._record)
+        return self._built if self._preprocessing is None else self._built.with_preprocessing(self._preprocessing)
+
+    def _recorded(self) -> dict[str, Any]:
+        """The record of the model without this object's preprocessing: from the memo, or from building it."""
+        if self._record is None:
+            self.load()
+        assert self._record is not None
+        return self._record
+
+    @property
+    def name(self) -> str:
+        """The model's name (store entries are filed under it)."""
+        return self._recorded()["name"]
+
+    def key(self) -> dict[str, Any]:
+        """Model part of a feature cache key: the recorded one, or the built model's.
+
+        In its JSON form (tuples as lists), as recorded and as the store digests it, built or not.
+        """
+        if self._built is not None:
+            key = self.load().key()
+        else:
+            key = dict(self._recorded()["key"])
+            if self._preprocessing is not None:
+                key["preprocessing"] = self._preprocessing.key()
+        return json.loads(json.dumps(key, default=str))
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """How the model wants its images (from the recorded key when it can be rebuilt from it)."""
+        if self._preprocessing is not None:
+            return self._preprocessing
+        if self._built is None:
+            recorded = self._recorded()["key"].get("preprocessing")
+            if isinstance(recorded, dict) and recorded.get("steps") == []:
+                fields = {k: v for k, v in recorded.items() if k != "steps"}
+                return Preprocessing(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+        built = self.load()
+        if not isinstance(getattr(built, "preprocessing", None), Preprocessing):
+            raise NoPreprocessingError(
+                f"model {self.registry_name!r} has no image preprocessing to add steps to (it is not a network)"
+            )
+        return built.preprocessing
+
+    def with_preprocessing(self, preprocessing: Preprocessing) -> LazyModel:
+        """The same model with other preprocessing (e.g. with a retina warp or blur step), still unbuilt."""
+        _ = self.preprocessing  # a model without preprocessing (the Gabor pyramid) raises here
+        other = LazyModel.__new__(LazyModel)
+        other.__dict__.update(self.__dict__)
+        other._preprocessing = preprocessing
+        return other
+
+    def batches(
+        self, source: ImageSource, poolings: Mapping[str, str], first: int, batch_size: int, **options: Any
+    ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """The built model's batches (see :meth:`FeatureModel.batches`); builds it first."""
+        return self.load().batches(source, poolings, first, batch_size, **options)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,6 +561,14 @@ _PRETRAINED_KWARGS = {
 }
 # ... and with a random initialisation (explicit, to keep torchvision's historical initialisation).
 _RANDOM_KWARGS = {"inception_v3": {"init_weights": True}, "googlenet": {"init_weights": True}}
+
+
+def _torchvision_checkpoint(name: str) -> Path | None:
+    """The hub-cache file of torchvision's default weights for ``name``, if downloaded."""
+    import torchvision
+
+    path = hub_checkpoint(torchvision.models.get_model_weights(name).DEFAULT.url)
+    return path if path.is_file() else None
 
 
 def _torchvision_model(name: str, weights: Weights) -> FeatureModel:
@@ -386,6 +631,6 @@ def _gabor(weights: Weights, image_size: int = 64, aperture: bool = False) -> Ga
     return GaborExtractor(GaborPyramid.kay2008(image_size, aperture=aperture))
 
 
-register_model("efficientnet-lite0", _efficientnet_lite0)
+register_model("efficientnet-lite0", _efficientnet_lite0, weights_file=bundled_weights_path)
 register_model("clip-vit-b-32", _clip_vit_b32)
 register_model("gabor", _gabor, layers=(GaborExtractor.LAYER,), options=("image_size", "aperture"), has_weights=False)

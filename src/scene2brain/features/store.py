@@ -8,6 +8,11 @@ preprocessing, pooling, stimulus-set digest, ...). The folder holds
 - ``features.zarr``: the (n_stimuli, n_features) float32 matrix, chunked by rows;
 - ``status.json``: how many leading rows are written and whether the entry is complete.
 
+Beside the entries, ``<root>/.model_keys.json`` (a :class:`KeyMemo`) records the key of each
+model built for the store (with the stamp of its weights file), so that a fully cached
+extraction finds its entries without building the model
+(:class:`~scene2brain.features.models.LazyModel`).
+
 Rows are written in chunks (zarr replaces each chunk file atomically) and
 ``status.json`` is replaced atomically *after* the rows it counts are on disk, so a
 killed writer leaves an entry that reads as incomplete and resumes from its last
@@ -111,6 +116,48 @@ class StoreEntry:
         self.write_rows(0, features)
 
 
+class KeyMemo:
+    """Records of model keys, in one JSON file, by a JSON-able identity.
+
+    The identity is how a model was asked for (:func:`~scene2brain.features.models.model_request`);
+    the record is what building it gave (its name and key, weights digest included, and the
+    stamp of its weights file). A missing, unreadable or unwritable file only means the model
+    is built to find its key, as without a memo.
+
+    Parameters
+    ----------
+    path : path
+        The JSON file (created on the first record).
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            content = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return content if isinstance(content, dict) else {}
+
+    def get(self, identity: dict[str, Any]) -> dict[str, Any] | None:
+        """The record of ``identity``, or None."""
+        item = self._read().get(key_digest(identity))
+        if not isinstance(item, dict) or item.get("identity") != json.loads(json.dumps(identity, default=str)):
+            return None
+        record = item.get("record")
+        return record if isinstance(record, dict) else None
+
+    def put(self, identity: dict[str, Any], record: dict[str, Any]) -> None:
+        """Record ``record`` for ``identity`` (atomically; nothing happens if the file cannot be written)."""
+        content = self._read()
+        content[key_digest(identity)] = {"identity": identity, "record": record}
+        try:
+            _write_json(self.path, content)
+        except OSError:  # a read-only store: its complete entries are still readable, found by building the model
+            pass
+
+
 class FeatureStore:
     """Feature matrices on disk under ``root``, addressed by their keys.
 
@@ -123,10 +170,17 @@ class FeatureStore:
     (False, True)
     """
 
+    MEMO_FILE = ".model_keys.json"
+
     def __init__(self, root: str | Path):
         self.root = Path(root)
 
+    def memo(self) -> KeyMemo:
+        """The store's record of model keys (see :class:`KeyMemo`)."""
+        return KeyMemo(self.root / self.MEMO_FILE)
+
     def entry(self, name: str, key: dict[str, Any]) -> StoreEntry:
+        """The entry of ``key`` among the entries of model ``name``."""
         folder = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
         return StoreEntry(self.root / folder / key_digest(key), key)
 

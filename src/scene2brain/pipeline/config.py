@@ -33,7 +33,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from scene2brain.data.datasets.registry import experiment_datasets
-from scene2brain.encoding.registry import ENCODERS, check_encoder_options
+from scene2brain.encoding.registry import ENCODERS, check_encoder_values
 from scene2brain.features.layers import POOLINGS, check_pooling, pool
 from scene2brain.features.models import OUTPUT, available_models, model_entry
 from scene2brain.features.reduction import Reduction
@@ -346,7 +346,7 @@ class EncoderSection(_Section):
 
     @model_validator(mode="after")
     def _options(self) -> EncoderSection:
-        check_encoder_options(self.model, self.fit_options())
+        check_encoder_values(self.model, self.fit_options())
         return self
 
     def fit_options(self) -> dict[str, Any]:
@@ -385,9 +385,15 @@ class EncoderEntry(_Section):
 
     @model_validator(mode="after")
     def _options(self) -> EncoderEntry:
-        check_encoder_options(self.model, self.options)
+        check_encoder_values(self.model, self.options)
         if self.voxel_groups is not None and not ENCODERS[self.model].accepts("voxel_groups"):
             raise ValueError(f"voxel_groups: encoder {self.model!r} does not group voxels")
+        if self.device is not None:
+            if not ENCODERS[self.model].accepts("device"):
+                raise ValueError(f"device: encoder {self.model!r} runs on the CPU only")
+            from scene2brain.utils.training import torch_device
+
+            torch_device(self.device)  # "auto", "cpu" or an available "cuda[:i]"
         return self
 
 

@@ -38,9 +38,9 @@ from scene2brain.evaluation.noise_ceiling import (
     primary_score,
 )
 from scene2brain.features.extraction import extract_to_store
-from scene2brain.features.models import load_model
+from scene2brain.features.models import LazyModel
 from scene2brain.features.reduction import Reduction, reduce_features
-from scene2brain.features.store import StoreEntry
+from scene2brain.features.store import FeatureStore, StoreEntry
 from scene2brain.pipeline.config import SIMULATED, ConfigError, FeatureSection, RunConfig
 from scene2brain.pipeline.graph import Ref, Stage, StageContext, StageGraph, StageId
 
@@ -206,13 +206,15 @@ def compute_features(ctx: StageContext) -> None:
 
     The reduced features are what the reduction gives: PCA scores keep their variances (they
     are not whitened, so the ridge penalty acts differently on strong and weak components),
-    and "standardise" z-scores every column with the training rows' statistics.
+    and "standardise" z-scores every column with the training rows' statistics. The model is
+    built only when some layer is not in the feature store yet.
     """
     spec = ctx.settings["extraction"]
     stimuli, splits = load_stimuli(ctx.input("stimuli") / EXPERIMENT_DIR)
-    model = load_model(spec["model"], spec["weights"], **spec["options"])
+    store = ctx.runtime.store if isinstance(ctx.runtime.store, FeatureStore) else FeatureStore(ctx.runtime.store)
+    model = LazyModel(spec["model"], spec["weights"], options=spec["options"], memo=store.memo())
     entries, _ = extract_to_store(
-        stimuli.images, model, list(ctx.outputs), spec["pooling"], ctx.runtime.store,
+        stimuli.images, model, list(ctx.outputs), spec["pooling"], store,
         batch_size=ctx.options["batch_size"], device=ctx.options["device"], progress=ctx.runtime.progress,
     )  # fmt: skip
     train = splits[ctx.settings["train"]]

@@ -277,6 +277,12 @@ def check_data(config: RunConfig, experiments: dict[str, Path]) -> list[str]:
                 f"dataset.roi_column: {roi_column!r} is not a column of {subject}'s voxel table; "
                 f"columns: {list(voxels.columns)}"
             )
+        for i, entry in enumerate(config.encoders):
+            if entry.voxel_groups is not None and entry.voxel_groups not in voxels:
+                problems.append(
+                    f"encoders[{i}].voxel_groups: {entry.voxel_groups!r} is not a column of {subject}'s voxel table; "
+                    f"columns: {list(voxels.columns)}"
+                )
         rois = set(map(str, voxels[roi_column].unique())) | {ALL_VOXELS} if roi_column in voxels else None
         for key, section in (("decoding", config.decoding), ("rsa", config.rsa), ("sae", config.sae)):
             if section is None:

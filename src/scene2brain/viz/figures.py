@@ -8,6 +8,7 @@ tables, ``identification``).
 
 from __future__ import annotations
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -189,16 +190,19 @@ def figure_encoder_comparison(encoders: pd.DataFrame) -> Figure:
     every encoder; right, the encoders' fit times (log scale).
     """
     panels = list(dict.fromkeys(zip(encoders["subject"], encoders["space"], strict=True)))
+    all_names = list(dict.fromkeys(encoders["encoder"]))  # one colour per encoder in every panel
+    colour = matplotlib.colormaps["tab20" if len(all_names) > 10 else "tab10"]
     fig = Figure(figsize=(11, 3.2 * len(panels)))
     axes = fig.subplots(len(panels), 2, squeeze=False, width_ratios=[3, 1])
     for row, (subject, space) in enumerate(panels):
         table = encoders[(encoders["subject"] == subject) & (encoders["space"] == space)]
         rois, names = _rois(table), list(dict.fromkeys(table["encoder"]))
         ax, width, x = axes[row, 0], 0.8 / len(names), np.arange(len(rois))
+        colours = {name: colour(i) for i, name in enumerate(all_names)}
         for i, name in enumerate(names):
             part = table[table["encoder"] == name].set_index("roi").reindex(rois)
             err = np.vstack([part["score"] - part["ci_low"], part["ci_high"] - part["score"]])
-            ax.bar(x + (i + 0.5) * width - 0.4, part["score"], width, label=name)
+            ax.bar(x + (i + 0.5) * width - 0.4, part["score"], width, label=name, color=colours[name])
             if np.isfinite(err).any():
                 ax.errorbar(x + (i + 0.5) * width - 0.4, part["score"], yerr=np.clip(err, 0, None), fmt="none",
                             ecolor="k", elinewidth=0.8, capsize=2)  # fmt: skip
@@ -207,11 +211,18 @@ def figure_encoder_comparison(encoders: pd.DataFrame) -> Figure:
         ax.set_title(f"{subject}, {space}: encoders per ROI, test split", fontsize=9)
         ax.legend(fontsize=7, ncols=3)
         seconds = table.drop_duplicates("encoder").set_index("encoder").reindex(names)["fit_seconds"]
-        axes[row, 1].barh(np.arange(len(names)), seconds, color="0.6")
-        axes[row, 1].set_yticks(np.arange(len(names)), names, fontsize=8)
-        axes[row, 1].invert_yaxis()
-        axes[row, 1].set_xscale("log")
-        axes[row, 1].xaxis.set_minor_formatter(NullFormatter())
-        axes[row, 1].set_xlabel("fit time (s, CV included)", fontsize=9)
+        times = axes[row, 1]
+        times.barh(np.arange(len(names)), seconds, color=[colours[n] for n in names])
+        times.set_yticks(np.arange(len(names)), names, fontsize=8)
+        times.invert_yaxis()
+        times.set_xscale("log")
+        times.xaxis.set_minor_formatter(NullFormatter())
+        finite = seconds[np.isfinite(seconds) & (seconds > 0)]
+        if len(finite):
+            times.set_xlim(finite.min() / 3, finite.max() * 3)
+        for i, value in enumerate(seconds):
+            if np.isfinite(value) and value > 0:
+                times.text(value, i, f" {value:.3g}", va="center", fontsize=7)
+        times.set_xlabel("fit time (s, CV included; log scale)", fontsize=9)
     fig.tight_layout()
     return fig

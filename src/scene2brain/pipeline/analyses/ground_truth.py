@@ -322,7 +322,7 @@ def encoder_checks(
     network's paired bootstrap difference from ``[encoder]`` (which must be voxelwise ridge)
     must lie above 0 in HV (nonlinear mixtures of those features) while ridge stays at least as
     good in CAL (exactly linear): the network's difference there is not above 0 (its interval
-    reaches 0 or below).
+    reaches 0 or below). With several bottleneck entries, the first on a driver space is checked.
     """
     checks: dict[str, dict] = {}
     networks = encoders[encoders["model"] == NONLINEAR_ENCODER] if encoders is not None else None
@@ -337,6 +337,7 @@ def encoder_checks(
         return checks
     primary = encoders.loc[encoders["encoder"] == encoders["model"], "model"]
     rows = networks[networks["space"].isin(spaces["deep"])]
+    rows = rows[rows["encoder"] == rows["encoder"].iloc[0]] if len(rows) else rows  # the first such entry
     if primary.empty or primary.iloc[0] != "ridge":
         record("nonlinear-hv", title, None, None, "not run: [encoder] model is not 'ridge'")
     elif not {"HV", "CAL"} <= set(rows["roi"]) or rows["diff_low"].isna().any():

@@ -16,10 +16,10 @@ disabled by ``patience = epochs``) and prints:
 
 Usage::
 
-    python benchmarks/bottleneck.py                          # full size, 2 epochs, CPU
-    python benchmarks/bottleneck.py --size small --epochs 5  # 2,000 rows, width 1,024
-    python benchmarks/bottleneck.py --device cuda --epochs 5
-    python benchmarks/bottleneck.py --optimizer adamw --batch-size 256
+    python benchmarks/bottleneck_network.py                          # full size, 2 epochs, CPU
+    python benchmarks/bottleneck_network.py --size small --epochs 5  # 2,000 rows, width 1,024
+    python benchmarks/bottleneck_network.py --device cuda --epochs 5
+    python benchmarks/bottleneck_network.py --optimizer adamw --batch-size 256
 """
 
 from __future__ import annotations
