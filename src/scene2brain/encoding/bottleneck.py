@@ -41,6 +41,7 @@ from sklearn.utils.validation import check_is_fitted
 from scene2brain.encoding import _bottleneck_net as nets
 from scene2brain.encoding.selection import fold_scores
 from scene2brain.evaluation.metrics import r2_score
+from scene2brain.utils.arrays import check_matrix
 from scene2brain.utils.training import torch_device
 
 if TYPE_CHECKING:
@@ -56,21 +57,7 @@ TRUNK_PARAMS = ("n_input_components", "width", "depth", "activation")
 
 
 def _check_matrix(X: Any, name: str, n_columns: int | None = None) -> np.ndarray:
-    X = np.asarray(X)
-    if X.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D array (stimuli x columns), got shape {X.shape}")
-    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
-        raise ValueError(f"{name}: expected real numbers, got dtype {X.dtype}")
-    if n_columns is not None and X.shape[1] != n_columns:
-        raise ValueError(f"{name}: expected {n_columns} columns (as in fit), got {X.shape[1]}")
-    bad = ~np.isfinite(X)
-    if bad.any():
-        rows, cols = np.nonzero(bad)
-        raise ValueError(
-            f"{name}: expected finite values, found {int(bad.sum())} NaN/inf entries "
-            f"(first at row {rows[0]}, column {cols[0]})"
-        )
-    return X.astype(np.float64, copy=False)
+    return check_matrix(X, name, n_columns).astype(np.float64, copy=False)
 
 
 def _check_labels(labels: Any, n: int, name: str, what: str) -> np.ndarray:

@@ -55,6 +55,7 @@ from torch import nn
 
 from scene2brain.evaluation.metrics import r2_score
 from scene2brain.representation._sae_masks import erk_densities, random_masks
+from scene2brain.utils.arrays import check_matrix
 from scene2brain.utils.training import EarlyStopping, torch_device
 
 __all__ = ["ARCHITECTURES", "SPARSITIES", "SparseAutoencoder", "dead_units", "erk_densities", "sparsity_stats"]
@@ -145,24 +146,6 @@ class _MLP(nn.Module):
         """Nothing to constrain: the MLP's weights are free (the dictionary renormalises its atoms)."""
 
 
-def _check_matrix(X: Any, name: str, n_columns: int | None = None) -> np.ndarray:
-    X = np.asarray(X)
-    if X.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D array (stimuli x voxels), got shape {X.shape}")
-    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
-        raise ValueError(f"{name}: expected real numbers, got dtype {X.dtype}")
-    if n_columns is not None and X.shape[1] != n_columns:
-        raise ValueError(f"{name}: expected {n_columns} columns (as in fit), got {X.shape[1]}")
-    bad = ~np.isfinite(X)
-    if bad.any():
-        rows, cols = np.nonzero(bad)
-        raise ValueError(
-            f"{name}: expected finite values, found {int(bad.sum())} NaN/inf entries "
-            f"(first at row {rows[0]}, column {cols[0]})"
-        )
-    return X
-
-
 def _check_ids(ids: Any, n: int, name: str) -> np.ndarray:
     ids = np.asarray(ids)
     if ids.ndim != 1 or len(ids) != n:
@@ -188,7 +171,7 @@ def sparsity_stats(Z: np.ndarray) -> dict[str, float]:
     >>> sparsity_stats(np.array([[0.0, 1.0, 2.0], [0.0, 0.0, 3.0]]))
     {'fraction_zero': 0.5, 'l0_mean': 1.5, 'l0_median': 1.5}
     """
-    Z = _check_matrix(Z, "Z")
+    Z = check_matrix(Z, "Z")
     if Z.size == 0:
         raise ValueError(f"Z: expected at least one stimulus and one latent, got shape {Z.shape}")
     l0 = np.count_nonzero(Z, axis=1)
@@ -216,7 +199,7 @@ def dead_units(Z: np.ndarray) -> np.ndarray:
     >>> dead_units(np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 2.0]])).tolist()
     [True, False, False]
     """
-    Z = _check_matrix(Z, "Z")
+    Z = check_matrix(Z, "Z")
     if Z.shape[0] == 0:
         raise ValueError(f"Z: expected at least one stimulus, got shape {Z.shape}")
     return ~np.any(Z != 0, axis=0)
@@ -443,7 +426,7 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
         -------
         SparseAutoencoder
         """
-        X = _check_matrix(X, "X")
+        X = check_matrix(X, "X")
         n, n_voxels = X.shape
         if n < 2:
             raise ValueError(f"X: expected at least 2 training rows, got {n}")
@@ -585,7 +568,7 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
 
     def _standardised(self, X: Any, name: str = "X") -> torch.Tensor:
         check_is_fitted(self, "module_")
-        X = _check_matrix(X, name, self.n_features_in_)
+        X = check_matrix(X, name, self.n_features_in_)
         device = next(self.module_.parameters()).device
         return torch.as_tensor((X - self.mean_) / self.scale_, dtype=torch.float32, device=device)
 
@@ -650,7 +633,7 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
         ndarray of shape (n_stimuli, n_voxels), float64
         """
         check_is_fitted(self, "module_")
-        Z = _check_matrix(Z, "Z", int(self.n_latents))
+        Z = check_matrix(Z, "Z", int(self.n_latents))
         device = next(self.module_.parameters()).device
         self.module_.eval()
         out = []
@@ -699,7 +682,7 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_voxels,)
         """
-        X = _check_matrix(X, "X", getattr(self, "n_features_in_", None))
+        X = check_matrix(X, "X", getattr(self, "n_features_in_", None))
         if len(X) < 2:
             raise ValueError(f"X: expected at least 2 rows for an R^2, got {len(X)}")
         r2 = r2_score(X, self.reconstruct(X, stimulus_ids=stimulus_ids, allow_training=allow_training))

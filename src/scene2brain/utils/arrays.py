@@ -10,6 +10,28 @@ from scipy import sparse
 _BLOCK_COLUMNS = 2048
 
 
+def check_matrix(X: Any, name: str, n_columns: int | None = None) -> np.ndarray:
+    """``X`` as a 2-D array of finite real numbers (with ``n_columns`` columns when given), or a ValueError.
+
+    The message names ``name`` and, for non-finite values, how many and where the first is.
+    """
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array (stimuli x columns), got shape {X.shape}")
+    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+        raise ValueError(f"{name}: expected real numbers, got dtype {X.dtype}")
+    if n_columns is not None and X.shape[1] != n_columns:
+        raise ValueError(f"{name}: expected {n_columns} columns (as in fit), got {X.shape[1]}")
+    bad = ~np.isfinite(X)
+    if bad.any():
+        rows, cols = np.nonzero(bad)
+        raise ValueError(
+            f"{name}: expected finite values, found {int(bad.sum())} NaN/inf entries "
+            f"(first at row {rows[0]}, column {cols[0]})"
+        )
+    return X
+
+
 def check_same_shape(**arrays: Any) -> None:
     """Refuse arrays that pair up element by element but differ in shape (no broadcasting).
 
