@@ -259,3 +259,17 @@ def test_a_recorded_torchvision_model_is_found_without_importing_torchvision(tmp
     )
     out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout
     assert json.loads(out.splitlines()[-1]) == {"key": key, "built": False, "torchvision": False}
+
+
+def test_changed_feature_code_misses_the_record(tmp_path, tiny, monkeypatch):
+    """A record made by other feature code (a model factory, a preprocessing, a key) is not trusted."""
+    from scene2brain.features import models
+
+    store = tmp_path / "store"
+    _extract(["conv"], store, "random")
+    assert len(tiny) == 1
+    _extract(["conv"], store, "random")
+    assert len(tiny) == 1  # the record serves the cached run
+    monkeypatch.setattr(models, "_feature_code_digest", lambda: "other code")
+    _extract(["conv"], store, "random")
+    assert len(tiny) == 2  # the code changed: the model is built again and its own key decides

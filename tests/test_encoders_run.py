@@ -67,6 +67,15 @@ def test_ols_cv_score_is_held_out():
     assert (expected < r2_score(Y, LinearRegression().fit(X, Y).predict(X))).all()  # in-sample R^2 would be higher
 
 
+def test_grids_bounded_by_the_data_are_not_refused_before_the_data_is_seen(tmp_path):
+    entries = [
+        {"name": "knn", "model": "knn", "options": {"n_neighbors": [5, 50, 200]}},
+        {"name": "pls", "model": "pls", "options": {"n_components": [10, 100]}},
+    ]
+    config = write_config(tmp_path, {"encoders": entries})
+    assert [e.options for e in config.encoders] == [e["options"] for e in entries]
+
+
 def test_primary_encoder_options_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="not options of encoder 'ridge'"):
         write_config(tmp_path, {"encoder": {"options": {"n_neighbors": 3}}})

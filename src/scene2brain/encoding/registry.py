@@ -228,12 +228,26 @@ def _check_forest(options: dict[str, Any]) -> None:
     trial_fit(_encoder(regressors.forest), {**options, "n_estimators": 2})
 
 
+def _bounded_by_data(option: str, fit: Callable[..., FittedEncoder]) -> Callable[[dict[str, Any]], None]:
+    """A check for an encoder whose grid ``option`` is bounded by the data (PLS components, neighbours).
+
+    The grid is checked for its type and lower bound only (its upper bound, the features or the
+    training rows, is checked by the fit on the real data); the other options by a trial fit.
+    """
+
+    def check(options: dict[str, Any]) -> None:
+        if options.get(option) is not None:
+            regressors.int_grid(option, options[option], 1)
+        trial_fit(fit, {key: value for key, value in options.items() if key != option})
+
+    return check
+
+
 def trial_fit(fit: Callable[..., FittedEncoder], options: dict[str, Any]) -> None:
     """Fit once on a seeded random problem (:data:`TRIAL_SHAPE`, 2 targets, 2 folds): the encoder's own value checks.
 
-    Any error becomes a ValueError with the encoder's message. Grids bounded by the data
-    (PLS components by the features, neighbours by the training rows) are refused here only
-    beyond the trial problem's sizes; the fit checks them against the real data.
+    Any error becomes a ValueError with the encoder's message (and the error's type when it
+    is not a ValueError).
     """
     rng = np.random.default_rng(0)
     n, p = TRIAL_SHAPE
@@ -242,8 +256,10 @@ def trial_fit(fit: Callable[..., FittedEncoder], options: dict[str, Any]) -> Non
     half = np.arange(n // 2)
     try:
         fit(X, Y, [(half + n // 2, half), (half, half + n // 2)], **options)
-    except (ValueError, TypeError) as err:
+    except ValueError as err:
         raise ValueError(str(err)) from None
+    except Exception as err:  # an option that makes the encoder fail in any other way is a bad option too
+        raise ValueError(f"{type(err).__name__}: {err}") from None
 
 
 ENCODERS: dict[str, EncoderInfo] = {
@@ -274,8 +290,18 @@ ENCODERS: dict[str, EncoderInfo] = {
             "independent elastic net per voxel, each (alpha, l1_ratio) by CV (ElasticNetCV)",
             _fit_elasticnet,
         ),
-        EncoderInfo("pls", "partial least squares, number of components by CV", _encoder(regressors.pls)),
-        EncoderInfo("knn", "k nearest neighbours, k by CV", _encoder(regressors.knn)),
+        EncoderInfo(
+            "pls",
+            "partial least squares, number of components by CV",
+            _encoder(regressors.pls),
+            _bounded_by_data("n_components", _encoder(regressors.pls)),
+        ),
+        EncoderInfo(
+            "knn",
+            "k nearest neighbours, k by CV",
+            _encoder(regressors.knn),
+            _bounded_by_data("n_neighbors", _encoder(regressors.knn)),
+        ),
         EncoderInfo("tree", "one multi-output regression tree, depth by CV", _encoder(regressors.tree)),
         EncoderInfo("forest", "multi-output random forest, depth by CV", _encoder(regressors.forest), _check_forest),
         EncoderInfo(
@@ -310,19 +336,23 @@ def check_encoder_options(name: str, options: dict[str, Any]) -> None:
 
 
 def check_encoder_values(name: str, options: dict[str, Any]) -> None:
-    """ValueError for option values that encoder ``name`` refuses, without data (:class:`EncoderInfo`)."""
+    """ValueError for option values that encoder ``name`` refuses, without data (:class:`EncoderInfo`).
+
+    Each encoder and set of options is checked once per process.
+    """
     check_encoder_options(name, options)
-    _checked_values(name, json.dumps(options, sort_keys=True, default=repr))
-
-
-@functools.lru_cache(maxsize=64)
-def _checked_values(name: str, options: str) -> None:
-    """The value check of one encoder and options (JSON), done once per process."""
+    key = (name, json.dumps(options, sort_keys=True, default=repr))
+    if key in _CHECKED:
+        return
     info = encoder_info(name)
     if info.check is not None:
-        info.check(json.loads(options))
+        info.check(dict(options))
     else:
-        trial_fit(info.fit, json.loads(options))
+        trial_fit(info.fit, dict(options))
+    _CHECKED.add(key)
+
+
+_CHECKED: set[tuple[str, str]] = set()
 
 
 def fit_encoder(

@@ -311,6 +311,21 @@ _KEY_LIBRARIES = ("scene2brain", "torch", "torchvision", "open_clip_torch")
 
 
 @functools.cache
+@functools.cache
+def _feature_code_digest() -> str:
+    """Digest of the source of ``scene2brain.features``: code that builds models and their keys.
+
+    Part of every :func:`model_request`, so that a changed model factory, preprocessing or key
+    (the Gabor pyramid's defaults, a preprocessing constant) misses the records made before it,
+    whatever the package's version says.
+    """
+    folder = Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def _library_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {}
     for dist in _KEY_LIBRARIES:
@@ -342,7 +357,8 @@ def model_request(name: str, weights: Weights = "pretrained", seed: int = 0, **o
     """A :func:`load_model` call as JSON: what, besides the content of a weights file, determines the model's key.
 
     The name, the options, the weights as asked for ("pretrained", "random" with its seed, or
-    a weights file by its absolute path) and the versions of the libraries that build models.
+    a weights file by its absolute path), the versions of the libraries that build models and a
+    digest of scene2brain's feature code (:func:`_feature_code_digest`).
     It neither checks the arguments nor imports anything: a :class:`LazyModel` looks its
     record up under it before anything else.
     """
@@ -355,6 +371,7 @@ def model_request(name: str, weights: Weights = "pretrained", seed: int = 0, **o
         "seed": int(seed) if asked == "random" else None,
         "options": dict(sorted(options.items())),
         "versions": _library_versions(),
+        "code": _feature_code_digest(),
     }
 
 

@@ -191,7 +191,12 @@ def figure_encoder_comparison(encoders: pd.DataFrame) -> Figure:
     """
     panels = list(dict.fromkeys(zip(encoders["subject"], encoders["space"], strict=True)))
     all_names = list(dict.fromkeys(encoders["encoder"]))  # one colour per encoder in every panel
-    colour = matplotlib.colormaps["tab20" if len(all_names) > 10 else "tab10"]
+    # tab20 in the order dark 0..9, then light 0..9: the first ten encoders get ten different hues
+    palette = matplotlib.colormaps["tab20"]
+
+    def colour(i: int) -> tuple:
+        return palette((2 * i) % 20 + (i // 10) % 2)
+
     fig = Figure(figsize=(11, 3.2 * len(panels)))
     axes = fig.subplots(len(panels), 2, squeeze=False, width_ratios=[3, 1])
     for row, (subject, space) in enumerate(panels):
