@@ -132,7 +132,7 @@ def test_cli_run_and_report(first_run, tmp_path):
     result = runner.invoke(app, ["run", str(study), "--quiet"], terminal_width=200)
     assert result.exit_code == 1 and "NOT RUN sim01: CAL voxels" in result.output, result.output
     bad = tmp_path / "bad.toml"
-    bad.write_text('[dataset]\nname = "simulated"\n[encoder]\nmodel = "lasso"\n')
+    bad.write_text('[dataset]\nname = "simulated"\n[encoder]\nmodel = "bogus"\n')
     result = runner.invoke(app, ["run", str(bad)], terminal_width=200)
     assert result.exit_code == 2 and "encoder.model" in result.output and "features: required" in result.output
     result = runner.invoke(app, ["report", str(tmp_path / "nowhere")], terminal_width=200)

@@ -70,7 +70,7 @@ def test_stored_cv_score_means_the_same_for_every_encoder():
     ridge = fit_encoder("ridge", X, Y, folds, alphas=[1e-8])  # vanishing penalty: the same fits
     np.testing.assert_allclose(ridge.cv_score, expected, rtol=1e-5)
     with pytest.raises(ValueError, match="encoder: expected one of"):
-        fit_encoder("lasso", X, Y, folds)
+        fit_encoder("bogus", X, Y, folds)
 
 
 @pytest.mark.slow
