@@ -101,6 +101,7 @@ def test_encoders_table_compares_on_the_same_splits(tmp_path, monkeypatch):
     table = results.table(ENCODERS_TABLE)
     spaces = config.spaces()
     assert set(table["encoder"]) == {"ridge", "ols", "same"}
+    assert set(table.loc[table["primary"], "encoder"]) == {"ridge"}
     assert set(table.loc[table["encoder"] == "ols", "space"]) == {"effnet:head"}
     assert set(table.loc[table["encoder"] == "same", "space"]) == set(spaces)
     for column in ("subject", "roi", "space", "encoder", "score", "ci_low", "ci_high", "fit_seconds"):
@@ -128,13 +129,13 @@ def test_encoders_table_compares_on_the_same_splits(tmp_path, monkeypatch):
 def _rows(hv: tuple[float, float, float], cal: tuple[float, float, float], primary: str = "ridge") -> pd.DataFrame:
     base = {"subject": "sim01", "space": "effnet:head"}
     rows = [
-        {**base, "roi": roi, "encoder": primary, "model": primary, "diff": np.nan, "diff_low": np.nan,
-         "diff_high": np.nan}
+        {**base, "roi": roi, "encoder": primary, "model": primary, "primary": True, "diff": np.nan,
+         "diff_low": np.nan, "diff_high": np.nan}
         for roi in ("HV", "CAL")
     ]  # fmt: skip
     for roi, (d, low, high) in (("HV", hv), ("CAL", cal)):
-        rows.append({**base, "roi": roi, "encoder": "net", "model": "bottleneck", "diff": d, "diff_low": low,
-                     "diff_high": high})  # fmt: skip
+        rows.append({**base, "roi": roi, "encoder": "net", "model": "bottleneck", "primary": False, "diff": d,
+                     "diff_low": low, "diff_high": high})  # fmt: skip
     return pd.DataFrame(rows)
 
 

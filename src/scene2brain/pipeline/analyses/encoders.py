@@ -136,6 +136,7 @@ def write_tables(ctx: StageContext) -> None:
                         "space": space,
                         "encoder": name,
                         "model": model,
+                        "primary": is_primary,
                         "metric": score,
                         "score": per_roi(values),
                         "ci_low": low,
@@ -161,7 +162,7 @@ def section(results: Results) -> list[Block]:
     table = results.table(ENCODERS_TABLE)
     columns = ["subject", "roi", "space", "encoder", "metric", "score", "ci_low", "ci_high", "diff", "diff_low",
                "diff_high", "median_cv", "fit_seconds", "fitted"]  # fmt: skip
-    primary = table.loc[table["encoder"] == table["model"], "encoder"].iloc[0]
+    primary = results.config["encoder"]["model"]
     return [
         "<h2>Encoders compared</h2><p>Every encoder was fitted on the training stimuli of each feature space, its "
         "hyperparameters chosen on the same cross-validation folds of those stimuli (<code>median_cv</code>: median "

@@ -335,7 +335,7 @@ def encoder_checks(
     if disabled:
         record("nonlinear-hv", title, None, None, f"disabled: no [[encoders]] entry with model = {NONLINEAR_ENCODER!r}")
         return checks
-    primary = encoders.loc[encoders["encoder"] == encoders["model"], "model"]
+    primary = encoders.loc[encoders["primary"], "model"] if "primary" in encoders else encoders.iloc[:0]["model"]
     rows = networks[networks["space"].isin(spaces["deep"])]
     rows = rows[rows["encoder"] == rows["encoder"].iloc[0]] if len(rows) else rows  # the first such entry
     if primary.empty or primary.iloc[0] != "ridge":
