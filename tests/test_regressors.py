@@ -27,7 +27,7 @@ from sklearn.tree import DecisionTreeRegressor
 from scene2brain.encoding import RidgeCV, sparse
 from scene2brain.encoding.kernel import KernelRidgeCV
 from scene2brain.encoding.registry import ENCODERS, fit_encoder
-from scene2brain.encoding.regressors import MultiTaskElasticNetGram, multitask_alpha_grid
+from scene2brain.encoding.regressors import MultiTaskElasticNetGram, _pls_fold_scores, multitask_alpha_grid
 from scene2brain.encoding.sparse import VoxelwiseElasticNetCV, VoxelwiseLassoCV
 
 
@@ -109,6 +109,20 @@ def test_wrapped_regressor_equals_grid_search(name, options, estimator, param, g
         assert best in summary.values()
         assert np.isnan(fitted.alphas).all()
     assert fitted.fit_seconds > 0
+
+
+@pytest.mark.parametrize("scale", [False, True])
+def test_pls_scores_every_candidate_as_its_own_fit(scale):
+    """One fit per fold with the most components stands for a separate fit per candidate."""
+    X, Y, _ = _data(v=7)
+    Y[:, 3] = 5.0  # a constant target: scale=True must not divide by its zero SD
+    train, test = _folds(X)[0]
+    grid = [1, 2, 4, 6]
+    scores = _pls_fold_scores(X[train], Y[train], X[test], Y[test], grid, scale)
+    for row, k in zip(scores, grid, strict=True):
+        pred = PLSRegression(n_components=k, scale=scale).fit(X[train], Y[train]).predict(X[test])
+        expected = [sk_r2(Y[test, j], pred[:, j]) for j in range(Y.shape[1]) if j != 3]
+        np.testing.assert_allclose(np.delete(row, 3), expected, rtol=1e-9, atol=1e-12)
 
 
 def test_ridge_shared_default_grid_is_ridges_and_a_different_alpha_gives_other_predictions():

@@ -10,7 +10,8 @@ see :mod:`scene2brain.encoding.selection`), refits on all rows and returns a
   scored by the exact per-target ridge CV of :class:`~scene2brain.encoding.RidgeCV`;
 - :func:`multitask_elasticnet` -- ``MultiTaskLasso`` / ``MultiTaskElasticNet``
   (shared support across targets), fitted by :class:`MultiTaskElasticNetGram`;
-- :func:`pls` -- ``PLSRegression``, number of components;
+- :func:`pls` -- ``PLSRegression``, number of components (one fit per fold serves every
+  candidate: the first ``k`` components of a larger fit are the ``k``-component fit);
 - :func:`knn` -- ``KNeighborsRegressor``, number of neighbours;
 - :func:`tree` / :func:`forest` -- multi-output ``DecisionTreeRegressor`` /
   ``RandomForestRegressor``, maximum depth.
@@ -39,6 +40,7 @@ from scene2brain.encoding._base import check_alphas
 from scene2brain.encoding._solver import check_folds
 from scene2brain.encoding.ridge import RidgeCV
 from scene2brain.encoding.selection import choose, search
+from scene2brain.evaluation.metrics import r2_score
 
 Folds = Sequence[tuple[np.ndarray, np.ndarray]]
 
@@ -359,12 +361,35 @@ def pls(
     X, Y = _arrays(X, Y)
     most = min(X.shape[1], min_train_size(folds, len(X)) - 1)
     if n_components is None:
-        grid: list[Any] = list(range(1, min(20, most) + 1))
+        grid: list[int] = list(range(1, min(20, most) + 1))
     else:
-        grid = int_grid("n_components", n_components, 1, most)
-    return _grid_fit(
-        lambda k: PLSRegression(n_components=k, scale=scale), grid, X, Y, folds, lambda k, _: {"n_components": k}
-    )
+        grid = [int(k) for k in int_grid("n_components", n_components, 1, most)]  # type: ignore[arg-type]
+    scores = np.array([_pls_fold_scores(X[train], Y[train], X[test], Y[test], grid, scale) for train, test in folds])
+    with np.errstate(invalid="ignore"):
+        scores = np.nanmean(scores, axis=0)
+    index = int(choose(scores, per_target=False)[0])
+    k = grid[index]
+    model = PLSRegression(n_components=k, scale=scale).fit(X, Y)
+    return GridFit(model, scores[index], np.full(Y.shape[1], np.nan), {"n_components": k})
+
+
+def _pls_fold_scores(
+    X: np.ndarray, Y: np.ndarray, X_test: np.ndarray, Y_test: np.ndarray, grid: Sequence[int], scale: bool
+) -> np.ndarray:
+    """Held-out R^2 (len(grid), n_targets) of ``PLSRegression(k)`` for every ``k`` in ``grid``, from one fit.
+
+    NIPALS finds the components one after another, so the first ``k`` components of a fit
+    with ``max(grid)`` are those of a fit with ``k``; and ``P^T W`` (loadings by weights) is
+    upper triangular, so the first ``k`` columns of the rotations are the ``k``-component
+    rotations. The ``k``-component prediction is therefore ``T[:, :k] Q[:, :k]^T`` (test
+    scores, y loadings), scaled back; the tests check it against separate fits.
+    """
+    model = PLSRegression(n_components=max(grid), scale=scale).fit(X, Y)
+    scores = model.transform(X_test)
+    y_std = Y.std(axis=0, ddof=1) if scale else np.ones(Y.shape[1])
+    y_std[y_std == 0] = 1.0
+    loadings = model.y_loadings_ * y_std[:, None]
+    return np.array([r2_score(Y_test, scores[:, :k] @ loadings[:, :k].T + model.intercept_) for k in grid])
 
 
 def knn(
