@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -8,6 +9,20 @@ import pytest
 from scene2brain.data import Experiment, Responses, Stimuli
 
 sys.path.insert(0, str(Path(__file__).parent))  # helper modules beside the tests (dataset_fixtures)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Digest memos and other cached files go to a temporary folder, not the user's ~/.cache."""
+    from scene2brain.utils.files import CACHE_ENV
+
+    previous = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("scene2brain-cache"))
+    yield
+    if previous is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = previous
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ An :class:`ImageSource` is an ordered set of images read on demand:
 - :class:`SubsetImages`: some images of another source, in a given order.
 
 Every source reads batches (``read``/``[]``), gives its content digest (computed once,
-or given when it is already known), selects subsets and describes itself as a JSON-able
+block by block, or given when it is already known; sources in files also keep it in a
+memo keyed by the files' stamps, see :meth:`ImageSource.digest`), selects subsets and describes itself as a JSON-able
 reference (``describe``/``from_description``) so a saved experiment can point at files
 and HDF5 bricks instead of copying them. :func:`as_image_source` turns arrays, stimuli,
 folders and ``file.h5[:dataset]`` strings into a source.
@@ -66,12 +67,16 @@ be read and lists them in ``.skipped``.
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+
+from scene2brain.utils.files import array_digest, atomic_path, cache_home, stat_stamp, text_digest
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 HDF5_SUFFIXES = (".h5", ".hdf5")
@@ -364,11 +369,35 @@ class ImageSource(ABC):
         """Digest of the images' content (pixels, or file bytes for files), in order.
 
         Computed once, from the images read block by block (an HDF5 brick is never
-        loaded whole), then kept; a digest given at construction is never recomputed.
+        loaded whole: memory stays at one block of :data:`DIGEST_BLOCK` images), then
+        kept; a digest given at construction is never recomputed.
+
+        Sources that live in files (HDF5 bricks, image files, their subsets) also record
+        their digest in a memo in scene2brain's cache folder
+        (:func:`~scene2brain.utils.files.cache_home`: ``$SCENE2BRAIN_CACHE``, else
+        ``~/.cache/scene2brain``), keyed by each file's resolved path, size, inode and
+        modification and change times (and the dataset and rows of a brick): a new
+        source over unchanged files (the next run) reads the digest there instead of
+        every image. Any change to a file misses the memo and recomputes; only an
+        in-place rewrite to the same size within one tick of the file system's clock goes
+        unseen. An unreadable or damaged memo is ignored; one that cannot be written
+        (read-only cache) only costs the recomputation. ``SCENE2BRAIN_CACHE=""`` turns
+        the memo off.
         """
         if self._digest is None:
-            self._digest = self._compute_digest()
+            key = self._memo_key()
+            memo = _digest_memo_file(key) if key is not None else None
+            digest = _read_digest_memo(memo, key) if memo is not None else None
+            if digest is None:
+                digest = self._compute_digest()
+                if memo is not None:
+                    _write_digest_memo(memo, key, digest)
+            self._digest = digest
         return self._digest
+
+    def _memo_key(self) -> dict[str, Any] | None:
+        """What identifies this source's content without reading it (file stamps), or None: no digest memo."""
+        return None
 
     def _compute_digest(self) -> str:
         """SHA-256 (first 16 hex digits) of the count, then per block of stored images its shape, dtype and pixels."""
@@ -556,6 +585,13 @@ class FileImages(ImageSource):
             return np.stack(images)
         return images
 
+    def _memo_key(self) -> dict[str, Any] | None:
+        try:
+            stamps = [stat_stamp(path) for path in self.paths]
+        except OSError:  # a missing file: computing the digest names it
+            return None
+        return {"kind": self.kind, "n": len(self.paths), "files": text_digest(json.dumps(stamps), 32)}
+
     def _compute_digest(self) -> str:
         h = hashlib.sha256()
         for path in self.paths:
@@ -663,6 +699,14 @@ class HDF5Images(ImageSource):
                 )
             return _take(data, rows)
 
+    def _memo_key(self) -> dict[str, Any] | None:
+        try:
+            stamp = stat_stamp(self.path)
+        except OSError:  # a missing file: computing the digest names it
+            return None
+        rows = array_digest(self.rows, length=32)
+        return {"kind": self.kind, "file": stamp, "dataset": self.dataset, "n": len(self.rows), "rows": rows}
+
     def subset(self, indices: Any) -> HDF5Images:
         return HDF5Images(self.path, self.dataset, self.rows[self._positions(indices)])
 
@@ -705,6 +749,12 @@ class SubsetImages(ImageSource):
     def by_reference(self) -> bool:
         return self.parent.by_reference
 
+    def _memo_key(self) -> dict[str, Any] | None:
+        parent = self.parent._memo_key()
+        if parent is None:
+            return None
+        return {"kind": self.kind, "parent": parent, "n": len(self.indices), "indices": array_digest(self.indices, 32)}
+
     def subset(self, indices: Any) -> SubsetImages:
         return SubsetImages(self.parent, self.indices[self._positions(indices)])
 
@@ -718,6 +768,45 @@ class SubsetImages(ImageSource):
 
 
 _KINDS: dict[str, type[ImageSource]] = {c.kind: c for c in (ArrayImages, FileImages, HDF5Images, SubsetImages)}
+
+#: Folder of the digest memos inside scene2brain's cache folder; one JSON file per source content.
+DIGEST_MEMO_DIR = "image-digests"
+#: Version of the digest memo's key; part of it, so a change of what the key holds misses old memos.
+DIGEST_MEMO_VERSION = 1
+
+
+def _memo_identity(key: dict[str, Any]) -> dict[str, Any]:
+    """The whole memo key: the source's key, the digest's block size and the memo version."""
+    return {"source": key, "block": DIGEST_BLOCK, "version": DIGEST_MEMO_VERSION}
+
+
+def _digest_memo_file(key: dict[str, Any]) -> Path | None:
+    """Where the digest memo of a source with memo key ``key`` lives, or None when the cache is off."""
+    home = cache_home()
+    if home is None:
+        return None
+    return home / DIGEST_MEMO_DIR / f"{text_digest(json.dumps(_memo_identity(key), sort_keys=True), 32)}.json"
+
+
+def _read_digest_memo(memo: Path, key: dict[str, Any]) -> str | None:
+    """The digest recorded in ``memo`` for ``key``; None when missing, damaged or recorded for another key."""
+    try:
+        content = json.loads(memo.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(content, dict) or content.get("key") != json.loads(json.dumps(_memo_identity(key))):
+        return None
+    digest = content.get("digest")
+    return digest if isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{16}", digest) else None
+
+
+def _write_digest_memo(memo: Path, key: dict[str, Any], digest: str) -> None:
+    """Record ``digest`` for ``key`` in ``memo`` (atomically; a cache that cannot be written is skipped)."""
+    try:
+        with atomic_path(memo) as tmp:
+            tmp.write_text(json.dumps({"key": _memo_identity(key), "digest": digest}, indent=1))
+    except OSError:
+        pass
 
 
 def _take(array: Any, positions: np.ndarray) -> np.ndarray:

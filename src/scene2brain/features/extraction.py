@@ -1,8 +1,16 @@
-"""Batched, cached extraction of several layers from one forward pass per batch."""
+"""Batched, cached extraction of several layers from one forward pass per batch.
+
+Images are read from their source one batch at a time (an HDF5 brick, a folder or a
+zarr array is never loaded whole), so memory is one batch of images plus the features:
+with a store, only one batch of features too (rows go to the store as they come).
+Writers of one store may run at once (Dask workers, several runs): see
+:mod:`scene2brain.features.store`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +20,7 @@ import torch
 from scene2brain.data.images import READER_VERSION, ImageSource, as_image_source
 from scene2brain.features.layers import check_pooling
 from scene2brain.features.models import Extractor, LazyModel, Weights
-from scene2brain.features.store import FeatureStore, StoreEntry
+from scene2brain.features.store import FeatureStore, StoreEntry, lock_entries
 
 
 def feature_key(model: Extractor, layer: str, pooling: str, stimuli_digest: str) -> dict[str, Any]:
@@ -70,9 +78,12 @@ def extract_features(
     amp : bool
         Mixed precision (float16 autocast) on CUDA; ignored on the CPU. Features are
         stored as float32 either way.
-    store : FeatureStore or path, optional
-        Feature store. Layers already complete there are read, not computed; the
-        others are written batch by batch and resume after an interruption.
+    store : FeatureStore, path or URL, optional
+        Feature store (a folder, or an object-store URL such as ``s3://bucket/prefix``:
+        see :class:`~scene2brain.features.store.FeatureStore`). Layers already complete
+        there are read, not computed; the others are written batch by batch and resume
+        after an interruption. Another writer computing the same layers at the same time
+        (a local store) is waited for, and its layers are read, not computed again.
     lazy : bool
         With a store, return zarr arrays instead of loading the matrices into memory.
     progress : bool
@@ -89,11 +100,13 @@ def extract_features(
         )  # fmt: skip
         return {layer: entry.read(lazy=lazy) for layer, entry in entries.items()}
     source, model, poolings = _checked(images, model, layers, pooling, weights, batch_size, None)
-    chunks: dict[str, list[np.ndarray]] = {layer: [] for layer in poolings}
-    for _, batch in model.batches(source, poolings, 0, batch_size, device=device, amp=amp, progress=progress):
+    out: dict[str, np.ndarray] = {}
+    for start, batch in model.batches(source, poolings, 0, batch_size, device=device, amp=amp, progress=progress):
         for layer, block in batch.items():
-            chunks[layer].append(block)
-    return {layer: np.concatenate(parts) for layer, parts in chunks.items()}
+            if layer not in out:  # one matrix per layer, filled batch by batch (never a second copy)
+                out[layer] = np.empty((len(source), block.shape[1]), dtype=np.float32)
+            out[layer][start : start + len(block)] = block
+    return {layer: out[layer] for layer in poolings}
 
 
 def extract_to_store(
@@ -134,23 +147,40 @@ def extract_to_store(
         model.load()
         entries = store_entries(source, model, layers, pooling, store)
         todo = {layer: entry for layer, entry in entries.items() if not entry.complete}
+    computed: list[str] = []
     if todo:
-        info = _source_info(images, source)
-        done = {layer: _resume_point(entry, batch_size) for layer, entry in todo.items()}
-        started: set[str] = set()
-        todo_poolings = {layer: poolings[layer] for layer in todo}
-        batches = model.batches(
-            source, todo_poolings, min(done.values()), batch_size, device=device, amp=amp, progress=progress
-        )
-        for start, batch in batches:
-            for layer, block in batch.items():
-                entry = todo[layer]
-                if layer not in started:
-                    done[layer] = min(done[layer], entry.start(len(source), block.shape[1], batch_size, info))
-                    started.add(layer)
-                if start + len(block) > done[layer]:
-                    entry.write_rows(start, block)
-    return entries, list(todo)
+        # several writers (Dask workers, runs sharing the store): hold the entries' locks from the check to the last
+        # row, so that the same entry is computed once and a waiting writer finds it complete (local stores)
+        with lock_entries(todo.values(), on_wait=_waiting(model, progress)):
+            todo = {layer: entry for layer, entry in todo.items() if not entry.complete}
+            if todo:
+                _compute(source, model, {layer: poolings[layer] for layer in todo}, todo, images, batch_size,
+                         device=device, amp=amp, progress=progress)  # fmt: skip
+                computed = list(todo)
+    return entries, computed
+
+
+def _compute(
+    source: ImageSource,
+    model: Extractor,
+    poolings: dict[str, str],
+    todo: dict[str, StoreEntry],
+    images: Any,
+    batch_size: int,
+    **options: Any,
+) -> None:
+    """Fill the entries of ``todo`` (layer -> entry) batch by batch, each from its last stored batch."""
+    info = _source_info(images, source)
+    done = {layer: _resume_point(entry, batch_size) for layer, entry in todo.items()}
+    started: set[str] = set()
+    for start, batch in model.batches(source, poolings, min(done.values()), batch_size, **options):
+        for layer, block in batch.items():
+            entry = todo[layer]
+            if layer not in started:
+                done[layer] = min(done[layer], entry.start(len(source), block.shape[1], batch_size, info))
+                started.add(layer)
+            if start + len(block) > done[layer]:
+                entry.write_rows(start, block)
 
 
 def _checked(
@@ -188,6 +218,20 @@ def store_entries(
         layer: store.entry(model.name, feature_key(model, layer, p, digest))
         for layer, p in _poolings(layers, pooling).items()
     }
+
+
+def _waiting(model: Extractor, progress: bool) -> Callable[[], None] | None:
+    """What to say when another writer holds an entry this extraction would write (with progress output)."""
+    if not progress:
+        return None
+    told: list[bool] = []
+
+    def say() -> None:
+        if not told:
+            told.append(True)
+            print(f"{model.name} features: waiting for another writer of the same entries", file=sys.stderr, flush=True)
+
+    return say
 
 
 def _resume_point(entry: StoreEntry, batch_size: int) -> int:

@@ -160,24 +160,31 @@ class GaborPyramid:
 
         Parameters
         ----------
-        images : ndarray of shape (n, image_size, image_size)
-            Grayscale images (any real scale; luminance in [0, 1] is conventional).
+        images : array-like of shape (n, image_size, image_size)
+            Grayscale images (any real scale; luminance in [0, 1] is conventional): an
+            ndarray, or an on-disk array (zarr, h5py) read ``batch_size`` images at a time.
         batch_size : int
-            Images per matrix product.
+            Images per matrix product. Memory beyond the result is one batch of images in
+            float32 and its responses, whatever ``n``.
 
         Returns
         -------
         ndarray of shape (n, n_channels), float32
         """
-        images = np.asarray(images)
-        if images.ndim != 3 or images.shape[1:] != (self.image_size, self.image_size):
-            raise ValueError(f"images: expected shape (n, {self.image_size}, {self.image_size}), got {images.shape}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
+        if not hasattr(images, "shape"):
+            images = np.asarray(images)
+        shape = tuple(images.shape)
+        if len(shape) != 3 or shape[1:] != (self.image_size, self.image_size):
+            raise ValueError(f"images: expected shape (n, {self.image_size}, {self.image_size}), got {shape}")
         cos_t, sin_t = (w.T for w in self.wavelets())  # CSR views: fast sparse @ dense
-        flat = images.reshape(len(images), -1).astype(np.float32)
-        out = np.empty((len(images), self.n_channels), dtype=np.float32)
-        for start in range(0, len(images), batch_size):
-            block = flat[start : start + batch_size].T
-            out[start : start + batch_size] = np.hypot(cos_t @ block, sin_t @ block).T
+        n = shape[0]
+        out = np.empty((n, self.n_channels), dtype=np.float32)
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            block = np.asarray(images[start:stop], dtype=np.float32).reshape(stop - start, -1).T
+            out[start:stop] = np.hypot(cos_t @ block, sin_t @ block).T
         out[:, -1] *= np.sqrt(2.0)  # luminance energy sqrt(2 p^2) = sqrt(2) |p|
         return out
 
@@ -228,7 +235,11 @@ class GaborExtractor:
         return {"model": self.name, "pyramid": asdict(self.pyramid), "grayscale": "PIL-L+lanczos"}
 
     def batches(self, source, poolings, first: int, batch_size: int, progress: bool = False, **_):
-        """Yield ``(start, {"energy": float32 array})`` per batch of images from row ``first`` on (on the CPU)."""
+        """Yield ``(start, {"energy": float32 array})`` per batch of images from row ``first`` on (on the CPU).
+
+        Images are read from ``source`` one batch at a time (an HDF5 brick or a folder is
+        never loaded whole): memory is one batch of images and its energies.
+        """
         unknown = sorted(set(poolings) - {self.LAYER})
         if unknown:
             raise ValueError(f"layers: the Gabor pyramid has one layer, {self.LAYER!r}; got {unknown}")

@@ -231,7 +231,7 @@ def compute_features(ctx: StageContext) -> None:
 def raw_features(output: Path) -> np.ndarray:
     """The unreduced features behind a feature stage's layer output (read from the feature store)."""
     info = json.loads((output / FEATURES_INFO).read_text())
-    return StoreEntry(Path(info["store_entry"]), {}).read()
+    return StoreEntry(info["store_entry"], {}).read()  # a folder, or a URL in an object-store feature cache
 
 
 def compute_responses(ctx: StageContext) -> None:

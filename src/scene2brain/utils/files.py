@@ -1,4 +1,5 @@
-"""Atomic file and directory writes, leftovers of killed writers, an exclusive folder lock, content digests.
+"""Atomic file and directory writes, leftovers of killed writers, an exclusive folder lock, content digests,
+file stamps, URLs and the cache folder.
 
 :func:`atomic_path` writes next to its target in a hidden temporary (``.<name>.XXXX.tmp``)
 and renames it into place; a process killed in the block leaves that temporary behind,
@@ -190,3 +191,73 @@ def free_bytes(path: str | Path) -> int:
 def is_disk_full(err: BaseException) -> bool:
     """Whether ``err`` is the operating system's "no space left" (or quota exceeded) error."""
     return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def url_protocol(location: str | Path) -> str | None:
+    """The protocol of a URL (``"s3"`` for ``"s3://bucket/key"``, ``"memory"``, ``"file"``, ...), else None.
+
+    A :class:`~pathlib.Path` is never a URL; a string is one when it has ``"://"`` (``"proto://..."``) or
+    is an fsspec chain (``"simplecache::s3://..."``, whose protocol is the first one).
+    """
+    if not isinstance(location, str):
+        return None
+    match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)(://|::)", location)
+    return match.group(1).lower() if match else None
+
+
+def file_url_path(url: str) -> Path:
+    """The local path of a ``file://`` URL (``file:///tmp/x`` and ``file://localhost/tmp/x`` -> ``/tmp/x``).
+
+    Raises
+    ------
+    ValueError
+        When ``url`` is not a ``file://`` URL or names another host.
+    """
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(url)
+    if parsed.scheme.lower() != "file":
+        raise ValueError(f"url: expected a file:// URL, got {url!r}")
+    if parsed.netloc not in ("", "localhost"):
+        raise ValueError(f"url: {url!r} names host {parsed.netloc!r}; a file:// URL must be local (file:///path)")
+    return Path(unquote(parsed.path))
+
+
+def stat_stamp(path: str | Path) -> dict[str, int | str]:
+    """What identifies a file's content without reading it: resolved path, size, inode, modification and change times.
+
+    Rewriting the file (in place or by replacing it) changes the stamp; only a rewrite to the same
+    size, in place, within one tick of the file system's clock goes unseen.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    """
+    path = Path(path).resolve()
+    st = path.stat()
+    return {
+        "path": str(path),
+        "size": st.st_size,
+        "inode": st.st_ino,
+        "mtime_ns": st.st_mtime_ns,
+        "ctime_ns": st.st_ctime_ns,
+    }
+
+
+#: Environment variable naming scene2brain's cache folder (memos of image digests); empty: no cache.
+CACHE_ENV = "SCENE2BRAIN_CACHE"
+
+
+def cache_home() -> Path | None:
+    """scene2brain's cache folder, or None when caching is turned off.
+
+    ``$SCENE2BRAIN_CACHE``, else ``$XDG_CACHE_HOME/scene2brain``, else ``~/.cache/scene2brain``;
+    None when ``$SCENE2BRAIN_CACHE`` is set to the empty string. The folder need not exist yet.
+    It holds only memos that can be recomputed (deleting it is safe).
+    """
+    value = os.environ.get(CACHE_ENV)
+    if value is not None:
+        return Path(value).expanduser() if value.strip() else None
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "scene2brain"
