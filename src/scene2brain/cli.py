@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -245,6 +246,61 @@ def _print_encoders(table) -> None:
     console.print(out)
 
 
+class Executor(StrEnum):
+    """How ``scene2brain run`` computes the stages (see scene2brain.pipeline.run.run_config)."""
+
+    local = "local"
+    dask = "dask"
+
+
+def _dask_options(
+    executor: str, workers: int | None, threads: int | None, memory_limit: str | None, scheduler: str | None
+) -> Any:
+    """The run command's Dask options (None for the local executor); exits with a message on a contradiction."""
+    given = {
+        "--workers": workers,
+        "--threads-per-worker": threads,
+        "--memory-limit": memory_limit,
+        "--scheduler": scheduler,
+    }
+    given = [name for name, value in given.items() if value is not None]
+    if executor != "dask":
+        if given:
+            raise _fail(f"{', '.join(given)}: options of the Dask executor; add --executor dask")
+        return None
+    from scene2brain.pipeline.dask_executor import DaskOptions, require_distributed
+
+    try:
+        require_distributed()
+    except ImportError as err:
+        raise _fail(f"--executor dask: {err}") from None
+    if scheduler is not None and (threads is not None or memory_limit is not None):
+        local = [name for name in ("--threads-per-worker", "--memory-limit") if name in given]
+        raise _fail(
+            f"{', '.join(local)} with --scheduler {scheduler}: the workers of an existing cluster are set up by "
+            "that cluster; these options are for the local cluster started without --scheduler"
+        )
+    options: dict[str, Any] = {"workers": workers, "scheduler": scheduler}
+    if threads is not None:
+        options["threads_per_worker"] = threads
+    if memory_limit is not None:
+        options["memory_limit"] = memory_limit
+    return DaskOptions(**options)
+
+
+def _stage_failure(err: BaseException) -> str | None:
+    """The message of a stage that failed on a Dask worker because of the user's input or a lost worker, or None."""
+    from scene2brain.pipeline.dask_executor import StageError
+
+    if not isinstance(err, StageError):
+        return None
+    cause = err.__cause__
+    if cause is None or type(cause).__name__ == "KilledWorker":
+        return str(err)
+    message = error_message(cause)
+    return None if message is None else f"stage {err.stage}: {message}"
+
+
 @_command(app)
 def run(
     config: Annotated[
@@ -253,13 +309,35 @@ def run(
     ],
     out: Annotated[Path | None, typer.Option(help="Results folder (default: run.output of the configuration).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
+    executor: Annotated[
+        Executor,
+        typer.Option(
+            help="local: one stage after another in this process; dask: independent stages in parallel on a Dask "
+            'cluster (pip install "scene2brain\\[dask]").',
+        ),
+    ] = Executor.local,
+    workers: Annotated[
+        int | None, typer.Option(help="Dask: worker processes of the local cluster (default: one per core).")
+    ] = None,
+    threads_per_worker: Annotated[
+        int | None, typer.Option(help="Dask: threads of each local worker (default 1; one BLAS thread each).")
+    ] = None,
+    memory_limit: Annotated[
+        str | None, typer.Option(help="Dask: memory limit of each local worker (4GB, auto, 0 = none; default auto).")
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Dask: address of a running scheduler (tcp://host:8786) instead of a local cluster."),
+    ] = None,
 ) -> None:
     """Run a configuration stage by stage; finished stages whose settings are unchanged are skipped.
 
     Writes the results folder: config.toml, provenance.json, run.json, tables/
     (parquet + CSV), report/ (index.html, figures as PNG and SVG) and stages/. A bare
     file name that is not in the current folder but names a configuration shipped with
-    scene2brain (scene2brain/pipeline/configs/) runs that one.
+    scene2brain (scene2brain/pipeline/configs/) runs that one. With --executor dask,
+    independent stages run in parallel on a local Dask cluster or, with --scheduler, on
+    a running one (SLURM, Kubernetes); the results are the same.
     """
     from scene2brain.pipeline.analyses.ground_truth import checks_passed
     from scene2brain.pipeline.config import load_config, packaged_configs
@@ -269,8 +347,17 @@ def run(
     if not config.exists() and config.parent == Path() and config.stem in packaged_configs():
         config = packaged_configs()[config.stem]
         console.print(f"Running the packaged configuration {config}", highlight=False, soft_wrap=True)
+    dask_options = _dask_options(executor.value, workers, threads_per_worker, memory_limit, scheduler)
     overrides = {"run": {"output": str(out.resolve())}} if out is not None else None
-    result = run_config(load_config(config, overrides), progress=not quiet)
+    try:
+        result = run_config(
+            load_config(config, overrides), progress=not quiet, executor=executor.value, dask_options=dask_options
+        )
+    except Exception as err:
+        message = _stage_failure(err)
+        if message is None or _debugging():
+            raise
+        raise _fail(message) from None
     results = read_results(result.output)
     summary = results.table(MODEL_SUMMARY)
     _print_summary(summary[summary["roi"] == ALL_VOXELS], "All voxels: each model at its best layer")

@@ -1,12 +1,16 @@
 """Executors walk a :class:`~scene2brain.pipeline.graph.StageGraph`; the local one runs it in process.
 
+Two executors give the same results: :func:`run_local` (this module, the default) computes the
+stages one after another in this process; :func:`~scene2brain.pipeline.dask_executor.run_dask`
+computes independent stages in parallel on a Dask cluster.
+
 A stage whose folder holds a ``stage.json`` with its current key is skipped. A stage
 is computed in a temporary folder that is moved into place whole, so an interrupted
 stage leaves the previous result or none. :func:`execute_stage` is the unit an executor
 submits: it needs only the stage, its key, its input folders and the runtime, so a
 distributed executor can ship it to a worker unchanged.
 
-A failed run changes nothing: :func:`run_local` moves a finished stage that it is about
+A failed run changes nothing: an executor moves a finished stage that it is about
 to recompute aside (``.<folder>.prev``) instead of replacing it, removes those copies when
 every stage has succeeded, and puts them back when one fails. A run killed before
 either leaves them behind; :func:`recover_folder` (called by the next run, which holds
@@ -90,8 +94,28 @@ def _previous(folder: Path) -> Path:
     return folder.with_name(f".{folder.name}{PREVIOUS}")
 
 
-def _restore(backups: list[tuple[Path, Path]]) -> None:
-    """Put finished stage folders moved aside back in place (latest first), over what replaced them."""
+def set_aside(folder: Path) -> Path | None:
+    """Move a finished stage folder that is about to be recomputed aside; return where it went (None: nothing there).
+
+    A copy that a killed run left aside and that was not recovered holds the earlier result:
+    it is kept, and what is in ``folder`` is removed.
+    """
+    backup = _previous(folder)
+    if backup.exists():
+        if folder.exists():
+            shutil.rmtree(folder)
+        return backup
+    if folder.exists():
+        os.replace(folder, backup)
+        return backup
+    return None
+
+
+def restore_folders(backups: list[tuple[Path, Path]]) -> None:
+    """Put finished stage folders moved aside (``(folder, backup)`` pairs) back in place, latest first.
+
+    What replaced a folder (a recomputed result) is removed.
+    """
     for folder, backup in reversed(backups):
         if folder.exists():
             shutil.rmtree(folder)
@@ -117,7 +141,7 @@ def recover_folder(root: str | Path, folders: list[Path] | None = None) -> list[
         # deepest first: a restored folder may hold restored folders of its own only in odd layouts
         for backup in sorted(backups, key=lambda p: len(p.parts), reverse=True):
             folder = backup.with_name(backup.name[1 : -len(PREVIOUS)])
-            _restore([(folder, backup)])
+            restore_folders([(folder, backup)])
             found.append(folder)
     found += remove_temporaries(root / "stages")
     for folder in folders or []:
@@ -167,13 +191,8 @@ def run_local(
                 continue
             if runtime.log is not None:
                 runtime.log(f"  computing {stage.id}")
-            backup = _previous(folder)
-            if backup.exists():  # a killed call's, not recovered: it holds the earlier result, so keep it
-                if folder.exists():
-                    shutil.rmtree(folder)
-                backups.append((folder, backup))
-            elif folder.exists():
-                os.replace(folder, backup)
+            backup = set_aside(folder)
+            if backup is not None:
                 backups.append((folder, backup))
             input_keys = {role: keys[ref] for role, ref in stage.inputs.items()}
             seconds = execute_stage(stage, key, folder, input_folders(stage, folders), runtime, input_keys)
@@ -182,7 +201,7 @@ def run_local(
             if stage.id in (checks or {}):
                 checks[stage.id]()
     except BaseException:
-        _restore(backups)
+        restore_folders(backups)
         raise
     for _, backup in backups:
         shutil.rmtree(backup, ignore_errors=True)

@@ -2,20 +2,26 @@
 
 See :mod:`scene2brain.pipeline.plan` for the stages and :mod:`scene2brain.pipeline.graph`
 for how they are keyed: a rerun skips finished work, and a changed setting recomputes
-the stages that declare it and what reads them, nothing else.
+the stages that declare it and what reads them, nothing else. The stages run one after
+another in this process, or (``executor="dask"``) in parallel on a Dask cluster
+(:mod:`scene2brain.pipeline.dask_executor`), with the same results.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import inspect
 import json
 import os
 import platform
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tomli_w
@@ -322,7 +328,58 @@ def versions() -> dict[str, str]:
     return found
 
 
-def run_config(config: RunConfig, progress: bool = True) -> RunResult:
+EXECUTORS = ("local", "dask")
+
+
+def _dask_options(executor: str, dask_options: Any, client: Any) -> Any:
+    """The validated :class:`~scene2brain.pipeline.dask_executor.DaskOptions` of a run (None for the local executor)."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor: expected one of {', '.join(map(repr, EXECUTORS))}, got {executor!r}")
+    if executor == "local":
+        if dask_options is not None or client is not None:
+            given = "dask_options" if dask_options is not None else "client"
+            raise ValueError(f"{given} is for the Dask executor: pass executor='dask' with it")
+        return None
+    from scene2brain.pipeline.dask_executor import DaskOptions
+
+    if dask_options is None:
+        return DaskOptions()
+    if isinstance(dask_options, DaskOptions):
+        options = dask_options
+    elif isinstance(dask_options, dict):
+        try:
+            options = DaskOptions(**dask_options)
+        except TypeError as err:
+            raise ValueError(f"dask_options: {err}; expected the fields of DaskOptions") from None
+    else:
+        raise TypeError(f"dask_options: expected a DaskOptions or a dict, got {type(dask_options).__name__}")
+    if client is not None and (options.scheduler is not None or options.workers is not None):
+        raise ValueError("client: a run uses the given client's cluster; do not also give a scheduler or workers")
+    return options
+
+
+@contextlib.contextmanager
+def _executor(options: Any, client: Any, log: Callable[[str], None] | None) -> Iterator[Callable[..., StageReport]]:
+    """The executor of a run: :func:`run_local`, or :func:`run_dask` on ``client`` or on a cluster started for it."""
+    if options is None:
+        yield run_local
+        return
+    from scene2brain.pipeline.dask_executor import dask_client, describe_client, run_dask
+
+    with contextlib.nullcontext(client) if client is not None else dask_client(options) as dask:
+        if log is not None:
+            log(describe_client(dask))
+        yield functools.partial(run_dask, client=dask, retries=options.retries)
+
+
+def run_config(
+    config: RunConfig,
+    progress: bool = True,
+    *,
+    executor: str = "local",
+    dask_options: Any = None,
+    client: Any = None,
+) -> RunResult:
     """Run every stage of ``config`` that is not already done; write the results folder.
 
     The folder (``config.run.output``) holds ``config.toml`` (the resolved
@@ -342,12 +399,33 @@ def run_config(config: RunConfig, progress: bool = True) -> RunResult:
     as they were. One run at a time writes a results folder (a second waits for the first);
     what a killed run left (temporary folders, stages it had moved aside) is undone first.
 
+    Parameters
+    ----------
+    config : RunConfig
+    progress : bool
+        Print a line per stage (and, for Dask, the cluster and its dashboard address).
+    executor : {"local", "dask"}
+        ``"local"`` computes the stages one after another in this process; ``"dask"``
+        computes independent stages in parallel on a Dask cluster
+        (:mod:`scene2brain.pipeline.dask_executor`). Both give the same results.
+    dask_options : DaskOptions or dict, optional
+        The Dask cluster: a local one started for the run (workers, threads per worker,
+        memory limit) or an existing scheduler's address; see
+        :class:`~scene2brain.pipeline.dask_executor.DaskOptions`.
+    client : distributed.Client, optional
+        Run on this client's cluster instead (left open).
+
     Raises
     ------
     ConfigError
         A setting that cannot work; the message names every such key.
+    DaskSetupError
+        A Dask option out of range, or an unreachable scheduler.
+    StageError
+        A stage failed on a Dask worker (the message names it).
     """
     start = time.perf_counter()
+    options = _dask_options(executor, dask_options, client)
     layout = ResultsLayout(config.run.output)
     _raise_problems(check_run(config), "run configuration")
     graph, plan = plan_run(config)
@@ -380,7 +458,8 @@ def run_config(config: RunConfig, progress: bool = True) -> RunResult:
                 tmp.write_text(json.dumps({"versions": versions(), "config": config.to_dict()}, indent=2))
 
         try:
-            report = run_local(graph, layout.root, runtime, checks={last: data_checks, TABLES: write_records})
+            with _executor(options, client, log) as execute:
+                report = execute(graph, layout.root, runtime, checks={last: data_checks, TABLES: write_records})
         except BaseException:
             for path, content in earlier.items():
                 if content is None:
@@ -394,6 +473,7 @@ def run_config(config: RunConfig, progress: bool = True) -> RunResult:
             "name": config.run.name,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "seconds": round(seconds, 2),
+            "executor": executor,
             "computed": report.computed,
             "skipped": report.skipped,
             "stage_seconds": {name: round(s, 3) for name, s in report.seconds.items()},
