@@ -361,3 +361,29 @@ def test_bad_store_locations_are_named(tmp_path):
         FeatureStore("file://elsewhere/data")
     with pytest.raises(TypeError, match="path: expected a folder path or a URL string, got NoneType"):
         StoreEntry(None, {})
+
+
+def test_a_run_keeps_its_feature_cache_at_a_url(tmp_path):
+    """``run.cache`` may be an fsspec URL: the run extracts into it and a rerun finds everything there."""
+    import fsspec
+    from run_fixtures import write_config
+
+    from scene2brain.pipeline.config import ConfigError
+    from scene2brain.pipeline.run import run_config
+
+    url = f"memory://s2b-run-{tmp_path.name}"
+    features = [{"name": "gabor", "model": "gabor", "options": {"image_size": 32}, "reduction": "standardise"}]
+    changes = {"run": {"cache": url}, "features": features, "evaluation": {"identification": False}}
+    config = write_config(tmp_path, changes)
+    assert config.run.cache == url
+    first = run_config(config, progress=False)
+    assert any(name.startswith("features/") for name in first.computed)
+    fs = fsspec.filesystem("memory")
+    assert fs.find(url), "nothing was written to the URL cache"
+    assert not (tmp_path / "cache").exists() and not (first.output / "cache").exists()
+    assert run_config(config, progress=False).computed == []
+    # a file:// URL is a folder; storage options are for URLs only
+    local = write_config(tmp_path, {"run": {"cache": f"file://{tmp_path}/c"}})
+    assert local.run.cache == tmp_path / "c"
+    with pytest.raises(ConfigError, match="cache_options"):
+        write_config(tmp_path, {"run": {"cache": "cache", "cache_options": {"anon": True}}})

@@ -37,6 +37,7 @@ from scene2brain.encoding.registry import ENCODERS, check_encoder_values
 from scene2brain.features.layers import POOLINGS, check_pooling, pool
 from scene2brain.features.models import OUTPUT, available_models, model_entry
 from scene2brain.features.reduction import Reduction
+from scene2brain.utils.files import file_url_path, url_protocol
 
 SIMULATED = "simulated"
 SIMULATED_SPLITS = ("train", "test")  # the splits of every simulated experiment
@@ -126,8 +127,28 @@ class RunSection(_Section):
 
     name: str = "run"
     output: Path = Path("results")
-    cache: Path | None = None
+    #: The feature store: a folder (default ``<output>/cache``) or an fsspec URL (``s3://bucket/prefix``).
+    cache: Path | str | None = None
+    #: fsspec ``storage_options`` of a URL cache (credentials are better left to the environment).
+    cache_options: dict[str, Any] = Field(default_factory=dict)
     seed: int = 0
+
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _cache_location(cls, value: Any) -> Any:
+        """A folder as a Path (``file://`` URLs too); any other URL kept as text for fsspec."""
+        if not isinstance(value, str):
+            return value
+        protocol = url_protocol(value)
+        if protocol is None:
+            return Path(value)
+        return file_url_path(value) if protocol == "file" else value
+
+    @model_validator(mode="after")
+    def _options_need_a_url(self) -> RunSection:
+        if self.cache_options and not isinstance(self.cache, str):
+            raise ValueError("cache_options: only for a cache at a URL (e.g. s3://bucket/prefix); cache is a folder")
+        return self
 
 
 #: The ground-truth checks of a simulated run (see :mod:`scene2brain.pipeline.analyses.ground_truth`).
@@ -840,8 +861,9 @@ def parse_config(data: dict[str, Any], source: str = "configuration", base: Path
     if base is None:
         return config
 
-    def resolve(path: Path | None) -> Path | None:
-        return None if path is None else (path if path.is_absolute() else (base / path).resolve())
+    def resolve(path: Any) -> Any:
+        """A relative folder against ``base``; None and URLs as they are."""
+        return path if not isinstance(path, Path) or path.is_absolute() else (base / path).resolve()
 
     run = config.run.model_copy(update={"output": resolve(config.run.output), "cache": resolve(config.run.cache)})
     sim = config.dataset.simulation

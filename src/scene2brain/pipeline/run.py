@@ -171,7 +171,9 @@ def _space_problems(config: RunConfig, need: dict[str, int]) -> list[str]:
     """A problem per file system that lacks the estimated free space."""
     layout = ResultsLayout(config.run.output)
     cache = config.run.cache or layout.root / "cache"
-    places = {"output": ("run.output", layout.root), "cache": ("run.cache", cache)}
+    places = {"output": ("run.output", layout.root)}
+    if isinstance(cache, Path):  # an object store's space is not ours to check
+        places["cache"] = ("run.cache", cache)
     by_device: dict[int, tuple[int, list[str], Path]] = {}
     for what, (key, path) in places.items():
         device = os.stat(nearest_existing(path)).st_dev
@@ -214,7 +216,7 @@ def check_run(config: RunConfig) -> list[str]:
     problems = [
         problem
         for key, path in (("run.output", config.run.output), ("run.cache", config.run.cache))
-        if path is not None and (problem := folder_problem(path, key)) is not None
+        if isinstance(path, Path) and (problem := folder_problem(path, key)) is not None
     ]
     dataset = config.dataset
     if dataset.name == SIMULATED:
@@ -439,7 +441,9 @@ def run_config(
         recovered = recover_folder(layout.root, [layout.tables, layout.report])
         if recovered and log is not None:
             log(f"  undid what an interrupted run left: {len(recovered)} temporary or replaced folders")
-        runtime = Runtime(FeatureStore(config.run.cache or layout.root / "cache"), progress, log)
+        cache = config.run.cache or layout.root / "cache"
+        store = FeatureStore(cache, storage_options=config.run.cache_options or None)
+        runtime = Runtime(store, progress, log)
         folders = stage_folders(graph, layout.root)
         experiments = {name: folders[plan.experiment(name)] / EXPERIMENT_DIR for name in plan.subjects}
         last = max((plan.experiment(name) for name in plan.subjects), key=graph.ids().index)
