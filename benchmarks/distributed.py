@@ -8,16 +8,23 @@ Parts (``--part``; ``all`` runs every one, in this order):
   feature store, one run each. Prints the wall time of each run (the Dask run's with and
   without starting the cluster), their ratio, and the largest relative difference per
   stored table: the local run uses every core's BLAS threads and the Dask tasks one each,
-  which changes the last bits of float32 sums, and the study's PCAs amplify them (the
-  simulation's 64-component driver PCA of 240 stimuli reaches ~1e-5). So the local
-  executor then runs once more with one BLAS and PyTorch thread, as a Dask task has: its
-  tables must hold the same bytes as the Dask run's (``--study-no-exact`` skips it).
+  which changes the last bits of float32 sums (relative to a column's largest value, ~1e-7).
+  The local executor then runs once more with one BLAS and PyTorch thread, as a Dask task
+  has: its tables must hold the same bytes as the Dask run's (``--study-no-exact`` skips it).
+- ``ridge``: subj01-size voxelwise ridge (n = 8,857, p = 1,000, v = 39,548; ``--voxels`` for
+  fewer) in process, on 1 worker x 2 threads and on 2 workers x 1 thread, Y in a zarr store
+  that each task reads its own columns from (``_distributed_ridge.py``).
+- ``model``: a scaling model from the measured per-chunk compute time and the bytes each
+  task moves, predicting the wall time on 8, 32 and 128 workers (``docs/scaling.md``).
 
 Usage::
 
     python benchmarks/distributed.py --part study
     python benchmarks/distributed.py --part study --study-stimuli 120 --study-voxels 200   # a quick check
     python benchmarks/distributed.py --part study --study-workers 4 --study-threads 1
+    python benchmarks/distributed.py --part ridge                  # full size (~3 min)
+    python benchmarks/distributed.py --part ridge --voxels 8000 --repeat 2
+    python benchmarks/distributed.py --part model --voxels 8000 --model-voxels 39548
 
 The script must run as ``__main__`` (Dask's worker processes re-import the main module); it
 moves its own folder to the end of ``sys.path``, where ``import distributed`` does not find it.
@@ -239,6 +246,14 @@ PARTS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[argparse.A
 }
 
 
+def _register_ridge_parts() -> None:
+    """The voxel-chunked ridge parts (``_distributed_ridge.py``, imported once ``distributed`` is the package)."""
+    from _distributed_ridge import add_model_arguments, add_ridge_arguments, bench_model, bench_ridge
+
+    PARTS["ridge"] = (bench_ridge, add_ridge_arguments)
+    PARTS["model"] = (bench_model, add_model_arguments)
+
+
 def _installed_packages_first() -> None:
     """Look for modules in this script's folder last: its name is the ``distributed`` package's."""
     here = Path(__file__).resolve().parent
@@ -247,6 +262,7 @@ def _installed_packages_first() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     _installed_packages_first()
+    _register_ridge_parts()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", choices=[*PARTS, "all"], default="all", help="which part to run (default all)")
     for _, add_arguments in PARTS.values():

@@ -26,7 +26,7 @@ statistics; with several candidates the refit waits until every candidate is sco
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, TypeVar
 
@@ -45,6 +45,7 @@ class Bands:
 
     index: np.ndarray  # (n_features,) band number of each column
     gammas: np.ndarray  # (n_candidates, n_bands), rows on the simplex
+    labels: np.ndarray | None = None  # (n_bands,) the bands' labels, for the results
 
 
 @dataclass
@@ -77,6 +78,10 @@ class Candidates:
 
     def __len__(self) -> int:
         return len(self.scales)
+
+    def clear(self) -> None:
+        """Drop the cached band kernels (n x n each)."""
+        self._band_kernels = None
 
     def kernel(self, g: int) -> Any | None:
         """Float64 kernel of all samples with candidate ``g``'s scale; None when folds build their own."""
@@ -156,10 +161,102 @@ def cross_validate(
     ``X`` and ``Y`` come from :func:`~scene2brain.encoding._base.check_arrays`, ``scoring``
     and ``solver`` from :func:`~scene2brain.encoding._base.check_options`; the other
     arguments are those of :func:`~scene2brain.encoding.ridge_cv` (``bands``: None for
-    plain ridge).
+    plain ridge). This is :func:`prepare` (everything that depends on ``X`` alone)
+    followed by :func:`fit_targets` on all of ``Y``.
+    """
+    dtype = np.dtype(np.float32) if Y.dtype == np.float32 else np.dtype(np.float64)
+    prepared = prepare(
+        X,
+        dtype,
+        alphas,
+        folds,
+        bands=bands,
+        standardise=standardise,
+        n_components=n_components,
+        fit_intercept=fit_intercept,
+        scoring=scoring,
+        solver=solver,
+        backend=backend,
+        device=device,
+        memory_budget=memory_budget,
+    )
+    return fit_targets(prepared, Y)
+
+
+@dataclass
+class SharedFactors:
+    """Every candidate's X-side decompositions, computed once for all chunks of targets (see :func:`share_factors`).
+
+    Only the lists of the prepared form are filled: ``folds`` and ``full`` for the
+    primal and dual K-fold forms, ``loo`` for exact leave-one-out and leave-group-out.
+    """
+
+    folds: list[list[sv.FoldFactors]] | None  # [candidate][fold]
+    full: list[sv.FullFactors] | None  # [candidate]
+    loo: list[sv.LooFactors] | None  # [candidate]
+
+
+@dataclass
+class Prepared:
+    """What :func:`cross_validate` derives from ``X`` alone; every chunk of targets shares it.
+
+    Built by :func:`prepare`; :func:`fit_targets` fits any set of target columns with
+    it, and gives each column the result the whole fit would give it (per-target
+    selection needs nothing from the other targets). ``shared``, when set by
+    :func:`share_factors`, holds the decompositions so that fits of chunks do no
+    X-side work.
+    """
+
+    design: sv.Design
+    folds: list[sv.Fold]  # checked K-fold splits; empty for leave-one-out
+    loo: bool
+    partition: bool  # the test sets partition the samples
+    alphas: np.ndarray
+    form: str  # "primal", "dual", "loo" or "group_out"
+    dual: bool
+    candidates: Candidates
+    scoring: sv.Scoring
+    size: int  # targets per chunk within the memory budget
+    budget: float
+    x_mean: np.ndarray  # (n_features,) of the original X (zeros without intercept)
+    projection: np.ndarray | None  # (n_features, n_components) with a rank truncation
+    retained: float | None
+    shared: SharedFactors | None = None
+
+    @property
+    def n_features(self) -> int:
+        """Columns of the original ``X`` (rows of the coefficients)."""
+        return len(self.x_mean)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Working precision of the products with ``Y`` and of the coefficients."""
+        return self.design.dtype
+
+
+def prepare(
+    X: np.ndarray,
+    dtype: np.dtype,
+    alphas: Any,
+    folds: Folds,
+    *,
+    bands: Bands | None = None,
+    standardise: bool = False,
+    n_components: int | None = None,
+    fit_intercept: bool,
+    scoring: sv.Scoring,
+    solver: Solver,
+    backend: str | Backend,
+    device: str | None,
+    memory_budget: float,
+) -> Prepared:
+    """Check the folds and options and prepare the features for any chunk of targets.
+
+    ``dtype`` is the working precision: float32 for float32 responses, else float64.
+    The other arguments are those of :func:`cross_validate`.
     """
     be = backend if isinstance(backend, Backend) else Backend(backend, device)
-    dtype = np.dtype(np.float32) if Y.dtype == np.float32 else np.dtype(np.float64)
+    dtype = np.dtype(dtype)
     n, p = X.shape
     loo = isinstance(folds, str)
     if loo and folds != "loo":
@@ -197,35 +294,104 @@ def cross_validate(
     if form == "dual" and _group_out_is_cheaper(design, checked, len(alphas)):
         form = "group_out"
     size = sv.chunk_size(memory_budget, _bytes_per_target(design, form, checked, len(alphas)))
-    y_mean = Y.mean(axis=0, dtype=np.float64) if fit_intercept else np.zeros(Y.shape[1])
-    candidates = Candidates(design, bands)
-    selection = Selection(alphas, len(candidates), Y.shape[1], float(np.finfo(dtype).eps))
-    run = _Run(design, Y, y_mean, alphas, scoring, candidates, selection, size, memory_budget)
-    if form in ("loo", "group_out"):
-        score = sv.loo_scores if loo else partial(sv.group_out_scores, folds=checked)
-        coef = run.full_basis(dual, score)
-    elif form == "dual":
-        coef = run.dual(checked)
-    else:
-        coef = run.primal(checked, partition)
-
-    if projection is not None:
-        coef = projection.astype(coef.dtype) @ coef
     x_mean = X.mean(axis=0, dtype=np.float64) if fit_intercept else np.zeros(p)
-    intercept = y_mean - x_mean @ coef if fit_intercept else np.zeros(Y.shape[1])
+    candidates = Candidates(design, bands)
+    return Prepared(design, checked, loo, partition, alphas, form, dual, candidates, scoring, size,
+                    memory_budget, x_mean, projection, retained)  # fmt: skip
+
+
+def fit_targets(prepared: Prepared, Y: np.ndarray) -> CVFit:
+    """Cross-validate and refit the targets ``Y`` (n_samples, n_targets) with the prepared features.
+
+    Each column gets what a fit of all the targets together gives it: ``Y``'s column
+    means centre it (with an intercept), and its (candidate, alpha) is chosen from its
+    own scores.
+    """
+    design = prepared.design
+    fit_intercept = design.fit_intercept
+    y_mean = Y.mean(axis=0, dtype=np.float64) if fit_intercept else np.zeros(Y.shape[1])
+    candidates = prepared.candidates
+    selection = Selection(prepared.alphas, len(candidates), Y.shape[1], float(np.finfo(design.dtype).eps))
+    run = _Run(design, Y, y_mean, prepared.alphas, prepared.scoring, candidates, selection, prepared.size,
+               prepared.budget, prepared.shared)  # fmt: skip
+    form = prepared.form
+    if form in ("loo", "group_out"):
+        score = sv.loo_scores if prepared.loo else partial(sv.group_out_scores, folds=prepared.folds)
+        coef = run.full_basis(prepared.dual, score)
+    elif form == "dual":
+        coef = run.dual(prepared.folds)
+    else:
+        coef = run.primal(prepared.folds, prepared.partition)
+
+    if prepared.projection is not None:
+        coef = prepared.projection.astype(coef.dtype) @ coef
+    intercept = y_mean - prepared.x_mean @ coef if fit_intercept else np.zeros(Y.shape[1])
     best_scores = selection.score.copy()
     best_scores[np.isneginf(best_scores)] = np.nan
     return CVFit(
         coef,
         intercept,
-        alphas,
+        prepared.alphas,
         selection.alpha,
         selection.candidate,
         best_scores,
         selection.cv_scores,
-        "dual" if dual else "primal",
-        retained,
+        "dual" if prepared.dual else "primal",
+        prepared.retained,
     )
+
+
+def share_factors(prepared: Prepared) -> SharedFactors:
+    """Compute every candidate's X-side decompositions once, exactly as :func:`fit_targets` would.
+
+    Fits of chunks of targets that carry them (``prepared.shared``) do no X-side work;
+    the price is memory: all of them are alive at once (:func:`shared_factor_bytes`).
+    """
+    design, candidates = prepared.design, prepared.candidates
+    scales = candidates.scales
+    if prepared.form in ("loo", "group_out"):
+        return SharedFactors(None, None, [sv.loo_factors(design, prepared.dual, s) for s in scales])
+    folds, full = [], []
+    for g, scale in enumerate(scales):
+        if prepared.form == "dual":
+            kernel = candidates.kernel(g)
+            folds.append(
+                [sv.fold_factors(design, f, dual=True, band_scale=scale, kernel=kernel) for f in prepared.folds]
+            )
+            full.append(sv.full_factors(design, dual=True, band_scale=scale, kernel=kernel))
+            del kernel
+        else:
+            folds.append([sv.fold_factors(design, f, dual=False, band_scale=scale) for f in prepared.folds])
+            full.append(sv.full_factors(design, dual=False, band_scale=scale))
+    candidates.clear()
+    return SharedFactors(folds, full, None)
+
+
+def for_tasks(prepared: Prepared) -> Prepared:
+    """What fits of chunks need once ``prepared.shared`` is set: without the float64 features of a float32 fit.
+
+    The float64 copy of ``X`` only feeds the decompositions, which the shared factors
+    replace; the working-precision copy feeds the products with the targets.
+    """
+    design = prepared.design
+    if prepared.shared is None or design.Xw is design.X64:
+        return prepared
+    light = replace(design, X64=None)
+    return replace(prepared, design=light, candidates=Candidates(light, prepared.candidates.bands))
+
+
+def shared_factor_bytes(prepared: Prepared) -> int:
+    """Upper estimate of the bytes :func:`share_factors` would hold (working precision)."""
+    design = prepared.design
+    n, p = design.n_samples, design.n_features
+    item = design.dtype.itemsize
+    if prepared.form in ("loo", "group_out"):
+        per = n * min(n, p) * (item + 8) + (0 if prepared.dual else p * p * item)
+    elif prepared.form == "dual":
+        per = sum(len(f.train) * (len(f.train) + len(f.test)) for f in prepared.folds) * item + n * n * item
+    else:
+        per = (len(prepared.folds) + 1) * 2 * p * p * item
+    return int(per * len(prepared.candidates))
 
 
 @dataclass
@@ -241,6 +407,7 @@ class _Run:
     selection: Selection
     size: int
     budget: float
+    shared: SharedFactors | None = None
 
     def _coef(self) -> np.ndarray:
         return np.empty((self.design.n_features, self.Y.shape[1]), dtype=self.design.dtype)
@@ -254,6 +421,8 @@ class _Run:
         design, be, scales = self.design, self.design.be, self.candidates.scales
 
         def build(g: int) -> tuple[list[sv.FoldFactors], sv.FullFactors]:
+            if self.shared is not None:
+                return self.shared.folds[g], self.shared.full[g]
             fold_factors = [sv.fold_factors(design, fold, dual=False, band_scale=scales[g]) for fold in folds]
             return fold_factors, sv.full_factors(design, dual=False, band_scale=scales[g])
 
@@ -283,12 +452,16 @@ class _Run:
         design, be, candidates = self.design, self.design.be, self.candidates
         n_targets = self.Y.shape[1]
         last, last_kernel = len(candidates) - 1, None  # the last candidate's kernel serves its refit
+        shared = self.shared
         for g, scale in enumerate(candidates.scales):
             last_kernel = None
-            kernel = candidates.kernel(g)
+            kernel = candidates.kernel(g) if shared is None else None
             scores = np.zeros((len(self.alphas), n_targets))
-            for fold in folds:
-                ff = sv.fold_factors(design, fold, dual=True, band_scale=scale, kernel=kernel)
+            for f, fold in enumerate(folds):
+                if shared is not None:
+                    ff = shared.folds[g][f]
+                else:
+                    ff = sv.fold_factors(design, fold, dual=True, band_scale=scale, kernel=kernel)
                 for cols, Yc in self._chunks():
                     targets = sv.dual_targets(design, ff, Yc)
                     scores[:, cols] += sv.score_alphas(ff, targets, self.alphas, self.scoring, be)
@@ -300,6 +473,8 @@ class _Run:
 
         def full_factors(g: int) -> sv.FullFactors:
             nonlocal last_kernel
+            if shared is not None:
+                return shared.full[g]
             kernel, last_kernel = (last_kernel if g == last else None), None
             if g != last:
                 kernel = candidates.kernel(g)
@@ -318,8 +493,12 @@ class _Run:
         design, be, scales = self.design, self.design.be, self.candidates.scales
         last = len(scales) - 1
         coef = self._coef()
-        for g, scale in enumerate(scales):
-            lf = sv.loo_factors(design, dual, scale)
+
+        def factors(g: int) -> sv.LooFactors:
+            return self.shared.loo[g] if self.shared is not None else sv.loo_factors(design, dual, scales[g])
+
+        for g in range(len(scales)):
+            lf = factors(g)
             for cols, Yc in self._chunks():
                 scores, Z = score(design, lf, Y=Yc, alphas=self.alphas, scoring=self.scoring)
                 self.selection.update(g, cols, scores)
@@ -333,7 +512,7 @@ class _Run:
             del lf
         self._refit_by_candidate(
             coef,
-            lambda g: sv.loo_factors(design, dual, scales[g]),
+            factors,
             lambda lf, Yc, alphas: sv.loo_refit(design, lf, lf.M.T @ Yc, alphas),
             skip=last,
         )

@@ -65,11 +65,11 @@ class Design:
 
     @property
     def n_samples(self) -> int:
-        return int(self.X64.shape[0])
+        return int(self.Xw.shape[0])
 
     @property
     def n_features(self) -> int:
-        return int(self.X64.shape[1])
+        return int(self.Xw.shape[1])
 
     def scale(self, rows: Any, band_scale: Any | None) -> Any:
         """Per-feature scale ``s``: band weights, divided by the SD over ``rows`` when standardising."""

@@ -33,7 +33,7 @@ from scene2brain.encoding._base import (
     check_options,
     fill_doc,
 )
-from scene2brain.encoding._cv import Bands, cross_validate
+from scene2brain.encoding._cv import Bands, CVFit, cross_validate
 from scene2brain.encoding.backend import Backend
 from scene2brain.evaluation.metrics import r2_score_split
 
@@ -145,15 +145,13 @@ def banded_ridge_cv(
     """
     check_options(scoring, solver)
     X, Y = check_arrays(X, Y)
-    labels, band_of = check_bands(bands, X.shape[1])
-    gammas = sample_band_weights(len(labels), n_iter, concentration, seed) if gammas is None else gammas
-    gammas = check_gammas(gammas, len(labels))
+    search = _band_search(bands, X.shape[1], n_iter, concentration, gammas, seed)
     fit = cross_validate(
         X,
         Y,
         alphas,
         folds,
-        bands=Bands(band_of, gammas),
+        bands=search,
         fit_intercept=fit_intercept,
         scoring=scoring,
         solver=solver,
@@ -161,11 +159,29 @@ def banded_ridge_cv(
         device=device,
         memory_budget=memory_budget,
     )
-    weights = gammas[fit.best_candidate].T
+    return _result(fit, search)
+
+
+def _band_search(
+    bands: Sequence | int,
+    n_features: int,
+    n_iter: int,
+    concentration: Sequence[float],
+    gammas: np.ndarray | None,
+    seed: int | None,
+) -> Bands:
+    """The checked bands and the band weightings to try (sampled unless ``gammas`` is given)."""
+    labels, band_of = check_bands(bands, n_features)
+    gammas = sample_band_weights(len(labels), n_iter, concentration, seed) if gammas is None else gammas
+    return Bands(band_of, check_gammas(gammas, len(labels)), labels)
+
+
+def _result(fit: CVFit, search: Bands) -> BandedRidgeResult:
+    weights = search.gammas[fit.best_candidate].T
     with np.errstate(divide="ignore"):
         band_alphas = np.where(weights > 0, fit.best_alphas[None, :] / weights, np.inf)
     return BandedRidgeResult(
-        fit.coef, fit.intercept, band_alphas, weights, fit.best_alphas, fit.best_scores, gammas, labels
+        fit.coef, fit.intercept, band_alphas, weights, fit.best_alphas, fit.best_scores, search.gammas, search.labels
     )
 
 
@@ -239,25 +255,28 @@ class BandedRidgeCV(LinearModelCV):
         self.device = device
         self.memory_budget = memory_budget
 
-    def _fit(self, X: np.ndarray, y: np.ndarray, folds: Folds) -> None:
-        result = banded_ridge_cv(
-            X,
-            y,
-            self.bands,
-            self.alphas,
-            folds,
-            n_iter=self.n_iter,
-            concentration=self.concentration,
-            seed=self.random_state,
-            **self._solver_options(),
-        )
-        self._store(result.coef, result.intercept, y.ndim == 1)
+    def _cv_arguments(self, n_features: int) -> dict[str, Any]:
+        """Keyword arguments of the cross-validation driver (all but the data and the folds)."""
+        check_options(self.scoring, self.solver)
+        search = _band_search(self.bands, n_features, self.n_iter, self.concentration, None, self.random_state)
+        return {"alphas": self.alphas, "bands": search, **self._solver_options()}
+
+    def _store_cv(self, fit: CVFit, single: bool, arguments: dict[str, Any]) -> None:
+        """Set the fitted attributes from the driver's result (``arguments``: from :meth:`_cv_arguments`)."""
+        search = arguments["bands"]
+        result = _result(fit, search)
+        self._store(result.coef, result.intercept, single)
         self.band_alphas_ = result.band_alphas
         self.band_weights_ = result.band_weights
         self.best_alphas_ = result.alphas
         self.cv_scores_ = result.cv_scores
         self.bands_ = result.bands
-        self._band_of = check_bands(self.bands, X.shape[1])[1]
+        self._band_of = search.index
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, folds: Folds) -> None:
+        arguments = self._cv_arguments(X.shape[1])
+        X, Y = check_arrays(X, y)
+        self._store_cv(cross_validate(X, Y, folds=folds, **arguments), y.ndim == 1, arguments)
 
     def predict_split(self, X: Any) -> np.ndarray:
         """Each band's contribution ``X_i w_i`` (without intercept), shape (n_bands, n_samples, n_targets)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from scene2brain.encoding._base import (
     default_alphas,
     fill_doc,
 )
-from scene2brain.encoding._cv import cross_validate
+from scene2brain.encoding._cv import CVFit, cross_validate
 from scene2brain.encoding.backend import Backend
 
 __all__ = ["RidgeCV", "RidgeResult", "default_alphas", "ridge_cv"]
@@ -116,6 +117,10 @@ def ridge_cv(
         device=device,
         memory_budget=memory_budget,
     )
+    return _result(fit)
+
+
+def _result(fit: CVFit) -> RidgeResult:
     return RidgeResult(
         fit.coef, fit.intercept, fit.best_alphas, fit.cv_scores, fit.alphas, fit.solver, fit.retained_variance
     )
@@ -190,19 +195,27 @@ class RidgeCV(LinearModelCV):
         self.device = device
         self.memory_budget = memory_budget
 
-    def _fit(self, X: np.ndarray, y: np.ndarray, folds: Folds) -> None:
-        result = ridge_cv(
-            X,
-            y,
-            self.alphas,
-            folds,
-            standardise=self.standardise,
-            n_components=self.n_components,
+    def _cv_arguments(self, n_features: int) -> dict[str, Any]:
+        """Keyword arguments of the cross-validation driver (all but the data and the folds)."""
+        check_options(self.scoring, self.solver)
+        return {
+            "alphas": self.alphas,
+            "standardise": self.standardise,
+            "n_components": self.n_components,
             **self._solver_options(),
-        )
-        self._store(result.coef, result.intercept, y.ndim == 1)
+        }
+
+    def _store_cv(self, fit: CVFit, single: bool, arguments: dict[str, Any]) -> None:
+        """Set the fitted attributes from the driver's result (``arguments``: from :meth:`_cv_arguments`)."""
+        result = _result(fit)
+        self._store(result.coef, result.intercept, single)
         self.best_alphas_ = result.best_alphas
         self.cv_scores_ = result.cv_scores
         self.alphas_ = result.alphas
         self.solver_ = result.solver
         self.retained_variance_ = result.retained_variance
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, folds: Folds) -> None:
+        arguments = self._cv_arguments(X.shape[1])
+        X, Y = check_arrays(X, y)
+        self._store_cv(cross_validate(X, Y, folds=folds, **arguments), y.ndim == 1, arguments)
