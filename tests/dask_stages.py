@@ -55,10 +55,13 @@ def fail_if_asked(ctx: StageContext) -> None:
 
 
 def record_threads(ctx: StageContext) -> None:
-    """Write the BLAS/OpenMP thread counts (threadpoolctl) and PyTorch's the stage runs with."""
+    """Write the BLAS/OpenMP thread counts (threadpoolctl) and PyTorch's the stage runs with, and when it ran."""
     import torch
     from threadpoolctl import threadpool_info
 
     _executed(ctx)
+    start = time.time()
     found = {"pools": [p["num_threads"] for p in threadpool_info()], "torch": torch.get_num_threads()}
+    time.sleep(ctx.options.get("sleep", 0))
+    found.update(start=start, end=time.time())
     (ctx.out / "threads.json").write_text(json.dumps(found))

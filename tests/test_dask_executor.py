@@ -22,6 +22,7 @@ from scene2brain.pipeline.dask_executor import (
     DaskOptions,
     DaskSetupError,
     StageError,
+    _worker_cores,
     dask_client,
     describe_client,
     execute_on_worker,
@@ -29,7 +30,7 @@ from scene2brain.pipeline.dask_executor import (
     run_dask,
 )
 from scene2brain.pipeline.executor import run_local
-from scene2brain.pipeline.graph import Ref, Runtime, Stage, StageGraph, StageId
+from scene2brain.pipeline.graph import WHOLE_WORKER, Ref, Runtime, Stage, StageGraph, StageId
 from scene2brain.pipeline.run import run_config
 
 distributed = pytest.importorskip("distributed")
@@ -246,6 +247,34 @@ def test_each_stage_runs_with_one_blas_and_one_torch_thread(client, tmp_path):
     finally:
         torch.set_num_threads(previous)
     assert wrapped["torch"] == 1 and set(wrapped["pools"]) == {1}
+
+
+def test_a_whole_worker_stage_holds_every_core_of_its_worker_and_uses_them(tmp_path):
+    """A feature extraction (WHOLE_WORKER) gets both threads of a 1 x 2 worker, alone; other stages one each."""
+    options = {"log": str(tmp_path / "log")}
+
+    def stage(name, sleep, whole=False):
+        extra = {WHOLE_WORKER: True} if whole else {}
+        return Stage(StageId(name), record_threads, {"name": name}, options={**options, "sleep": sleep, **extra})
+
+    graph = StageGraph([stage("n1", 0.6), stage("w", 1.0, whole=True), stage("n2", 0.6)])
+    with dask_client(DaskOptions(workers=1, threads_per_worker=2, dashboard_address=None)) as two_threads:
+        run_dask(graph, tmp_path / "dask", client=two_threads)
+    found = {n: json.loads((tmp_path / "dask" / "stages" / n / "threads.json").read_text()) for n in ("n1", "w", "n2")}
+    assert found["w"]["torch"] == 2 and max(found["w"]["pools"]) == 2
+    assert all(found[n]["torch"] == 1 and set(found[n]["pools"]) == {1} for n in ("n1", "n2"))
+    w = found["w"]
+    for n in ("n1", "n2"):  # nothing else ran on the worker while the whole-worker stage did
+        assert found[n]["end"] <= w["start"] or found[n]["start"] >= w["end"], (n, found)
+    # a cluster whose workers do not advertise their cores: one thread for every stage (nothing is reserved)
+    graph = StageGraph([stage("w", 0.0, whole=True)])
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=2, dashboard_address=None, silence_logs=50) as bare,
+        distributed.Client(bare) as plain,
+    ):
+        assert _worker_cores(plain) is None
+        run_dask(graph, tmp_path / "bare", client=plain)
+    assert json.loads((tmp_path / "bare" / "stages" / "w" / "threads.json").read_text())["torch"] == 1
 
 
 # -- options and errors --------------------------------------------------------------------------------------------

@@ -317,10 +317,15 @@ def run(
         ),
     ] = Executor.local,
     workers: Annotated[
-        int | None, typer.Option(help="Dask: worker processes of the local cluster (default: one per core).")
+        int | None,
+        typer.Option(help="Dask: worker processes of the local cluster (default: cores / --threads-per-worker)."),
     ] = None,
     threads_per_worker: Annotated[
-        int | None, typer.Option(help="Dask: threads of each local worker (default 1; one BLAS thread each).")
+        int | None,
+        typer.Option(
+            help="Dask: threads of each local worker, one BLAS thread each (default: 1 with --workers, else one "
+            "worker with a thread per core, so that a network's extraction uses every core)."
+        ),
     ] = None,
     memory_limit: Annotated[
         str | None, typer.Option(help="Dask: memory limit of each local worker (4GB, auto, 0 = none; default auto).")

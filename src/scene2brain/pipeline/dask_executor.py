@@ -23,7 +23,12 @@ ships :func:`~scene2brain.pipeline.executor.execute_stage` to the workers, one t
 Stages communicate through the results folder, so every worker must see it (and the
 feature store) at the same path: a shared file system, or an object store for the feature
 store. Each task runs with one BLAS/OpenMP thread (and one PyTorch thread) per Dask thread,
-so that workers x threads never oversubscribe the cores.
+so that workers x threads never oversubscribe the cores; a stage marked
+:data:`~scene2brain.pipeline.graph.WHOLE_WORKER` (a network's feature extraction) reserves
+every core of its worker through the worker resource ``cores`` and uses them all, as it
+would in a local run. A local cluster's workers advertise ``cores`` (one per thread);
+workers started by hand do with ``dask worker --nthreads 8 --resources cores=8``, and
+without it every stage runs with one thread.
 
 Dask is an optional dependency (``pip install "scene2brain[dask]"``): it is imported by the
 functions that need it. A Python script that starts a local cluster (``run_config(config,
@@ -58,6 +63,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import os
 import shutil
 import sys
 import uuid
@@ -75,10 +81,12 @@ from scene2brain.pipeline.executor import (
     set_aside,
     stage_folders,
 )
-from scene2brain.pipeline.graph import Ref, Runtime, Stage, StageGraph, StageId
+from scene2brain.pipeline.graph import WHOLE_WORKER, Ref, Runtime, Stage, StageGraph, StageId
 from scene2brain.utils.files import TEMPORARY
 
 EXTRA = 'pip install "scene2brain[dask]"'
+#: The worker resource that counts a worker's cores (a local cluster's workers have one per thread).
+CORES = "cores"
 
 
 class DaskSetupError(ValueError):
@@ -123,8 +131,10 @@ class DaskOptions:
     workers : int, optional
         Worker processes of the local cluster (default: the CPU cores divided by
         ``threads_per_worker``). Not with ``scheduler``: that cluster has its own.
-    threads_per_worker : int
-        Threads of each local worker (each thread computes one stage at a time, with one BLAS thread).
+    threads_per_worker : int, optional
+        Threads of each local worker (each thread computes one stage at a time, with one BLAS
+        thread; a whole-worker stage uses them all). Default: one when ``workers`` is given,
+        else a thread per core in one worker, so that a network's extraction uses every core.
     memory_limit : str or int
         Memory limit of each local worker (``"4GB"``, bytes, ``"auto"``: the machine's memory
         shared equally, 0: none). A worker over it is restarted and its stage computed again.
@@ -140,7 +150,7 @@ class DaskOptions:
 
     scheduler: str | None = None
     workers: int | None = None
-    threads_per_worker: int = 1
+    threads_per_worker: int | None = None
     memory_limit: str | int = "auto"
     retries: int = 1
     timeout: float = 30.0
@@ -215,11 +225,14 @@ def dask_client(options: DaskOptions) -> Iterator[Any]:
     import logging
 
     memory = options.memory_bytes()
+    cores = os.cpu_count() or 1
+    threads = options.threads_per_worker or (1 if options.workers else cores)
     cluster = distributed.LocalCluster(
-        n_workers=options.workers,
-        threads_per_worker=options.threads_per_worker,
+        n_workers=options.workers or max(1, cores // threads),
+        threads_per_worker=threads,
         memory_limit="auto" if memory is None else memory,
         processes=True,
+        resources={CORES: threads},
         dashboard_address=options.dashboard_address,
         silence_logs=logging.ERROR,
     )
@@ -241,30 +254,58 @@ def describe_client(client: Any) -> str:
     return f"Dask cluster at {client.scheduler.address}: {len(workers)} workers, {threads} threads; {dashboard}"
 
 
-def _one_thread_each() -> None:
-    """Let a loaded PyTorch use one thread (BLAS and OpenMP are limited by threadpoolctl around the stage)."""
+def _torch_threads(n: int) -> None:
+    """Let PyTorch use ``n`` threads (BLAS and OpenMP are limited by threadpoolctl around the stage).
+
+    PyTorch is imported for ``n > 1`` (a whole-worker stage runs a network): imported later by
+    the stage, it would read the one thread of the worker's ``OMP_NUM_THREADS``.
+    """
     torch = sys.modules.get("torch")
-    if torch is not None and torch.get_num_threads() != 1:
-        torch.set_num_threads(1)
+    if torch is None and n > 1:
+        import torch
+    if torch is not None and torch.get_num_threads() != n:
+        torch.set_num_threads(n)
 
 
 def execute_on_worker(
-    stage: Stage, key: str, folder: Path, inputs: Mapping[Hashable, Path], runtime: Runtime, input_keys: Mapping
+    stage: Stage,
+    key: str,
+    folder: Path,
+    inputs: Mapping[Hashable, Path],
+    runtime: Runtime,
+    input_keys: Mapping,
+    threads: int = 1,
 ) -> float:
-    """:func:`~scene2brain.pipeline.executor.execute_stage` with one BLAS, OpenMP and PyTorch thread: the Dask task.
+    """:func:`~scene2brain.pipeline.executor.execute_stage` with ``threads`` BLAS, OpenMP and PyTorch threads.
 
-    A worker runs as many of these at once as it has threads, so each uses one core. PyTorch's
-    thread count is process-wide: it is set to one, before the stage if PyTorch is loaded and
-    after it if the stage loaded it, and left so (worker processes run nothing else).
+    A worker runs as many stages at once as it has threads, each with one thread, except a
+    :data:`~scene2brain.pipeline.graph.WHOLE_WORKER` stage, which holds all of the worker's
+    ``cores`` (see :func:`run_dask`) and uses that many. PyTorch's thread count is process-wide:
+    it is set before the stage if PyTorch is loaded and after it if the stage loaded it, and
+    back to one after the stage (worker processes run nothing else).
     """
     from threadpoolctl import threadpool_limits
 
-    _one_thread_each()
-    with threadpool_limits(limits=1):
+    _torch_threads(threads)
+    with threadpool_limits(limits=threads):
         try:
+            _torch_threads(threads)
             return execute_stage(stage, key, folder, inputs, runtime, input_keys)
         finally:
-            _one_thread_each()
+            _torch_threads(1)
+
+
+def _worker_cores(client: Any) -> int | None:
+    """The cores a :data:`~scene2brain.pipeline.graph.WHOLE_WORKER` stage may hold: the fewest of any worker.
+
+    None when some worker does not advertise its ``cores`` resource (a cluster started
+    without ``--resources cores=N``): then every stage runs with one thread, unreserved.
+    """
+    workers = client.scheduler_info().get("workers", {}).values()
+    cores = [w.get("resources", {}).get(CORES) for w in workers]
+    if not cores or any(c is None for c in cores):
+        return None
+    return max(1, int(min(cores)))
 
 
 def worker_runtime(runtime: Runtime) -> Runtime:
@@ -388,6 +429,7 @@ def run_dask(
     failure: StageError | None = None
     if pending and not client.nthreads():
         log(f"  the cluster at {client.scheduler.address} has no workers yet: waiting for some to join")
+    cores = _worker_cores(client) if pending else None
     try:
         while True:
             while prefix < len(order) and order[prefix] in finished:
@@ -412,6 +454,7 @@ def run_dask(
                         backups.append((folder, backup))
                     input_keys = {role: keys[ref] for role, ref in stage.inputs.items()}
                     log(f"  computing {stage_id}")
+                    threads = cores if cores is not None and stage.options.get(WHOLE_WORKER) else 1
                     future = client.submit(
                         execute_on_worker,
                         stage,
@@ -420,10 +463,12 @@ def run_dask(
                         input_folders(stage, folders),
                         shipped,
                         input_keys,
+                        threads,
                         key=f"{stage_id.kind}-{stage_id}-{uuid.uuid4().hex[:8]}",
                         pure=False,
                         retries=retries,
                         priority=len(order) - position[stage_id],
+                        resources=None if cores is None else {CORES: threads},
                     )
                     running[future] = stage_id
             if not running:

@@ -99,6 +99,11 @@ class StageContext:
         return folder
 
 
+#: Stage option: the stage's work (a network's forward passes) gains from every core a worker has; an
+#: executor that runs stages side by side gives it a whole worker (see :mod:`scene2brain.pipeline.dask_executor`).
+WHOLE_WORKER = "whole_worker"
+
+
 @dataclass(frozen=True)
 class Stage:
     """One unit of work; see the module docstring."""

@@ -42,7 +42,7 @@ from scene2brain.features.models import LazyModel
 from scene2brain.features.reduction import Reduction, reduce_features
 from scene2brain.features.store import FeatureStore, StoreEntry
 from scene2brain.pipeline.config import SIMULATED, ConfigError, FeatureSection, RunConfig
-from scene2brain.pipeline.graph import Ref, Stage, StageContext, StageGraph, StageId
+from scene2brain.pipeline.graph import WHOLE_WORKER, Ref, Stage, StageContext, StageGraph, StageId
 
 EXPERIMENT_DIR = "experiment"  # inside an experiment (or stimuli) stage folder: the saved experiment
 FEATURES_FILE = "features.npy"  # inside a feature stage's layer output: the reduced features
@@ -121,7 +121,7 @@ class Plan:
                     settings=settings,
                     inputs={"stimuli": Ref(source)},
                     outputs={layer: {"layer": layer} for layer in layers},
-                    options={"batch_size": spec.batch_size, "device": spec.device},
+                    options={"batch_size": spec.batch_size, "device": spec.device, WHOLE_WORKER: True},
                 )
             )
         return stage_id
