@@ -3,14 +3,16 @@
 Parts (``--part``; ``all`` runs every one, in this order):
 
 - ``study``: a simulated study of 8 subjects x 3 feature spaces (Gabor energies, two
-  EfficientNet-Lite0 layers), run with the local executor and with the Dask executor on a
-  ``LocalCluster`` of 2 workers x 1 thread, each in a fresh results folder with a fresh
+  EfficientNet-Lite0 layers), run with the local executor and with the Dask executor on
+  ``scene2brain run``'s default ``LocalCluster`` (one worker with a thread per core; the
+  network's extraction holds both), each in a fresh results folder with a fresh
   feature store, one run each. Prints the wall time of each run (the Dask run's with and
   without starting the cluster), their ratio, and the largest relative difference per
   stored table: the local run uses every core's BLAS threads and the Dask tasks one each,
   which changes the last bits of float32 sums (relative to a column's largest value, ~1e-7).
-  The local executor then runs once more with one BLAS and PyTorch thread, as a Dask task
-  has: its tables must hold the same bytes as the Dask run's (``--study-no-exact`` skips it).
+  With one thread per Dask worker (``--study-threads 1``) the local executor then runs once
+  more with one BLAS and PyTorch thread, as every Dask task has: its tables must hold the
+  same bytes as the Dask run's (``--study-no-exact`` skips it).
 - ``ridge``: subj01-size voxelwise ridge (n = 8,857, p = 1,000, v = 39,548; ``--voxels`` for
   fewer) in process, on 1 worker x 2 threads and on 2 workers x 1 thread, Y in a zarr store
   that each task reads its own columns from (``_distributed_ridge.py``).
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -157,7 +160,8 @@ def bench_study(args: argparse.Namespace) -> dict[str, float]:
     workdir = Path(args.study_workdir or tempfile.mkdtemp(prefix="scene2brain-dask-study-"))
     size = f"{args.study_subjects} simulated subjects x 3 feature spaces, {args.study_stimuli} stimuli"
     print(f"study: {size}, {args.study_voxels} voxels (in {workdir})", flush=True)
-    names = ["local", "dask"] + ([] if args.study_no_exact else ["local-1-thread"])
+    exact = not args.study_no_exact and args.study_threads == 1
+    names = ["local", "dask"] + (["local-1-thread"] if exact else [])
     configs = {n: study_config(workdir / n, args.study_subjects, args.study_stimuli, args.study_voxels) for n in names}
     for config in configs.values():
         if Path(config.run.output).exists():
@@ -210,9 +214,9 @@ def bench_study(args: argparse.Namespace) -> dict[str, float]:
         "largest_relative_difference": worst,
         "largest_column_relative_difference": worst_column,
     }
-    if not args.study_no_exact:
-        exact, exact_seconds = _local_run(configs["local-1-thread"], one_thread=True)
-        differ = same_files(exact.layout.tables, dask.layout.tables)
+    if exact:
+        one, exact_seconds = _local_run(configs["local-1-thread"], one_thread=True)
+        differ = same_files(one.layout.tables, dask.layout.tables)
         print(
             f"  local executor with one BLAS and PyTorch thread: {exact_seconds:.1f} s; its tables and the dask "
             f"run's: {'the same bytes' if not differ else 'DIFFERENT: ' + ', '.join(differ)}",
@@ -230,8 +234,11 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--study-subjects", type=int, default=8, help="simulated subjects (default 8)")
     group.add_argument("--study-stimuli", type=int, default=240, help="stimuli per subject (default 240)")
     group.add_argument("--study-voxels", type=int, default=500, help="voxels per subject (default 500)")
-    group.add_argument("--study-workers", type=int, default=2, help="Dask workers of the local cluster (default 2)")
-    group.add_argument("--study-threads", type=int, default=1, help="threads per Dask worker (default 1)")
+    cores = os.cpu_count() or 1
+    group.add_argument("--study-workers", type=int, default=1, help="Dask workers of the local cluster (default 1)")
+    group.add_argument(
+        "--study-threads", type=int, default=cores, help=f"threads per Dask worker (default: the cores, {cores})"
+    )
     group.add_argument("--study-workdir", type=Path, default=None, help="folder of the runs (default: a temp dir)")
     group.add_argument(
         "--study-no-exact", action="store_true", help="skip the local run with one thread (compared byte for byte)"

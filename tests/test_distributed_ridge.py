@@ -326,3 +326,18 @@ def test_without_the_dask_extra_the_error_names_it(monkeypatch, small):
     monkeypatch.setitem(sys.modules, "distributed", None)  # what a missing package looks like to import
     with pytest.raises(ImportError, match=re.escape('pip install "scene2brain[dask]"')):
         fit_chunked(RidgeCV(), X, Y, client=None)
+
+
+def test_the_default_block_never_exceeds_the_memory_budget():
+    """Storage chunks wider than the budget are read in parts rather than given whole to one task."""
+    from types import SimpleNamespace
+
+    from scene2brain.encoding.distributed import _default_chunk_size
+
+    def size(budget, native, n_targets=100_000, threads=2):
+        targets = SimpleNamespace(native=native, n_targets=n_targets)
+        return _default_chunk_size(SimpleNamespace(size=budget), targets, threads)
+
+    assert size(budget=28_448, native=40_000, n_targets=40_000) == 10_000  # not one task of 40,000
+    assert size(budget=28_448, native=2_000) == 24_000  # whole storage chunks when they fit
+    assert size(budget=1_000, native=None) == 1_000

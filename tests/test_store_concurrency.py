@@ -387,3 +387,60 @@ def test_a_run_keeps_its_feature_cache_at_a_url(tmp_path):
     assert local.run.cache == tmp_path / "c"
     with pytest.raises(ConfigError, match="cache_options"):
         write_config(tmp_path, {"run": {"cache": "cache", "cache_options": {"anon": True}}})
+
+
+def test_a_run_passes_the_cache_options_wherever_it_opens_the_store(tmp_path):
+    """``run.cache_options`` reach every reader of the store (the simulation reads raw features back)."""
+    import fsspec
+    from fsspec.implementations.memory import MemoryFileSystem
+    from run_fixtures import write_config
+
+    from scene2brain.pipeline.config import ConfigError
+    from scene2brain.pipeline.run import run_config
+
+    class TokenMemory(MemoryFileSystem):
+        """An in-memory file system that refuses to open without its token (as an object store without credentials)."""
+
+        protocol = "tokenmem"
+
+        def __init__(self, *args, token=None, **kwargs):
+            if token != "secret":
+                raise PermissionError(f"tokenmem: no valid token (got {token!r})")
+            super().__init__(*args, **kwargs)
+
+    fsspec.register_implementation("tokenmem", TokenMemory, clobber=True)
+    url = f"tokenmem://s2b-{tmp_path.name}"
+    features = [{"name": "gabor", "model": "gabor", "options": {"image_size": 32}, "reduction": "standardise"}]
+    changes = {"features": features, "evaluation": {"identification": False}}
+    config = write_config(tmp_path, {**changes, "run": {"cache": url, "cache_options": {"token": "secret"}}})
+    assert any(name.startswith("experiment/") for name in run_config(config, progress=False).computed)
+    # the broken case: without the options the store cannot be opened, which the checks before the run say
+    (tmp_path / "results").rename(tmp_path / "first")
+    with pytest.raises(ConfigError, match=r"run.cache: tokenmem://.* cannot be opened: tokenmem: no valid token"):
+        run_config(write_config(tmp_path, {**changes, "run": {"cache": url}}), progress=False)
+    assert not (tmp_path / "results").exists()
+    # a URL whose file system is unknown, and memory:// (one process's) with Dask workers
+    with pytest.raises(ConfigError, match=r"run.cache: nosuchfs://x cannot be opened"):
+        run_config(write_config(tmp_path, {**changes, "run": {"cache": "nosuchfs://x"}}), progress=False)
+    with pytest.raises(ConfigError, match=r"run.cache: memory://.*Dask workers are other processes"):
+        run_config(write_config(tmp_path, {**changes, "run": {"cache": "memory://x"}}), executor="dask")
+
+
+def test_a_writer_that_a_stale_status_set_back_still_completes_its_entry(tmp_path):
+    """Object stores have no locks: a slower writer may write a status counting fewer rows than are written."""
+    from scene2brain.features.store import StoreEntry
+
+    for own_run in (True, False):
+        entry = StoreEntry(f"memory://s2b-stale-{tmp_path.name}-{own_run}", {"k": 1})
+        entry.start(40, 3, chunk_rows=10)
+        rows = np.arange(120, dtype=np.float32).reshape(40, 3)
+        for start in (0, 10, 20):
+            entry.write_rows(start, rows[start : start + 10], written_from=0)
+        # another writer, from a status read before these writes, counts its own first batch only
+        status = entry.status()
+        status.update(rows_done=10, complete=False)
+        (entry.path / "status.json").write_text(json.dumps(status))
+        entry.write_rows(30, rows[30:], written_from=0 if own_run else None)
+        assert entry.complete is own_run  # without its own run, the last writer leaves the entry incomplete
+        if own_run:
+            np.testing.assert_array_equal(entry.read(), rows)

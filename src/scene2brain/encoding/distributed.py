@@ -188,9 +188,13 @@ def _blocks(n_targets: int, size: int) -> list[slice]:
 
 
 def _default_chunk_size(prepared: Prepared, targets: _Targets, n_threads: int) -> int:
-    """At least two blocks per Dask thread, within the memory budget, in whole storage chunks."""
+    """At least two blocks per Dask thread, within the memory budget, in whole storage chunks where they fit it.
+
+    A storage chunk wider than the budget is read in parts (each task reads its columns of
+    it): the memory bound holds, at the cost of reading a chunk more than once.
+    """
     size = min(prepared.size, max(1, math.ceil(targets.n_targets / (2 * n_threads))))
-    if targets.native:
+    if targets.native and targets.native <= prepared.size:
         size = max(targets.native, size // targets.native * targets.native)
     return size
 

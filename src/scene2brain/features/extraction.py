@@ -180,7 +180,7 @@ def _compute(
                 done[layer] = min(done[layer], entry.start(len(source), block.shape[1], batch_size, info))
                 started.add(layer)
             if start + len(block) > done[layer]:
-                entry.write_rows(start, block)
+                entry.write_rows(start, block, written_from=done[layer])  # its rows from there on: this call's
 
 
 def _checked(

@@ -72,6 +72,10 @@ class Reduction:
         return make_pipeline(StandardScaler(), step) if self.standardise else step
 
 
+#: Training rows up to this size (as float64) are fitted in float64 (see :func:`fit_reduction`).
+FLOAT64_FIT_BYTES = 2 * 1024**3
+
+
 def _rows(features: Any, index: np.ndarray) -> np.ndarray:
     """Rows of an in-memory or lazy (zarr, h5py) matrix as float32."""
     index = np.asarray(index)
@@ -88,19 +92,21 @@ def _rows(features: Any, index: np.ndarray) -> np.ndarray:
 def fit_reduction(
     features: Any, train_index: np.ndarray, reduction: Reduction, block_rows: int = 2048
 ) -> TransformerMixin:
-    """Fit ``reduction`` on the rows ``train_index`` of ``features`` (and on nothing else), in float64.
+    """Fit ``reduction`` on the rows ``train_index`` of ``features`` (and on nothing else).
 
-    float64 keeps the fitted components stable to the last bits when the BLAS thread count
-    changes (a float32 SVD's trailing components moved by 2e-5 relative with it).
+    In float64 when the training rows take at most :data:`FLOAT64_FIT_BYTES` so (and always
+    for incremental PCA, block by block): float64 keeps the fitted components stable to the
+    last bits when the BLAS thread count changes (a float32 SVD's trailing components moved by
+    2.6e-4 with it), so that a Dask run and a local run agree. Larger layers are fitted in
+    float32, which halves the copy (use ``solver="incremental"`` for both).
     """
     train_index = np.asarray(train_index)
     if train_index.ndim != 1 or len(train_index) < 2:
         raise ValueError(f"train_index: expected at least 2 row indices, got shape {train_index.shape}")
     estimator = reduction.estimator(len(train_index), features.shape[1])
     if not (reduction.method == "pca" and reduction.solver == "incremental"):
-        # float64: a float32 SVD's trailing components move with the BLAS thread count (seen at 2e-5
-        # relative on 64 components of 240 stimuli), and everything downstream with them
-        return estimator.fit(_rows(features, train_index).astype(np.float64))
+        rows = _rows(features, train_index)
+        return estimator.fit(rows.astype(np.float64) if 2 * rows.nbytes <= FLOAT64_FIT_BYTES else rows)
     # Two streaming passes over the training rows: column moments (if standardising), then PCA.
     scaler, pca = (estimator[0], estimator[-1]) if reduction.standardise else (None, estimator)
     # blocks of at least max(block_rows, n_components) rows, as IncrementalPCA needs

@@ -340,8 +340,15 @@ class StoreEntry:
         _write_json(self.path / "status.json", {"shape": [n_rows, n_cols], "rows_done": 0, "complete": False})
         return 0
 
-    def write_rows(self, start: int, block: np.ndarray) -> None:
-        """Write rows ``start:start + len(block)`` and count them as done."""
+    def write_rows(self, start: int, block: np.ndarray, written_from: int | None = None) -> None:
+        """Write rows ``start:start + len(block)`` and count them as done.
+
+        ``written_from``: the first row of the contiguous run of rows this writer has written up
+        to ``start`` (its resume point). In an object store (no locks) another writer's stale
+        status may have counted fewer rows than this writer wrote; knowing its own run, the
+        writer still counts every row up to ``stop`` when that run starts at or before the
+        counted rows, so that the entry is complete when its last writer finishes.
+        """
         array = zarr.open_array(mode="r+", **self._zarr())
         stop = start + len(block)
         array[start:stop] = np.asarray(block, dtype=np.float32)
@@ -349,7 +356,7 @@ class StoreEntry:
         if status.get("complete") and self.remote:
             return  # another writer finished it (object stores: never take "complete" back)
         done = int(status.get("rows_done", 0))
-        if start <= done:  # contiguous with what is already written
+        if start <= done or (written_from is not None and written_from <= done):  # contiguous with what is written
             done = max(done, stop)
         status.update(shape=list(array.shape), rows_done=done, complete=done == array.shape[0])
         _write_json(self.path / "status.json", status)

@@ -38,13 +38,15 @@ processes re-import the main module.
 Examples
 --------
 A SLURM cluster through dask-jobqueue (``pip install "scene2brain[slurm]"``), one worker
-process of one thread per core, in Python::
+process of a thread per core (its cores advertised for whole-worker stages), in Python::
 
     from dask_jobqueue import SLURMCluster
     from distributed import Client
 
-    cluster = SLURMCluster(cores=8, processes=8, memory="32GB", walltime="04:00:00")
-    cluster.scale(jobs=4)  # four nodes of 8 workers
+    cluster = SLURMCluster(
+        cores=8, processes=1, memory="32GB", walltime="04:00:00", worker_extra_args=["--resources", "cores=8"]
+    )
+    cluster.scale(jobs=4)  # four nodes, one 8-thread worker each
     with Client(cluster) as client:
         run_config(load_config("study.toml"), executor="dask", client=client)
 
@@ -52,7 +54,8 @@ or from the shell, with a scheduler on the login node and workers in batch jobs:
 
     dask scheduler --scheduler-file ~/scheduler.json &
     sbatch --array=1-4 --cpus-per-task=8 --mem=32G \\
-        --wrap 'dask worker --scheduler-file ~/scheduler.json --nworkers 8 --nthreads 1'
+        --wrap 'dask worker --scheduler-file ~/scheduler.json --nworkers 1 --nthreads 8 \\
+                --resources cores=8 --memory-limit 30GB'
     scene2brain run study.toml --executor dask --scheduler tcp://LOGIN-NODE:8786
 
 The results folder and the feature store (``run.cache``) must be on a file system that

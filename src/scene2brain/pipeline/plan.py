@@ -228,10 +228,15 @@ def compute_features(ctx: StageContext) -> None:
         (folder / FEATURES_INFO).write_text(json.dumps(info, indent=2))
 
 
-def raw_features(output: Path) -> np.ndarray:
-    """The unreduced features behind a feature stage's layer output (read from the feature store)."""
+def raw_features(output: Path, store: FeatureStore | None = None) -> np.ndarray:
+    """The unreduced features behind a feature stage's layer output (read from the feature store).
+
+    ``store``: the run's feature store, whose storage options (credentials, endpoint) open an
+    entry in an object store; the entry's location is recorded in the output.
+    """
     info = json.loads((output / FEATURES_INFO).read_text())
-    return StoreEntry(info["store_entry"], {}).read()  # a folder, or a URL in an object-store feature cache
+    options = store.root.storage_options if store is not None and store.remote else None
+    return StoreEntry(info["store_entry"], {}, storage_options=options).read()
 
 
 def compute_responses(ctx: StageContext) -> None:

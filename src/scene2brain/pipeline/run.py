@@ -45,7 +45,7 @@ from scene2brain.pipeline.plan import (
 from scene2brain.pipeline.report import TABLES, add_report_stage, add_tables_stage
 from scene2brain.pipeline.simulated import add_simulated_experiments, driver_specs, fingerprint, read_test_names
 from scene2brain.results import ALL_VOXELS, LOCK_FILE, ResultsLayout
-from scene2brain.utils.files import atomic_path, folder_lock, folder_problem, free_bytes, nearest_existing
+from scene2brain.utils.files import atomic_path, folder_lock, folder_problem, free_bytes, nearest_existing, url_protocol
 
 PACKAGES = ("scene2brain", "numpy", "scipy", "scikit-learn", "pandas", "torch", "torchvision", "nilearn", "zarr")
 
@@ -218,6 +218,11 @@ def check_run(config: RunConfig) -> list[str]:
         for key, path in (("run.output", config.run.output), ("run.cache", config.run.cache))
         if isinstance(path, Path) and (problem := folder_problem(path, key)) is not None
     ]
+    if isinstance(config.run.cache, str):  # a URL: its file system must exist and open with the options given
+        try:
+            FeatureStore(config.run.cache, storage_options=config.run.cache_options or None)
+        except (ImportError, ValueError, OSError) as err:
+            problems.append(f"run.cache: {config.run.cache} cannot be opened: {err}")
     dataset = config.dataset
     if dataset.name == SIMULATED:
         sim = dataset.simulation
@@ -429,7 +434,13 @@ def run_config(
     start = time.perf_counter()
     options = _dask_options(executor, dask_options, client)
     layout = ResultsLayout(config.run.output)
-    _raise_problems(check_run(config), "run configuration")
+    problems = check_run(config)
+    if executor == "dask" and isinstance(config.run.cache, str) and url_protocol(config.run.cache) == "memory":
+        problems.append(
+            f"run.cache: {config.run.cache} lives in one process's memory, and Dask workers are other processes; "
+            "use a folder every worker sees or an object store with --executor dask"
+        )
+    _raise_problems(problems, "run configuration")
     graph, plan = plan_run(config)
     layout.root.mkdir(parents=True, exist_ok=True)
     log = (lambda line: print(line, flush=True)) if progress else None

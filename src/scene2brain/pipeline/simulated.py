@@ -169,9 +169,9 @@ def compute_simulated_experiment(ctx: StageContext) -> None:
     name = f"{sim['driver_model']}:{sim['driver_layer']}"
     calibration = np.load(ctx.input("deep") / FEATURES_FILE)
     drivers = SimulationDrivers(
-        gabor_energy=raw_features(ctx.input("gabor")),
+        gabor_energy=raw_features(ctx.input("gabor"), ctx.runtime.store),
         gabor_channels=GaborPyramid.kay2008(sim["gabor_size"], aperture=False).channels(),
-        deep=raw_features(ctx.input("deep")),
+        deep=raw_features(ctx.input("deep"), ctx.runtime.store),
         calibration=calibration,
         is_face=stimuli.table["is_face"].to_numpy().astype(bool),
         names={"deep": name, "calibration": f"{name} (PCA {calibration.shape[1]})"},

@@ -372,7 +372,7 @@ def compute_blur(ctx: StageContext) -> None:
     stimuli, _ = load_stimuli(ctx.input("stimuli") / EXPERIMENT_DIR)
     folder = ctx.input("responses")
     train_stim, test_stim = np.load(folder / "train_stimuli.npy"), np.load(folder / "test_stimuli.npy")
-    raw = raw_features(ctx.input("features"))
+    raw = raw_features(ctx.input("features"), ctx.runtime.store)
     reducer = fit_reduction(raw, train_stim, Reduction(**s["extraction"]["reduction"]))
     clean = np.load(ctx.input("features") / FEATURES_FILE)
     # the encoder as the encode stage fitted it, and its voxel selection for identification
