@@ -20,8 +20,9 @@ and :func:`register_model` adds names to the registry.
 :class:`LazyModel` is a registered model whose network is built only when features must be
 computed: its cache key (weights digest included) comes from a :class:`~scene2brain.features.store.KeyMemo`
 that recorded it when the model was last built, under the :func:`model_request` (name, options,
-weights as asked for, seed, library versions), together with the :func:`file_stamp` (path, size,
-inode, modification time) of the weights file, which must be unchanged for the record to count.
+weights as asked for, seed, library versions), together with the stamp of the weights file
+(:func:`~scene2brain.utils.files.stat_stamp`: path, size, inode, modification time), which
+must be unchanged for the record to count.
 A fully cached extraction therefore never builds the network or reads its weights.
 """
 
@@ -55,6 +56,7 @@ from scene2brain.features.gabor import GaborExtractor, GaborPyramid
 from scene2brain.features.layers import OUTPUT, capture, first_tensor, pool
 from scene2brain.features.preprocessing import Preprocessing
 from scene2brain.features.store import KeyMemo
+from scene2brain.utils.files import stat_stamp as file_stamp
 from scene2brain.utils.progress import track
 
 Weights = str | Path
@@ -336,23 +338,6 @@ def _library_versions() -> dict[str, str | None]:
     return versions
 
 
-def file_stamp(path: str | Path) -> dict[str, Any]:
-    """What identifies a file's content without reading it: resolved path, size, inode, modification and change times.
-
-    Rewriting the file (in place or by replacing it) changes the stamp; only a rewrite to the
-    same size within one tick of the file system's clock, with the times then set back, goes unseen.
-    """
-    path = Path(path).resolve()
-    st = path.stat()
-    return {
-        "path": str(path),
-        "size": st.st_size,
-        "inode": st.st_ino,
-        "mtime_ns": st.st_mtime_ns,
-        "ctime_ns": st.st_ctime_ns,
-    }
-
-
 def model_request(name: str, weights: Weights = "pretrained", seed: int = 0, **options: Any) -> dict[str, Any]:
     """A :func:`load_model` call as JSON: what, besides the content of a weights file, determines the model's key.
 
@@ -379,7 +364,7 @@ class LazyModel:
     """A registered model whose network is built only when features must be computed.
 
     Building it records, in ``memo`` under its :func:`model_request`, its name, its key
-    (weights digest included) and the :func:`file_stamp` of the file its weights were read
+    (weights digest included) and the stamp of the file its weights were read
     from. While that file's stamp is unchanged (nothing to check for random weights or the
     Gabor pyramid), :meth:`key`, :attr:`name` and :attr:`preprocessing` come from the record,
     so a fully cached extraction (:func:`~scene2brain.features.extraction.extract_to_store`)
