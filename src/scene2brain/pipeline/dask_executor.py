@@ -293,12 +293,11 @@ def execute_on_worker(
     A worker runs as many stages at once as it has threads, each with one thread, except a
     :data:`~scene2brain.pipeline.graph.WHOLE_WORKER` stage, which holds all of the worker's
     ``cores`` (see :func:`run_dask`) and uses that many. PyTorch's thread count is process-wide:
-    it is set before the stage if PyTorch is loaded and after it if the stage loaded it, and
-    back to one after the stage (worker processes run nothing else).
+    it is set before the stage (see :func:`_torch_threads`) and back to one after it (worker
+    processes run nothing else).
     """
     from threadpoolctl import threadpool_limits
 
-    _torch_threads(threads)
     with threadpool_limits(limits=threads):
         try:
             _torch_threads(threads)
