@@ -231,8 +231,8 @@ def _blas_threads_in_task(limit):
 
 
 def test_tasks_set_their_blas_threads_despite_the_nanny(client):
-    assert client.submit(_blas_threads_in_task, None, pure=False).result() == [1]  # the nanny's OMP/OPENBLAS=1
-    assert client.submit(_blas_threads_in_task, 2, pure=False).result() == [2]
+    assert client.submit(_blas_threads_in_task, None, pure=False).result(timeout=60) == [1]  # the nanny's OMP=1
+    assert client.submit(_blas_threads_in_task, 2, pure=False).result(timeout=60) == [2]
 
 
 @pytest.fixture
