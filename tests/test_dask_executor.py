@@ -260,8 +260,6 @@ def test_a_whole_worker_stage_holds_every_core_of_its_worker_and_uses_them(tmp_p
     graph = StageGraph([stage("n1", 0.6), stage("w", 1.0, whole=True), stage("n2", 0.6)])
     with dask_client(DaskOptions(workers=1, threads_per_worker=2, dashboard_address=None)) as two_threads:
         run_dask(graph, tmp_path / "dask", client=two_threads)
-        # glibc's malloc trimming, not the nanny's 65536 (35 % slower extraction)
-        assert set(two_threads.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_").values()) == {None}
     found = {n: json.loads((tmp_path / "dask" / "stages" / n / "threads.json").read_text()) for n in ("n1", "w", "n2")}
     assert found["w"]["torch"] == 2 and max(found["w"]["pools"]) == 2
     assert all(found[n]["torch"] == 1 and set(found[n]["pools"]) == {1} for n in ("n1", "n2"))

@@ -28,11 +28,7 @@ so that workers x threads never oversubscribe the cores; a stage marked
 every core of its worker through the worker resource ``cores`` and uses them all, as it
 would in a local run. A local cluster's workers advertise ``cores`` (one per thread);
 workers started by hand do with ``dask worker --nthreads 8 --resources cores=8``, and
-without it every stage runs with one thread. The local cluster's workers keep glibc's
-default ``MALLOC_TRIM_THRESHOLD_`` (the nanny's 65536 made a network's extraction 35 %
-slower); for workers started by hand set
-``DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MALLOC_TRIM_THRESHOLD_`` likewise, or start
-them with ``--no-nanny``.
+without it every stage runs with one thread.
 
 Dask is an optional dependency (``pip install "scene2brain[dask]"``): it is imported by the
 functions that need it. A Python script that starts a local cluster (``run_config(config,
@@ -231,23 +227,18 @@ def dask_client(options: DaskOptions) -> Iterator[Any]:
         return
     import logging
 
-    import dask
-
     memory = options.memory_bytes()
     cores = os.cpu_count() or 1
     threads = options.threads_per_worker or (1 if options.workers else cores)
-    # distributed's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536, which returns every freed
-    # tensor to the system: a network's extraction then ran 35 % slower (measured); glibc's default it is
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-        cluster = distributed.LocalCluster(
-            n_workers=options.workers or max(1, cores // threads),
-            threads_per_worker=threads,
-            memory_limit="auto" if memory is None else memory,
-            processes=True,
-            resources={CORES: threads},
-            dashboard_address=options.dashboard_address,
-            silence_logs=logging.ERROR,
-        )
+    cluster = distributed.LocalCluster(
+        n_workers=options.workers or max(1, cores // threads),
+        threads_per_worker=threads,
+        memory_limit="auto" if memory is None else memory,
+        processes=True,
+        resources={CORES: threads},
+        dashboard_address=options.dashboard_address,
+        silence_logs=logging.ERROR,
+    )
     with cluster, distributed.Client(cluster) as client:
         yield client
 
