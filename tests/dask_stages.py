@@ -1,4 +1,4 @@
-"""Stage functions of the Dask executor's tests (tests/test_dask_executor.py).
+"""Functions the Dask tests run on workers (tests/test_dask_executor.py, tests/test_distributed_ridge.py).
 
 A module of their own, importing little, so that the Dask workers that unpickle them start fast.
 """
@@ -65,3 +65,18 @@ def record_threads(ctx: StageContext) -> None:
     time.sleep(ctx.options.get("sleep", 0))
     found.update(start=start, end=time.time())
     (ctx.out / "threads.json").write_text(json.dumps(found))
+
+
+def blas_threads_in_task(limit):
+    """The BLAS thread counts a task sees (under ``encoding.distributed``'s limit ``limit``, or none)."""
+    from threadpoolctl import threadpool_info
+
+    from scene2brain.encoding.distributed import _blas_limit
+
+    def blas():
+        return sorted({info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"})
+
+    if limit is None:
+        return blas()
+    with _blas_limit(limit):
+        return blas()

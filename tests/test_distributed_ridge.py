@@ -7,6 +7,7 @@ import dask.array as da
 import numpy as np
 import pytest
 import zarr
+from dask_stages import blas_threads_in_task
 from distributed import Client, LocalCluster
 from distributed.diagnostics.plugin import SchedulerPlugin
 from sklearn.linear_model import Ridge
@@ -218,21 +219,9 @@ def test_task_data_is_bounded_by_the_chunk_not_the_number_of_targets(cluster, cl
         assert largest[512] < y_block  # responses are read by the tasks, never handed around
 
 
-def _blas_threads_in_task(limit):
-    from threadpoolctl import threadpool_info
-
-    def blas():
-        return sorted({info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"})
-
-    if limit is None:
-        return blas()
-    with chunked._blas_limit(limit):
-        return blas()
-
-
 def test_tasks_set_their_blas_threads_despite_the_nanny(client):
-    assert client.submit(_blas_threads_in_task, None, pure=False).result(timeout=60) == [1]  # the nanny's OMP=1
-    assert client.submit(_blas_threads_in_task, 2, pure=False).result(timeout=60) == [2]
+    assert client.submit(blas_threads_in_task, None, pure=False).result(timeout=60) == [1]  # the nanny's OMP=1
+    assert client.submit(blas_threads_in_task, 2, pure=False).result(timeout=60) == [2]
 
 
 @pytest.fixture
