@@ -235,6 +235,10 @@ def test_bad_estimator_client_and_options(client, small):
         fit_chunked(Ridge(), X, Y, client=client)
     with pytest.raises(TypeError, match=r"client: expected a distributed\.Client, got str"):
         fit_chunked(RidgeCV(), X, Y, client="tcp://127.0.0.1:8786")
+    closed = Client(client.scheduler.address)
+    closed.close()
+    with pytest.raises(ValueError, match=r"client: expected a connected distributed\.Client, got one whose status is"):
+        fit_chunked(RidgeCV(), X, Y, client=closed)
     for name, value in (("chunk_size", 0), ("blas_threads", 0), ("chunk_size", 2.5), ("blas_threads", True)):
         with pytest.raises(ValueError, match=f"{name}: expected a positive integer, got {value!r}"):
             fit_chunked(RidgeCV(), X, Y, client=client, **{name: value})

@@ -230,6 +230,8 @@ def _cross_validate_chunked(
     distributed = _distributed()
     if not isinstance(client, distributed.Client):
         raise TypeError(f"client: expected a distributed.Client, got {type(client).__name__}")
+    if client.status != "running":
+        raise ValueError(f"client: expected a connected distributed.Client, got one whose status is {client.status!r}")
     backend = arguments.get("backend", "numpy")
     if (backend.name if isinstance(backend, Backend) else backend) != "numpy":
         raise ValueError(f"backend: chunked fits on Dask run the numpy backend only, got {backend!r}")
