@@ -162,6 +162,7 @@ def bench_study(args: argparse.Namespace) -> dict[str, float]:
     print(f"study: {size}, {args.study_voxels} voxels (in {workdir})", flush=True)
     exact = not args.study_no_exact and args.study_threads == 1
     names = ["local", "dask"] + (["local-1-thread"] if exact else [])
+    names += [] if args.study_no_cli else ["cli-local", "cli-dask"]
     configs = {n: study_config(workdir / n, args.study_subjects, args.study_stimuli, args.study_voxels) for n in names}
     for config in configs.values():
         if Path(config.run.output).exists():
@@ -225,7 +226,35 @@ def bench_study(args: argparse.Namespace) -> dict[str, float]:
         if differ:
             raise RuntimeError(f"the Dask run's tables differ from the local run's at equal thread counts: {differ}")
         found["local_one_thread_s"] = exact_seconds
+    if not args.study_no_cli:
+        found.update(_cli_runs(configs["cli-local"], configs["cli-dask"], args.study_workers, args.study_threads))
     return found
+
+
+def _cli_runs(local: RunConfig, dask: RunConfig, workers: int, threads: int) -> dict[str, float]:
+    """``scene2brain run`` with each executor in a fresh process: wall times with everything a user waits for.
+
+    Interpreter start, imports and (for Dask) the cluster's start and close are included; the Dask
+    worker processes re-import only the command-line module, not this script.
+    """
+    import subprocess
+
+    def timed(config: RunConfig, *extra: str) -> float:
+        toml = Path(config.run.output).parent / "study.toml"  # written by study_config
+        command = [sys.executable, "-m", "scene2brain", "run", str(toml), "--quiet", *extra]
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - start
+
+    local_seconds = timed(local)
+    dask_seconds = timed(dask, "--executor", "dask", "--workers", str(workers), "--threads-per-worker", str(threads))
+    ratio = dask_seconds / local_seconds
+    print(
+        f"  scene2brain run in a fresh process (interpreter, imports, cluster start and close included): local "
+        f"{local_seconds:.1f} s, dask {dask_seconds:.1f} s; ratio {ratio:.2f}",
+        flush=True,
+    )
+    return {"cli_local_s": local_seconds, "cli_dask_s": dask_seconds, "cli_ratio": ratio}
 
 
 def add_study_arguments(parser: argparse.ArgumentParser) -> None:
@@ -242,6 +271,9 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--study-workdir", type=Path, default=None, help="folder of the runs (default: a temp dir)")
     group.add_argument(
         "--study-no-exact", action="store_true", help="skip the local run with one thread (compared byte for byte)"
+    )
+    group.add_argument(
+        "--study-no-cli", action="store_true", help="skip the two `scene2brain run` commands in fresh processes"
     )
 
 

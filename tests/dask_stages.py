@@ -80,3 +80,19 @@ def blas_threads_in_task(limit):
         return blas()
     with _blas_limit(limit):
         return blas()
+
+
+def environment_variable(name: str) -> str | None:
+    """The worker process's own value of an environment variable."""
+    return os.environ.get(name)
+
+
+def imported_in_background(module: str) -> bool:
+    """Whether the worker's background import (dask_executor.start_imports), once ended, imported ``module``."""
+    import sys
+
+    from scene2brain.pipeline import dask_executor
+
+    if dask_executor._imports is not None:
+        dask_executor._imports.join(timeout=120)
+    return module in sys.modules

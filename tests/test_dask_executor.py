@@ -13,12 +13,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from dask_stages import add_inputs, fail_if_asked, kill_worker, record_threads
+from dask_stages import (
+    add_inputs,
+    environment_variable,
+    fail_if_asked,
+    imported_in_background,
+    kill_worker,
+    record_threads,
+)
 from run_fixtures import write_config
 from typer.testing import CliRunner
 
 from scene2brain.cli import app
 from scene2brain.pipeline.dask_executor import (
+    STAGE_MODULES,
     DaskOptions,
     DaskSetupError,
     StageError,
@@ -278,6 +286,31 @@ def test_a_whole_worker_stage_holds_every_core_of_its_worker_and_uses_them(tmp_p
 
 
 # -- options and errors --------------------------------------------------------------------------------------------
+
+
+def test_local_workers_keep_glibcs_malloc_trimming_import_the_stages_and_leave_the_environment(monkeypatch):
+    """The nanny's MALLOC_TRIM_THRESHOLD_=65536 (a third slower extraction) reaches no local worker, even leaked."""
+    trim = "MALLOC_TRIM_THRESHOLD_"
+    monkeypatch.setenv(trim, "65536")  # as an earlier cluster's nanny leaves it in this process
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = dict(os.environ)
+    with dask_client(DaskOptions(workers=1, threads_per_worker=1, dashboard_address=None)) as client:
+        assert set(client.run(environment_variable, trim).values()) == {None}
+        assert set(client.run(environment_variable, "OMP_NUM_THREADS").values()) == {"1"}
+        assert dict(os.environ) == before  # nothing the nannies set stays in the client's environment
+        # the workers import the stage functions' modules as they start, not in their first stage
+        assert set(client.run(imported_in_background, STAGE_MODULES[0]).values()) == {True}
+    monkeypatch.setenv(trim, "131072")  # a value the user chose is theirs
+    with dask_client(DaskOptions(workers=1, threads_per_worker=1, dashboard_address=None)) as client:
+        assert set(client.run(environment_variable, trim).values()) == {"131072"}
+    # the broken case: a cluster started without that care gives its workers the nanny's value
+    monkeypatch.delenv(trim)
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None, silence_logs=50) as bare,
+        distributed.Client(bare) as plain,
+    ):
+        assert set(plain.run(environment_variable, trim).values()) == {"65536"}
+        assert set(plain.run(imported_in_background, STAGE_MODULES[0]).values()) == {False}
 
 
 def test_bad_options_are_refused_naming_the_option():

@@ -9,6 +9,7 @@ traceback instead.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import warnings
 from collections.abc import Callable
@@ -301,6 +302,29 @@ def _stage_failure(err: BaseException) -> str | None:
     return None if message is None else f"stage {err.stage}: {message}"
 
 
+def _run_config(config: Path, out: Path | None, quiet: bool, client: Any) -> Any:
+    """The run command's :func:`~scene2brain.pipeline.run.run_config` (on ``client``'s cluster unless it is None)."""
+    from scene2brain.pipeline.config import load_config, packaged_configs
+    from scene2brain.pipeline.run import run_config
+
+    if not config.exists() and config.parent == Path() and config.stem in packaged_configs():
+        config = packaged_configs()[config.stem]
+        console.print(f"Running the packaged configuration {config}", highlight=False, soft_wrap=True)
+    overrides = {"run": {"output": str(out.resolve())}} if out is not None else None
+    try:
+        return run_config(
+            load_config(config, overrides),
+            progress=not quiet,
+            executor="local" if client is None else "dask",
+            client=client,
+        )
+    except Exception as err:
+        message = _stage_failure(err)
+        if message is None or _debugging():
+            raise
+        raise _fail(message) from None
+
+
 @_command(app)
 def run(
     config: Annotated[
@@ -344,25 +368,18 @@ def run(
     independent stages run in parallel on a local Dask cluster or, with --scheduler, on
     a running one (SLURM, Kubernetes); the results are the same.
     """
+    dask_options = _dask_options(executor.value, workers, threads_per_worker, memory_limit, scheduler)
+    with contextlib.ExitStack() as stack:
+        client = None
+        if dask_options is not None:
+            # first: the workers import the stage modules (seconds) while this process does
+            from scene2brain.pipeline.dask_executor import dask_client
+
+            client = stack.enter_context(dask_client(dask_options))
+        result = _run_config(config, out, quiet, client)
     from scene2brain.pipeline.analyses.ground_truth import checks_passed
-    from scene2brain.pipeline.config import load_config, packaged_configs
-    from scene2brain.pipeline.run import run_config
     from scene2brain.results import ALL_VOXELS, ENCODERS_TABLE, MODEL_SUMMARY, read_results
 
-    if not config.exists() and config.parent == Path() and config.stem in packaged_configs():
-        config = packaged_configs()[config.stem]
-        console.print(f"Running the packaged configuration {config}", highlight=False, soft_wrap=True)
-    dask_options = _dask_options(executor.value, workers, threads_per_worker, memory_limit, scheduler)
-    overrides = {"run": {"output": str(out.resolve())}} if out is not None else None
-    try:
-        result = run_config(
-            load_config(config, overrides), progress=not quiet, executor=executor.value, dask_options=dask_options
-        )
-    except Exception as err:
-        message = _stage_failure(err)
-        if message is None or _debugging():
-            raise
-        raise _fail(message) from None
     results = read_results(result.output)
     summary = results.table(MODEL_SUMMARY)
     _print_summary(summary[summary["roi"] == ALL_VOXELS], "All voxels: each model at its best layer")

@@ -28,7 +28,11 @@ so that workers x threads never oversubscribe the cores; a stage marked
 every core of its worker through the worker resource ``cores`` and uses them all, as it
 would in a local run. A local cluster's workers advertise ``cores`` (one per thread);
 workers started by hand do with ``dask worker --nthreads 8 --resources cores=8``, and
-without it every stage runs with one thread.
+without it every stage runs with one thread. A local cluster's workers keep glibc's own
+``MALLOC_TRIM_THRESHOLD_`` (the nanny's 65536 made a network's extraction a third slower);
+for workers started by hand, set ``distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_:
+null`` in a Dask configuration file (an environment variable cannot: Dask lower-cases its
+keys), or start them with ``--no-nanny``.
 
 Dask is an optional dependency (``pip install "scene2brain[dask]"``): it is imported by the
 functions that need it. A Python script that starts a local cluster (``run_config(config,
@@ -66,9 +70,11 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import importlib
 import os
 import shutil
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
@@ -223,6 +229,7 @@ def dask_client(options: DaskOptions) -> Iterator[Any]:
                 "distributed scheduler, such as tcp://host:8786"
             ) from err
         with client:
+            start_imports(client)
             yield client
         return
     import logging
@@ -230,17 +237,47 @@ def dask_client(options: DaskOptions) -> Iterator[Any]:
     memory = options.memory_bytes()
     cores = os.cpu_count() or 1
     threads = options.threads_per_worker or (1 if options.workers else cores)
-    cluster = distributed.LocalCluster(
-        n_workers=options.workers or max(1, cores // threads),
-        threads_per_worker=threads,
-        memory_limit="auto" if memory is None else memory,
-        processes=True,
-        resources={CORES: threads},
-        dashboard_address=options.dashboard_address,
-        silence_logs=logging.ERROR,
-    )
+    with _worker_environment():
+        cluster = distributed.LocalCluster(
+            n_workers=options.workers or max(1, cores // threads),
+            threads_per_worker=threads,
+            memory_limit="auto" if memory is None else memory,
+            processes=True,
+            resources={CORES: threads},
+            dashboard_address=options.dashboard_address,
+            silence_logs=logging.ERROR,
+        )
     with cluster, distributed.Client(cluster) as client:
+        start_imports(client)
         yield client
+
+
+_TRIM = "MALLOC_TRIM_THRESHOLD_"
+
+
+@contextlib.contextmanager
+def _worker_environment() -> Iterator[None]:
+    """Start local workers with glibc's own malloc trimming, and leave this process's environment as it was.
+
+    A nanny sets its ``pre-spawn-environ`` variables in the parent's ``os.environ`` before it
+    spawns a worker (and never removes them), so that a value leaked by an earlier cluster
+    reaches every later worker. Its ``MALLOC_TRIM_THRESHOLD_=65536`` turns off glibc's dynamic
+    mmap threshold, and every freed tensor goes back to the system: a network's extraction ran
+    a third slower in such a worker (measured). A value the user set, other than the nanny's, is
+    kept.
+    """
+    import dask
+
+    saved = dict(os.environ)
+    nanny_value = str(dask.config.get(f"distributed.nanny.pre-spawn-environ.{_TRIM}", 65536))
+    if os.environ.get(_TRIM) == nanny_value:
+        del os.environ[_TRIM]
+    try:
+        with dask.config.set({f"distributed.nanny.pre-spawn-environ.{_TRIM}": None}):
+            yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def describe_client(client: Any) -> str:
@@ -255,6 +292,37 @@ def describe_client(client: Any) -> str:
     else:
         dashboard = "no dashboard (it needs the bokeh package: pip install bokeh)"
     return f"Dask cluster at {client.scheduler.address}: {len(workers)} workers, {threads} threads; {dashboard}"
+
+
+#: the module whose import brings in every stage function of a run (and PyTorch, scikit-learn, ...)
+STAGE_MODULES = ("scene2brain.pipeline.run",)
+
+#: this worker's background import of the stage modules (see :func:`start_imports`), None before it is asked for
+_imports: threading.Thread | None = None
+
+
+def start_imports(client: Any, modules: tuple[str, ...] = STAGE_MODULES) -> None:
+    """Have every worker import ``modules`` in a background thread now, not in its first stage.
+
+    Importing the stage functions takes seconds (PyTorch, scikit-learn); started with the
+    cluster, it overlaps with what the client does before its first stage instead of
+    delaying that stage. A stage waits for the import to end (:func:`execute_on_worker`); an
+    import that fails is left for the stage that needs the module to report.
+    """
+    client.run(_import_in_background, modules)
+
+
+def _import_in_background(modules: tuple[str, ...]) -> None:
+    global _imports
+    if _imports is None:
+        _imports = threading.Thread(target=_import_quietly, args=(modules,), name="scene2brain imports", daemon=True)
+        _imports.start()
+
+
+def _import_quietly(modules: tuple[str, ...]) -> None:
+    for module in modules:
+        with contextlib.suppress(Exception):  # the stage that needs it raises the error, named
+            importlib.import_module(module)
 
 
 def _torch_threads(n: int) -> None:
@@ -289,6 +357,8 @@ def execute_on_worker(
     """
     from threadpoolctl import threadpool_limits
 
+    if _imports is not None:  # one import at a time: the stage's own imports would wait for its locks anyway
+        _imports.join()
     with threadpool_limits(limits=threads):
         try:
             _torch_threads(threads)
