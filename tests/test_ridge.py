@@ -123,6 +123,41 @@ def test_small_memory_budget_gives_identical_results(form):
     np.testing.assert_allclose(chunked.coef, whole.coef, rtol=1e-10)
 
 
+@pytest.mark.parametrize("n_bands", [1, 2])  # plain ridge; banded ridge (several candidates per chunk)
+def test_chunks_on_several_threads_give_the_sequential_results(monkeypatch, n_bands):
+    from threadpoolctl import threadpool_info
+
+    from scene2brain.encoding import BandedRidgeCV, _cv
+
+    X, Y = _data(60, 8, 40, seed=2)
+    alphas, folds = np.logspace(-2, 3, 6), list(KFold(5).split(X))
+    used = []
+
+    def fit(threads):
+        monkeypatch.setattr(_cv, "_blas_threads", lambda: threads)
+        original = _cv._Run._each_chunk
+
+        def each_chunk(run, work, parallel):
+            def recorded(cols):
+                used.append(max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"))
+                return work(cols)
+
+            return original(run, recorded, parallel)
+
+        monkeypatch.setattr(_cv._Run, "_each_chunk", each_chunk)
+        options = {"alphas": alphas, "cv": folds, "memory_budget": 2e4}
+        model = RidgeCV(**options) if n_bands == 1 else BandedRidgeCV(bands=["a"] * 4 + ["b"] * 4, n_iter=3, **options)
+        return model.fit(X, Y)
+
+    one = fit(1)
+    assert len(used) > 3  # several chunks
+    used.clear()
+    three = fit(3)
+    assert set(used) == {1}  # each thread's chunks run with one BLAS thread
+    np.testing.assert_array_equal(three.best_alphas_, one.best_alphas_)
+    np.testing.assert_allclose(three.coef_, one.coef_, rtol=1e-6, atol=1e-9 * np.abs(one.coef_).max())
+
+
 @pytest.mark.parametrize(("form", "standardise"), [("primal", True), ("dual", True), ("dual", False), ("loo", False)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_torch_backend_matches_numpy(form, standardise, dtype):
@@ -264,3 +299,80 @@ def test_both_dual_strategies_match_brute_force(n_splits, scoring):
     res = ridge_cv(X, Y, alphas, folds, scoring=scoring)
     assert res.solver == "dual"
     np.testing.assert_allclose(res.cv_scores, _brute_force(X, Y, alphas, folds, True, scoring), rtol=1e-7, atol=1e-9)
+
+
+def _direct_quad(G, lam, alphas, Z):
+    """||F0 (d * z)||^2 = (d*z)^T G (d*z) per alpha and column, straight from its definition (float64)."""
+    d = 1.0 / (lam[None, :] + np.asarray(alphas)[:, None])
+    return np.stack([np.einsum("ac,ab,bc->c", d[k][:, None] * Z, G, d[k][:, None] * Z) for k in range(len(alphas))])
+
+
+@pytest.mark.parametrize(
+    "spectrum",
+    [
+        "distinct",  # power law, as from real features
+        "clustered",  # exact duplicates and a block of zeros (collinear features): groups summed exactly
+    ],
+)
+def test_partial_fraction_quadratic_term_equals_its_definition_for_every_alpha(spectrum):
+    from scene2brain.encoding._solver import spectral_form, spectral_quad
+    from scene2brain.encoding.backend import Backend
+
+    rng = np.random.default_rng(3)
+    r, c = 40, 7
+    lam = np.sort(1e3 * np.arange(1, r + 1, dtype=float) ** -1.5)
+    if spectrum == "clustered":
+        lam[:6] = 0.0
+        lam[20:24] = lam[20]
+        lam[30:32] = lam[30] * (1 + 1e-12)
+    A = rng.standard_normal((60, r))
+    G = A.T @ A
+    Z = rng.standard_normal((r, c))
+    alphas = np.logspace(-3, 12, 16)  # far below and far above every eigenvalue
+    be = Backend("numpy")
+    form = spectral_form(be, G, lam)
+    expected = _direct_quad(G, lam, alphas, Z)
+    np.testing.assert_allclose(spectral_quad(form, alphas, Z, be), expected, rtol=1e-9)
+    sizes = sorted(rows.stop - rows.start for rows, _ in form.groups)
+    assert sizes == ([] if spectrum == "distinct" else [2, 4, 6])
+
+
+def test_partial_fractions_need_the_groups_and_the_shift(monkeypatch):
+    """The two safeguards of the partial-fraction form each matter: without them it is wrong."""
+    from scene2brain.encoding import _solver
+    from scene2brain.encoding.backend import Backend
+
+    rng = np.random.default_rng(4)
+    r = 30
+    lam = np.sort(np.r_[np.zeros(4), 1e2 * np.arange(1, r - 3, dtype=float) ** -1.0])
+    A = rng.standard_normal((50, r))
+    G, Z, alphas = A.T @ A, rng.standard_normal((r, 5)), np.array([1e-2, 1.0, 1e14])
+    be = Backend("numpy")
+    expected = _direct_quad(G, lam, alphas, Z)
+    monkeypatch.setattr(_solver, "SEPARATION", -1.0)  # no eigenvalues are close: no groups, 1 / 0 for the zeros
+    with np.errstate(invalid="ignore"):
+        assert not np.isfinite(_solver.spectral_quad(_solver.spectral_form(be, G, lam), alphas, Z, be)).all()
+    monkeypatch.undo()
+    form = _solver.spectral_form(be, G, lam)
+    # d_a instead of d_a - d_top: exact algebra, but at alpha = 1e14 the 1/alpha terms cancel to rounding noise
+    d = 1.0 / (lam[None, :] + alphas[:, None])
+    naive = (d * d) @ (form.diag[:, None] * Z * Z) + 2.0 * (d @ (Z * (form.cross @ Z)))
+    for rows, block in form.groups:
+        for k in range(len(alphas)):
+            w = d[k, rows][:, None] * Z[rows]
+            naive[k] += (w * (block @ w)).sum(axis=0)
+    assert np.abs(naive[-1] / expected[-1] - 1).max() > 1e-3
+    np.testing.assert_allclose(_solver.spectral_quad(form, alphas, Z, be), expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize("n_alphas", [2, 10])  # 2: the triangular factor per alpha; 10: partial fractions
+def test_both_primal_quadratic_forms_give_the_same_fit(n_alphas):
+    from scene2brain.encoding import _solver
+
+    assert _solver._spectral_is_cheaper(50, 100, n_alphas) == (n_alphas > 2)
+    X, Y = _data(200, 50, 30, seed=5)
+    alphas = np.logspace(-1, 4, n_alphas)
+    folds = list(KFold(5, shuffle=True, random_state=1).split(X))
+    res = ridge_cv(X, Y, alphas, folds)
+    expected = _brute_force(X, Y[:, :4], alphas, folds, True, "r2")
+    np.testing.assert_allclose(res.cv_scores[:, :4], expected, rtol=1e-7, atol=1e-9)

@@ -361,7 +361,12 @@ def share_factors(prepared: Prepared) -> SharedFactors:
             full.append(sv.full_factors(design, dual=True, band_scale=scale, kernel=kernel))
             del kernel
         else:
-            folds.append([sv.fold_factors(design, f, dual=False, band_scale=scale) for f in prepared.folds])
+            folds.append(
+                [
+                    sv.fold_factors(design, f, dual=False, band_scale=scale, n_alphas=len(prepared.alphas))
+                    for f in prepared.folds
+                ]
+            )
             full.append(sv.full_factors(design, dual=False, band_scale=scale))
     candidates.clear()
     return SharedFactors(folds, full, None)
@@ -423,17 +428,22 @@ class _Run:
         def build(g: int) -> tuple[list[sv.FoldFactors], sv.FullFactors]:
             if self.shared is not None:
                 return self.shared.folds[g], self.shared.full[g]
-            fold_factors = [sv.fold_factors(design, fold, dual=False, band_scale=scales[g]) for fold in folds]
+            fold_factors = [
+                sv.fold_factors(design, fold, dual=False, band_scale=scales[g], n_alphas=len(self.alphas))
+                for fold in folds
+            ]
             return fold_factors, sv.full_factors(design, dual=False, band_scale=scales[g])
 
         # Built once, before any targets, while all candidates' factors fit the budget (always for
         # one); else rebuilt for every chunk of targets.
-        factor_bytes = 2 * (len(folds) + 1) * design.n_features**2 * design.dtype.itemsize
+        factor_bytes = (len(folds) + 1) * design.n_features**2 * (design.dtype.itemsize + 8)  # F0 or float64 H
         factors = build
         if len(scales) == 1 or factor_bytes * len(scales) <= self.budget:
             factors = [build(g) for g in range(len(scales))].__getitem__
         coef = self._coef()
-        for cols, Yc in self._chunks():
+
+        def fit_chunk(cols: slice) -> None:
+            Yc = sv.load_targets(design, self.Y, cols, self.y_mean)
             stats = sv.primal_stats(design, folds, partition, Yc)
             for g in range(len(scales)):
                 scores = sum(
@@ -446,7 +456,31 @@ class _Run:
                 target_side = _subset(be, stats.S_all, sub)
                 weights = sv.refit_weights(design, factors(g)[1], target_side, self.selection.alpha[targets])
                 coef[:, targets] = be.to_numpy(weights)
+
+        self._each_chunk(fit_chunk, parallel=factors is not build)
         return coef
+
+    def _each_chunk(self, work: Callable[[slice], None], parallel: bool) -> None:
+        """``work`` on every chunk of target columns; on numpy, on as many threads as BLAS has.
+
+        Each thread then runs its chunks with one BLAS thread: the element-wise passes, which
+        numpy runs on one core, use every core too, and the budget is shared between the
+        chunks in flight. Chunks write disjoint columns of the results.
+        """
+        threads = _blas_threads() if parallel and self.design.be.name == "numpy" else 1
+        n_targets = self.Y.shape[1]
+        threads = min(threads, -(-n_targets // max(1, self.size // max(threads, 1))))
+        if threads <= 1:
+            for cols in sv.chunks(n_targets, self.size):
+                work(cols)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+            for done in pool.map(work, sv.chunks(n_targets, max(1, self.size // threads))):
+                del done
 
     def dual(self, folds: list[sv.Fold]) -> np.ndarray:
         design, be, candidates = self.design, self.design.be, self.candidates
@@ -542,6 +576,13 @@ class _Run:
                 Yc = sv.load_targets(self.design, self.Y, cols, self.y_mean)
                 coef[:, cols] = self.design.be.to_numpy(weights(fitted, Yc, self.selection.alpha[cols]))
             del fitted
+
+
+def _blas_threads() -> int:
+    """The threads BLAS uses now (one inside a Dask task or a ``threadpool_limits(1)`` block)."""
+    from threadpoolctl import threadpool_info
+
+    return max((int(info["num_threads"]) for info in threadpool_info() if info["user_api"] == "blas"), default=1)
 
 
 def _truncate(design: sv.Design, n_components: int) -> tuple[np.ndarray, float]:

@@ -121,6 +121,85 @@ def check_folds(folds: Sequence[tuple[np.ndarray, np.ndarray]], n_samples: int) 
     return checked, partition
 
 
+#: the largest rounding amplification the partial-fraction form of the quadratic term may have (see
+#: :class:`SpectralForm`): eigenvalues closer than ``spread / SEPARATION`` are treated together, exactly
+SEPARATION = 1e8
+
+
+@dataclass
+class SpectralForm:
+    """The test Gram ``G = F0^T F0`` split so that ``||F0 (d*z)||^2`` costs O(r) per alpha, not O(r^2).
+
+    With ``d_a = 1 / (lambda_a + alpha)`` and ``d_a d_b = (d_a - d_b) / (lambda_b - lambda_a)``::
+
+        z^T D G D z = sum_a d_a^2 G_aa z_a^2 + 2 sum_a d_a z_a h_a,   h = H z,
+        H_ab = G_ab / (lambda_b - lambda_a)   (a != b)
+
+    ``H`` is antisymmetric, so ``z^T H z = 0`` and ``d_a`` may be replaced by
+    ``e_a = d_a - d_top = (lambda_top - lambda_a) d_a d_top`` (``top``: the largest
+    eigenvalue). In that form no term exceeds the exact pair term ``d_a d_b G_ab z_a z_b`` by
+    more than ``spread / |lambda_b - lambda_a|`` for any alpha: eigenvalues closer than
+    ``spread / SEPARATION`` (rounding amplified at most 1e8 times, float64) form groups whose
+    pairs are left out of ``H`` and summed exactly per alpha. One float64 product ``H Z``
+    per fold then replaces a triangular product per alpha.
+    """
+
+    eigvals: Any  # lambda (r,) float64
+    diag: Any  # G_aa (r,) float64
+    cross: Any  # H with zero blocks for the groups (r, r) float64
+    groups: list[tuple[slice, Any]]  # (eigenvalues, G's block with a zero diagonal), float64
+
+
+def spectral_form(be: Backend, G: Any, eigvals: Any) -> SpectralForm:
+    """The :class:`SpectralForm` of the test Gram ``G`` (float64) in the eigenbasis of ``eigvals`` (ascending)."""
+    lam = be.to_numpy(eigvals).astype(np.float64)
+    spread = float(lam[-1] - lam[0])
+    close = np.diff(lam) <= spread / SEPARATION  # ascending: only neighbours need checking
+    starts = np.flatnonzero(np.r_[True, ~close])
+    stops = np.r_[starts[1:], len(lam)]
+    with np.errstate(divide="ignore"):
+        inverse_gaps = 1.0 / (lam[None, :] - lam[:, None])
+    groups = []
+    for start, stop in zip(starts, stops, strict=True):
+        inverse_gaps[start:stop, start:stop] = 0.0
+        if stop - start > 1:
+            block = np.array(be.to_numpy(G[start:stop, start:stop]), dtype=np.float64)
+            np.fill_diagonal(block, 0.0)
+            groups.append((slice(int(start), int(stop)), be.asarray(block, np.float64)))
+    cross = G * be.asarray(inverse_gaps, np.float64)
+    diag = be.asarray(np.diagonal(be.to_numpy(G)).copy(), np.float64)
+    return SpectralForm(be.asarray(lam, np.float64), diag, cross, groups)
+
+
+def spectral_quad(form: SpectralForm, alphas: np.ndarray, Z: Any, be: Backend) -> np.ndarray:
+    """``||F0 (d_k * z)||^2`` for every alpha (rows) and column of ``Z`` (float64), see :class:`SpectralForm`."""
+    lam, top = form.eigvals, form.eigvals[-1]
+    a = be.asarray(np.asarray(alphas, dtype=np.float64)[:, None], np.float64)
+    d = 1.0 / (lam[None, :] + a)  # (k, r)
+    e = (top - lam)[None, :] * d / (top + a)
+    Z64 = be.asarray(Z, np.float64)
+    within = be.zeros((len(alphas), Z64.shape[1]), np.float64)
+    for rows, block in form.groups:
+        for k in range(len(alphas)):
+            w = d[k, rows][:, None] * Z64[rows]
+            within[k] += be.sum64(w * (block @ w))
+    h = form.cross @ Z64
+    h *= Z64  # in place from here on: passes over (r, c) float64 arrays cost as much as the product
+    squares = Z64 * Z64 if Z64 is Z else Z64.__imul__(Z64)
+    squares *= form.diag[:, None]
+    return be.to_numpy((d * d) @ squares + 2.0 * (e @ h) + within)
+
+
+def _spectral_is_cheaper(n_features: int, n_test: int, n_alphas: int) -> bool:
+    """Partial fractions (one float64 ``r x r`` product, ~4 r^2 in float32 GEMM flops) vs ``F0`` per alpha.
+
+    ``F0`` costs a triangular multiply per alpha (r^2 flops at about half GEMM speed) when
+    ``n_test >= r``, else a GEMM with the ``n_test x r`` test design.
+    """
+    per_alpha = 2.0 * n_features**2 if n_test >= n_features else 2.0 * n_test * n_features
+    return 4.0 * n_features**2 < n_alphas * per_alpha
+
+
 @dataclass
 class FoldFactors:
     """X-side quantities of one fold (see the module docstring)."""
@@ -128,11 +207,12 @@ class FoldFactors:
     fold: Fold
     eigvals: Any  # (r,) working precision
     basis: Any  # primal: s * V (p, r); dual: Q (n_tr, r)
-    factor: Any  # F0
+    factor: Any  # F0 (None with ``spectral``)
     triangular: bool
     offset: Any  # g (r,)
     train_mean: Any  # primal: V_s^T m_x (r,)
     test_mean: Any  # primal: V_s^T xbar_te (r,)
+    spectral: SpectralForm | None = None  # the quadratic term for all alphas at once, instead of F0
 
 
 def _test_factor(be: Backend, test_design: Any, n_features: int) -> tuple[Any, bool]:
@@ -167,15 +247,23 @@ def _dual_blocks(K: Any, train: Any, test: Any, fit_intercept: bool) -> tuple[An
 
 
 def fold_factors(
-    design: Design, fold: Fold, dual: bool, band_scale: Any | None = None, kernel: Any | None = None
+    design: Design,
+    fold: Fold,
+    dual: bool,
+    band_scale: Any | None = None,
+    kernel: Any | None = None,
+    n_alphas: int = 1,
 ) -> FoldFactors:
     """Decompose one training set and express its test set in the eigenbasis.
 
     ``kernel`` (dual only): the float64 kernel of all samples with ``band_scale``
     already applied, reused across folds instead of recomputing fold kernels.
+    ``n_alphas``: how many alphas will be scored (primal: the partial-fraction form of
+    the quadratic term when that is cheaper, see :class:`SpectralForm`).
     """
     be, dt = design.be, design.dtype
     train, test = be.index(fold.train), be.index(fold.test)
+    spectral = None
     if dual:
         if kernel is None or design.standardise:
             s = design.scale(train, band_scale)
@@ -194,14 +282,19 @@ def fold_factors(
         Xtr = (design.X64[train] - m_x) * s
         lam, V = be.eigh(be.gram(Xtr.T), overwrite=True)
         basis = s[:, None] * V
-        factor, triangular = _test_factor(be, (X_test - x_test_mean) @ basis, design.n_features)
+        test_design = (X_test - x_test_mean) @ basis
+        if _spectral_is_cheaper(design.n_features, len(fold.test), n_alphas):
+            spectral = spectral_form(be, be.gram(test_design.T), lam)
+            factor, triangular = None, False
+        else:
+            factor, triangular = _test_factor(be, test_design, design.n_features)
         offset = (x_test_mean - m_x) @ basis
         train_mean, test_mean = m_x @ basis, x_test_mean @ basis
     cast = (lambda a: None if a is None else be.asarray(a, dt)) if dt != np.float64 else (lambda a: a)
     if triangular and be.name == "numpy":
         factor = np.asfortranarray(factor)
     return FoldFactors(fold, cast(lam), cast(basis), cast(factor), triangular, cast(offset), cast(train_mean),
-                       cast(test_mean))  # fmt: skip
+                       cast(test_mean), spectral)  # fmt: skip
 
 
 @dataclass
@@ -221,11 +314,14 @@ def score_alphas(ff: FoldFactors, ft: FoldTargets, alphas: np.ndarray, scoring: 
     d = 1.0 / (lam[None, :] + be.asarray(alphas[:, None], lam.dtype))  # (k, r)
     cross = be.to_numpy(d @ (ft.C0 * ft.Z)).astype(np.float64)
     shift = be.to_numpy((d * ff.offset[None, :]) @ ft.Z).astype(np.float64)
-    quad = np.empty_like(cross)
-    for k in range(len(alphas)):
-        scaled = d[k][:, None] * ft.Z
-        proj = be.triangular_matmul(ff.factor, scaled) if ff.triangular else ff.factor @ scaled
-        quad[k] = be.to_numpy(be.sum64(proj * proj))
+    if ff.spectral is not None:
+        quad = spectral_quad(ff.spectral, alphas, ft.Z, be)
+    else:
+        quad = np.empty_like(cross)
+        for k in range(len(alphas)):
+            scaled = d[k][:, None] * ft.Z
+            proj = be.triangular_matmul(ff.factor, scaled) if ff.triangular else ff.factor @ scaled
+            quad[k] = be.to_numpy(be.sum64(proj * proj))
     with np.errstate(divide="ignore", invalid="ignore"):
         if scoring == "r2":
             sse = ft.sst - 2.0 * cross + quad + n_te * (ft.dy - shift) ** 2
@@ -278,18 +374,20 @@ def primal_targets(design: Design, ff: FoldFactors, stats: PrimalStats, f: int, 
     """Z, C0, SST and dy of fold ``f`` from the sufficient statistics."""
     be, fold = design.be, ff.fold
     n_tr = len(fold.train)
-    if fold.complement:
-        S_train, sum_train = stats.S_all - stats.S_test[f], stats.sum_all - stats.sum_test[f]
+    projected_test = ff.basis.T @ stats.S_test[f]
+    if fold.complement:  # basis^T (S_all - S_test) without forming the (p, c) difference
+        Z = ff.basis.T @ stats.S_all
+        Z -= projected_test
+        sum_train = stats.sum_all - stats.sum_test[f]
     else:
         train = be.index(fold.train)
-        S_train, sum_train = design.Xw[train].T @ Y[train], be.sum64(Y[train])
-    Z = ff.basis.T @ S_train
+        Z, sum_train = ff.basis.T @ (design.Xw[train].T @ Y[train]), be.sum64(Y[train])
     dy = stats.test_mean[f]
     if design.fit_intercept:
         y_train_mean = sum_train / n_tr
-        Z = Z - (n_tr * ff.train_mean)[:, None] * be.asarray(y_train_mean, Z.dtype)[None, :]
+        be.subtract_outer(Z, n_tr * ff.train_mean, be.asarray(y_train_mean, Z.dtype))
         dy = dy - be.to_numpy(y_train_mean)
-    C0 = ff.basis.T @ stats.S_test[f] - ff.test_mean[:, None] * be.asarray(stats.sum_test[f], Z.dtype)[None, :]
+    C0 = be.subtract_outer(projected_test, ff.test_mean, be.asarray(stats.sum_test[f], Z.dtype))
     return FoldTargets(Z, C0, stats.sst[f], dy)
 
 

@@ -142,6 +142,18 @@ class Backend:
             return self._torch.linalg.solve(a, b)
         return self._torch.cholesky_solve(b, factor)
 
+    def subtract_outer(self, a: Any, x: Any, y: Any) -> Any:
+        """``a -= outer(x, y)`` in place (BLAS ger on numpy: no ``a``-sized temporary); returns ``a``."""
+        if self.name != "numpy":
+            return a.sub_(self._torch.outer(x.to(a.dtype), y.to(a.dtype)))
+        x, y = np.asarray(x, dtype=a.dtype), np.asarray(y, dtype=a.dtype)
+        if not a.flags.c_contiguous:
+            a -= np.outer(x, y)
+            return a
+        ger = blas.sger if a.dtype == np.float32 else blas.dger
+        ger(-1.0, y, x, a=a.T, overwrite_a=1)  # a.T is Fortran-ordered: updated in place
+        return a
+
     def triangular_matmul(self, upper: Any, b: Any) -> Any:
         """``upper @ b`` for an upper-triangular ``upper`` (BLAS trmm: half the flops of a GEMM)."""
         if self.name == "numpy":
