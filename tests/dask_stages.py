@@ -87,12 +87,8 @@ def environment_variable(name: str) -> str | None:
     return os.environ.get(name)
 
 
-def imported_in_background(module: str) -> bool:
-    """Whether the worker's background import (dask_executor.start_imports), once ended, imported ``module``."""
+def imported(module: str) -> bool:
+    """Whether the worker process has imported ``module``."""
     import sys
 
-    from scene2brain.pipeline import dask_executor
-
-    if dask_executor._imports is not None:
-        dask_executor._imports.join(timeout=120)
     return module in sys.modules

@@ -17,7 +17,7 @@ from dask_stages import (
     add_inputs,
     environment_variable,
     fail_if_asked,
-    imported_in_background,
+    imported,
     kill_worker,
     record_threads,
 )
@@ -299,7 +299,7 @@ def test_local_workers_keep_glibcs_malloc_trimming_import_the_stages_and_leave_t
         assert set(client.run(environment_variable, "OMP_NUM_THREADS").values()) == {"1"}
         assert dict(os.environ) == before  # nothing the nannies set stays in the client's environment
         # the workers import the stage functions' modules as they start, not in their first stage
-        assert set(client.run(imported_in_background, STAGE_MODULES[0]).values()) == {True}
+        assert set(client.run(imported, STAGE_MODULES[0]).values()) == {True}
     monkeypatch.setenv(trim, "131072")  # a value the user chose is theirs
     with dask_client(DaskOptions(workers=1, threads_per_worker=1, dashboard_address=None)) as client:
         assert set(client.run(environment_variable, trim).values()) == {"131072"}
@@ -310,7 +310,7 @@ def test_local_workers_keep_glibcs_malloc_trimming_import_the_stages_and_leave_t
         distributed.Client(bare) as plain,
     ):
         assert set(plain.run(environment_variable, trim).values()) == {"65536"}
-        assert set(plain.run(imported_in_background, STAGE_MODULES[0]).values()) == {False}
+        assert set(plain.run(imported, STAGE_MODULES[0]).values()) == {False}
 
 
 def test_bad_options_are_refused_naming_the_option():

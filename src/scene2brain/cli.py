@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -302,8 +302,41 @@ def _stage_failure(err: BaseException) -> str | None:
     return None if message is None else f"stage {err.stage}: {message}"
 
 
-def _run_config(config: Path, out: Path | None, quiet: bool, client: Any) -> Any:
-    """The run command's :func:`~scene2brain.pipeline.run.run_config` (on ``client``'s cluster unless it is None)."""
+@contextlib.contextmanager
+def _local_cluster_starting(options: Any) -> Iterator[Any]:
+    """A local Dask cluster started in a thread (a future of its client), closed on exit.
+
+    Its workers import the stage modules as they start (seconds), while this process
+    imports them and reads the configuration.
+    """
+    import threading
+    from concurrent.futures import Future
+
+    from scene2brain.pipeline.dask_executor import dask_client
+
+    started: Future = Future()
+    finished = threading.Event()
+
+    def hold() -> None:  # the client is entered and left in one thread (it keeps context variables)
+        try:
+            with dask_client(options) as client:
+                started.set_result(client)
+                finished.wait()
+        except BaseException as err:
+            if not started.done():
+                started.set_exception(err)
+
+    thread = threading.Thread(target=hold, name="scene2brain Dask cluster", daemon=True)
+    thread.start()
+    try:
+        yield started
+    finally:
+        finished.set()
+        thread.join()
+
+
+def _run_config(config: Path, out: Path | None, quiet: bool, dask_options: Any, starting: Any) -> Any:
+    """The run command's run_config; ``starting``: the future client of a local cluster being started, or None."""
     from scene2brain.pipeline.config import load_config, packaged_configs
     from scene2brain.pipeline.run import run_config
 
@@ -311,13 +344,12 @@ def _run_config(config: Path, out: Path | None, quiet: bool, client: Any) -> Any
         config = packaged_configs()[config.stem]
         console.print(f"Running the packaged configuration {config}", highlight=False, soft_wrap=True)
     overrides = {"run": {"output": str(out.resolve())}} if out is not None else None
+    loaded = load_config(config, overrides)  # configuration errors before waiting for a cluster
     try:
-        return run_config(
-            load_config(config, overrides),
-            progress=not quiet,
-            executor="local" if client is None else "dask",
-            client=client,
-        )
+        if starting is not None:
+            return run_config(loaded, progress=not quiet, executor="dask", client=starting.result())
+        executor = "local" if dask_options is None else "dask"
+        return run_config(loaded, progress=not quiet, executor=executor, dask_options=dask_options)
     except Exception as err:
         message = _stage_failure(err)
         if message is None or _debugging():
@@ -370,13 +402,10 @@ def run(
     """
     dask_options = _dask_options(executor.value, workers, threads_per_worker, memory_limit, scheduler)
     with contextlib.ExitStack() as stack:
-        client = None
-        if dask_options is not None:
-            # first: the workers import the stage modules (seconds) while this process does
-            from scene2brain.pipeline.dask_executor import dask_client
-
-            client = stack.enter_context(dask_client(dask_options))
-        result = _run_config(config, out, quiet, client)
+        starting = None
+        if dask_options is not None and dask_options.scheduler is None:
+            starting = stack.enter_context(_local_cluster_starting(dask_options))
+        result = _run_config(config, out, quiet, dask_options, starting)
     from scene2brain.pipeline.analyses.ground_truth import checks_passed
     from scene2brain.results import ALL_VOXELS, ENCODERS_TABLE, MODEL_SUMMARY, read_results
 

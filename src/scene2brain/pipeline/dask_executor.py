@@ -70,11 +70,9 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import importlib
 import os
 import shutil
 import sys
-import threading
 import uuid
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
@@ -96,6 +94,9 @@ from scene2brain.utils.files import TEMPORARY
 EXTRA = 'pip install "scene2brain[dask]"'
 #: The worker resource that counts a worker's cores (a local cluster's workers have one per thread).
 CORES = "cores"
+
+#: the module whose import brings in every stage function of a run (and PyTorch, scikit-learn, ...)
+STAGE_MODULES = ("scene2brain.pipeline.run",)
 
 
 class DaskSetupError(ValueError):
@@ -229,7 +230,6 @@ def dask_client(options: DaskOptions) -> Iterator[Any]:
                 "distributed scheduler, such as tcp://host:8786"
             ) from err
         with client:
-            start_imports(client)
             yield client
         return
     import logging
@@ -244,11 +244,13 @@ def dask_client(options: DaskOptions) -> Iterator[Any]:
             memory_limit="auto" if memory is None else memory,
             processes=True,
             resources={CORES: threads},
+            # imported as each worker starts, before it takes tasks (seconds: PyTorch, scikit-learn, ...),
+            # rather than in its first stage
+            preload=list(STAGE_MODULES),
             dashboard_address=options.dashboard_address,
             silence_logs=logging.ERROR,
         )
     with cluster, distributed.Client(cluster) as client:
-        start_imports(client)
         yield client
 
 
@@ -294,37 +296,6 @@ def describe_client(client: Any) -> str:
     return f"Dask cluster at {client.scheduler.address}: {len(workers)} workers, {threads} threads; {dashboard}"
 
 
-#: the module whose import brings in every stage function of a run (and PyTorch, scikit-learn, ...)
-STAGE_MODULES = ("scene2brain.pipeline.run",)
-
-#: this worker's background import of the stage modules (see :func:`start_imports`), None before it is asked for
-_imports: threading.Thread | None = None
-
-
-def start_imports(client: Any, modules: tuple[str, ...] = STAGE_MODULES) -> None:
-    """Have every worker import ``modules`` in a background thread now, not in its first stage.
-
-    Importing the stage functions takes seconds (PyTorch, scikit-learn); started with the
-    cluster, it overlaps with what the client does before its first stage instead of
-    delaying that stage. A stage waits for the import to end (:func:`execute_on_worker`); an
-    import that fails is left for the stage that needs the module to report.
-    """
-    client.run(_import_in_background, modules)
-
-
-def _import_in_background(modules: tuple[str, ...]) -> None:
-    global _imports
-    if _imports is None:
-        _imports = threading.Thread(target=_import_quietly, args=(modules,), name="scene2brain imports", daemon=True)
-        _imports.start()
-
-
-def _import_quietly(modules: tuple[str, ...]) -> None:
-    for module in modules:
-        with contextlib.suppress(Exception):  # the stage that needs it raises the error, named
-            importlib.import_module(module)
-
-
 def _torch_threads(n: int) -> None:
     """Let PyTorch use ``n`` threads (BLAS and OpenMP are limited by threadpoolctl around the stage).
 
@@ -357,8 +328,6 @@ def execute_on_worker(
     """
     from threadpoolctl import threadpool_limits
 
-    if _imports is not None:  # one import at a time: the stage's own imports would wait for its locks anyway
-        _imports.join()
     with threadpool_limits(limits=threads):
         try:
             _torch_threads(threads)
