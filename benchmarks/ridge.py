@@ -158,6 +158,71 @@ def warm_up(engine: Engine) -> None:
         ours(X, Y, cv, engine)()
 
 
+def gemm_seconds(X: np.ndarray, Y: np.ndarray, repeat: int = 2) -> float:
+    """Best of ``repeat`` float32 products ``X.T @ Y``: the unit the fit's time is counted in."""
+    best = np.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        product = X.T @ Y
+        best = min(best, time.perf_counter() - start)
+        del product
+    return best
+
+
+def phases(X: np.ndarray, Y: np.ndarray, cv) -> None:
+    """The primal 5-fold fit's phases one after another (chunk by chunk, BLAS's own threads): seconds and GFLOP/s.
+
+    The fit itself runs its chunks on every BLAS thread at once, so its time is not the sum of
+    these; they show where the time goes and how close each phase runs to GEMM speed.
+    """
+    from scene2brain.encoding import _cv
+    from scene2brain.encoding import _solver as sv
+
+    n, p = X.shape
+    v = Y.shape[1]
+    folds = list(cv.split(X))
+    prepared = _cv.prepare(X, np.float32, ALPHAS, folds, fit_intercept=True, scoring="r2", solver="auto",
+                           backend="numpy", device=None, memory_budget=2**30)  # fmt: skip
+    design, k = prepared.design, len(ALPHAS)
+    seconds = dict.fromkeys(["X side", "statistics", "rotations", "scoring", "  quadratic term", "refit"], 0.0)
+
+    def clock(name, f, *a):
+        start = time.perf_counter()
+        out = f(*a)
+        seconds[name] += time.perf_counter() - start
+        return out
+
+    factors = clock("X side", lambda: [sv.fold_factors(design, f, False, n_alphas=k) for f in prepared.folds])
+    full = clock("X side", sv.full_factors, design, False)
+    y_mean = Y.mean(axis=0, dtype=np.float64)
+    for cols in sv.chunks(v, prepared.size):
+        Yc = sv.load_targets(design, Y, cols, y_mean)
+        stats = clock("statistics", sv.primal_stats, design, prepared.folds, True, Yc)
+        best = np.full(cols.stop - cols.start, -np.inf)
+        chosen = np.full(cols.stop - cols.start, ALPHAS[-1])
+        for f, ff in enumerate(factors):
+            targets = clock("rotations", sv.primal_targets, design, ff, stats, f, Yc)
+            clock("  quadratic term", sv.spectral_quad, ff.spectral, ALPHAS, targets.Z, design.be)  # again, alone
+            scores = clock("scoring", sv.score_alphas, ff, targets, ALPHAS, "r2", design.be)
+            better = scores.max(axis=0) > best
+            chosen = np.where(better, ALPHAS[scores.argmax(axis=0)], chosen)
+            best = np.maximum(best, scores.max(axis=0))
+        clock("refit", sv.refit_weights, design, full, stats.S_all, chosen)
+    n_te = n // len(folds)
+    flops = {
+        "X side": len(folds) * ((n - n_te) * p * p + n_te * p * p + 2 * n_te * p * p) + n * p * p,  # Grams, rotations
+        "statistics": 2 * n * p * v,
+        "rotations": len(folds) * 2 * (2 * p * p * v),
+        "scoring": len(folds) * (2 * p * p * v + 2 * (2 * k * p * v)),
+        "  quadratic term": len(folds) * 2 * p * p * v,  # float64
+        "refit": 2 * (2 * p * p * v),
+    }
+    print("  phases of the primal fit, one after another (seconds; GFLOP/s of their products, eigh not counted;")
+    print("  the quadratic term is part of the scoring, timed again on its own):")
+    for name, s in seconds.items():
+        print(f"    {name:<15} {s:6.2f} s  {flops[name] / s / 1e9:6.0f} GFLOP/s")
+
+
 def himalaya(X, Y, dual: bool):
     from himalaya.kernel_ridge import KernelRidgeCV
     from himalaya.ridge import RidgeCV as HRidgeCV
@@ -232,8 +297,17 @@ def bench(
     y_bytes = Y.nbytes
     dual = p > n * 4 // 5
     print(f"\n== {size}: n={n}, p={p}, v={v} (Y {gb(y_bytes).strip()}), 5-fold, {len(ALPHAS)} alphas, float32 ==")
+    gemm = gemm_seconds(X, Y)
     mine = timed(ours(X, Y, KFold(5), engine), X_test, Y_test, engine)
+    gemm = min(gemm, gemm_seconds(X, Y))
     line(f"scene2brain RidgeCV ({'dual' if dual else 'primal'}; {engine.label()})", mine, y_bytes)
+    print(
+        f"  reference: one float32 GEMM X.T @ Y of this size {gemm:.2f} s ({2 * n * p * v / gemm / 1e9:.0f} GFLOP/s, "
+        f"best of 4 around the fit); the 5-fold fit costs {mine.seconds / gemm:.1f} GEMMs",
+        flush=True,
+    )
+    if not dual and engine.backend == "numpy":
+        phases(X, Y, KFold(5))
     mine_loo = timed(ours(X, Y, "loo", engine), X_test, Y_test, engine)
     line(f"scene2brain RidgeCV (exact LOO; {engine.label()})", mine_loo, y_bytes)
     seconds = {"kfold": mine.seconds, "loo": mine_loo.seconds}
