@@ -324,13 +324,13 @@ def test_partial_fraction_quadratic_term_equals_its_definition_for_every_alpha(s
     if spectrum == "clustered":
         lam[:6] = 0.0
         lam[20:24] = lam[20]
-        lam[30:32] = lam[30] * (1 + 1e-12)
+        lam[31] = lam[30] * (1 + 1e-12)  # distinct, but too close to separate: grouped
     A = rng.standard_normal((60, r))
     G = A.T @ A
     Z = rng.standard_normal((r, c))
     alphas = np.logspace(-3, 12, 16)  # far below and far above every eigenvalue
     be = Backend("numpy")
-    form = spectral_form(be, G, lam)
+    form = spectral_form(be, G.copy(), lam)  # G is overwritten
     expected = _direct_quad(G, lam, alphas, Z)
     np.testing.assert_allclose(spectral_quad(form, alphas, Z, be), expected, rtol=1e-9)
     sizes = sorted(rows.stop - rows.start for rows, _ in form.groups)
@@ -351,9 +351,9 @@ def test_partial_fractions_need_the_groups_and_the_shift(monkeypatch):
     expected = _direct_quad(G, lam, alphas, Z)
     monkeypatch.setattr(_solver, "SEPARATION", -1.0)  # no eigenvalues are close: no groups, 1 / 0 for the zeros
     with np.errstate(invalid="ignore"):
-        assert not np.isfinite(_solver.spectral_quad(_solver.spectral_form(be, G, lam), alphas, Z, be)).all()
+        assert not np.isfinite(_solver.spectral_quad(_solver.spectral_form(be, G.copy(), lam), alphas, Z, be)).all()
     monkeypatch.undo()
-    form = _solver.spectral_form(be, G, lam)
+    form = _solver.spectral_form(be, G.copy(), lam)
     # d_a instead of d_a - d_top: exact algebra, but at alpha = 1e14 the 1/alpha terms cancel to rounding noise
     d = 1.0 / (lam[None, :] + alphas[:, None])
     naive = (d * d) @ (form.diag[:, None] * Z * Z) + 2.0 * (d @ (Z * (form.cross @ Z)))

@@ -25,6 +25,7 @@ statistics; with several candidates the refit waits until every candidate is sco
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
@@ -394,8 +395,8 @@ def shared_factor_bytes(prepared: Prepared) -> int:
         per = n * min(n, p) * (item + 8) + (0 if prepared.dual else p * p * item)
     elif prepared.form == "dual":
         per = sum(len(f.train) * (len(f.train) + len(f.test)) for f in prepared.folds) * item + n * n * item
-    else:
-        per = (len(prepared.folds) + 1) * 2 * p * p * item
+    else:  # per fold: the basis and F0 or the float64 partial-fraction matrix
+        per = (len(prepared.folds) + 1) * p * p * (item + 8)
     return int(per * len(prepared.candidates))
 
 
@@ -467,20 +468,26 @@ class _Run:
         numpy runs on one core, use every core too, and the budget is shared between the
         chunks in flight. Chunks write disjoint columns of the results.
         """
-        threads = _blas_threads() if parallel and self.design.be.name == "numpy" else 1
         n_targets = self.Y.shape[1]
-        threads = min(threads, -(-n_targets // max(1, self.size // max(threads, 1))))
-        if threads <= 1:
-            for cols in sv.chunks(n_targets, self.size):
-                work(cols)
-            return
-        from concurrent.futures import ThreadPoolExecutor
+        # BLAS's thread count is process-wide: one fit at a time changes it, others run their chunks in turn
+        owner = parallel and self.design.be.name == "numpy" and _THREADED.acquire(blocking=False)
+        try:
+            threads = _blas_threads() if owner else 1
+            threads = min(threads, -(-n_targets // max(1, self.size // threads)))
+            if threads <= 1:
+                for cols in sv.chunks(n_targets, self.size):
+                    work(cols)
+                return
+            from concurrent.futures import ThreadPoolExecutor
 
-        from threadpoolctl import threadpool_limits
+            from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
-            for done in pool.map(work, sv.chunks(n_targets, max(1, self.size // threads))):
-                del done
+            with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+                for done in pool.map(work, sv.chunks(n_targets, max(1, self.size // threads))):
+                    del done
+        finally:
+            if owner:
+                _THREADED.release()
 
     def dual(self, folds: list[sv.Fold]) -> np.ndarray:
         design, be, candidates = self.design, self.design.be, self.candidates
@@ -578,8 +585,12 @@ class _Run:
             del fitted
 
 
+#: held by the fit whose chunks run on several threads (it has set BLAS to one thread for the process)
+_THREADED = threading.Lock()
+
+
 def _blas_threads() -> int:
-    """The threads BLAS uses now (one inside a Dask task or a ``threadpool_limits(1)`` block)."""
+    """The threads BLAS uses now (as set by a Dask task or a ``threadpool_limits`` block, if any)."""
     from threadpoolctl import threadpool_info
 
     return max((int(info["num_threads"]) for info in threadpool_info() if info["user_api"] == "blas"), default=1)

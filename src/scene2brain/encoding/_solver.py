@@ -20,7 +20,9 @@ and then, for every alpha, without forming a single prediction::
 with ``SST`` the test sum of squares about the test mean and ``dy`` the difference
 between test and training target means. In the primal form ``Z`` and ``C0`` come from
 fold-blocked sufficient statistics ``X_f^T Y_f`` (one pass over ``Y`` for all folds)
-and the quadratic term is a triangular multiply. Gram matrices and
+and the quadratic term is, for all alphas at once, one float64 product per fold
+(partial fractions, :class:`SpectralForm`), or a triangular multiply per alpha when
+that is cheaper (few alphas, many equal eigenvalues). Gram matrices and
 eigendecompositions are float64; the products that touch ``Y`` run in the input's
 precision; scores are accumulated in float64.
 """
@@ -147,27 +149,36 @@ class SpectralForm:
     eigvals: Any  # lambda (r,) float64
     diag: Any  # G_aa (r,) float64
     cross: Any  # H with zero blocks for the groups (r, r) float64
-    groups: list[tuple[slice, Any]]  # (eigenvalues, G's block with a zero diagonal), float64
+    groups: list[tuple[slice, Any]]  # (indices of the eigenvalues, G's block with a zero diagonal), float64
+
+
+def _groups(eigvals: Any, be: Backend) -> tuple[np.ndarray, list[slice]]:
+    """Eigenvalues (ascending, float64) and the runs of them too close to separate (see :class:`SpectralForm`)."""
+    lam = be.to_numpy(eigvals).astype(np.float64)
+    close = np.diff(lam) <= (lam[-1] - lam[0]) / SEPARATION  # ascending: only neighbours need checking
+    starts = np.flatnonzero(np.r_[True, ~close])
+    stops = np.r_[starts[1:], len(lam)]
+    return lam, [slice(int(a), int(b)) for a, b in zip(starts, stops, strict=True) if b - a > 1]
 
 
 def spectral_form(be: Backend, G: Any, eigvals: Any) -> SpectralForm:
-    """The :class:`SpectralForm` of the test Gram ``G`` (float64) in the eigenbasis of ``eigvals`` (ascending)."""
-    lam = be.to_numpy(eigvals).astype(np.float64)
-    spread = float(lam[-1] - lam[0])
-    close = np.diff(lam) <= spread / SEPARATION  # ascending: only neighbours need checking
-    starts = np.flatnonzero(np.r_[True, ~close])
-    stops = np.r_[starts[1:], len(lam)]
-    with np.errstate(divide="ignore"):
-        inverse_gaps = 1.0 / (lam[None, :] - lam[:, None])
+    """The :class:`SpectralForm` of the test Gram ``G`` (float64; overwritten) in the eigenbasis of ``eigvals``."""
+    lam, runs = _groups(eigvals, be)
     groups = []
-    for start, stop in zip(starts, stops, strict=True):
-        inverse_gaps[start:stop, start:stop] = 0.0
-        if stop - start > 1:
-            block = np.array(be.to_numpy(G[start:stop, start:stop]), dtype=np.float64)
-            np.fill_diagonal(block, 0.0)
-            groups.append((slice(int(start), int(stop)), be.asarray(block, np.float64)))
-    cross = G * be.asarray(inverse_gaps, np.float64)
+    for rows in runs:
+        block = np.array(be.to_numpy(G[rows, rows]), dtype=np.float64)
+        np.fill_diagonal(block, 0.0)
+        groups.append((rows, be.asarray(block, np.float64)))
     diag = be.asarray(np.diagonal(be.to_numpy(G)).copy(), np.float64)
+    gaps = np.subtract.outer(lam, lam)  # lambda_b - lambda_a at (b, a): transposed below
+    np.fill_diagonal(gaps, 1.0)
+    with np.errstate(divide="ignore"):  # equal eigenvalues: grouped, zeroed below
+        np.reciprocal(gaps, out=gaps)
+    np.fill_diagonal(gaps, 0.0)
+    for rows in runs:
+        gaps[rows, rows] = 0.0
+    cross = G  # in place: one r x r float64 temporary besides G
+    cross *= be.asarray(gaps.T, np.float64)
     return SpectralForm(be.asarray(lam, np.float64), diag, cross, groups)
 
 
@@ -190,14 +201,16 @@ def spectral_quad(form: SpectralForm, alphas: np.ndarray, Z: Any, be: Backend) -
     return be.to_numpy((d * d) @ squares + 2.0 * (e @ h) + within)
 
 
-def _spectral_is_cheaper(n_features: int, n_test: int, n_alphas: int) -> bool:
-    """Partial fractions (one float64 ``r x r`` product, ~4 r^2 in float32 GEMM flops) vs ``F0`` per alpha.
+def _spectral_is_cheaper(n_features: int, n_test: int, n_alphas: int, grouped: int = 0) -> bool:
+    """Partial fractions vs ``F0`` per alpha, in float32 GEMM flops per target.
 
-    ``F0`` costs a triangular multiply per alpha (r^2 flops at about half GEMM speed) when
-    ``n_test >= r``, else a GEMM with the ``n_test x r`` test design.
+    Partial fractions: one float64 ``r x r`` product (~4 r^2) and, per alpha, the float64
+    blocks of the ``grouped`` = sum of squared group sizes (~4 each). ``F0``: a triangular
+    multiply per alpha (r^2 flops at about half GEMM speed) when ``n_test >= r``, else a GEMM
+    with the ``n_test x r`` test design.
     """
     per_alpha = 2.0 * n_features**2 if n_test >= n_features else 2.0 * n_test * n_features
-    return 4.0 * n_features**2 < n_alphas * per_alpha
+    return 4.0 * n_features**2 + 4.0 * n_alphas * grouped < n_alphas * per_alpha
 
 
 @dataclass
@@ -283,7 +296,8 @@ def fold_factors(
         lam, V = be.eigh(be.gram(Xtr.T), overwrite=True)
         basis = s[:, None] * V
         test_design = (X_test - x_test_mean) @ basis
-        if _spectral_is_cheaper(design.n_features, len(fold.test), n_alphas):
+        grouped = sum((rows.stop - rows.start) ** 2 for rows in _groups(lam, be)[1])
+        if _spectral_is_cheaper(design.n_features, len(fold.test), n_alphas, grouped):
             spectral = spectral_form(be, be.gram(test_design.T), lam)
             factor, triangular = None, False
         else:
