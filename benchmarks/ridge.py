@@ -202,7 +202,8 @@ def phases(X: np.ndarray, Y: np.ndarray, cv) -> None:
         chosen = np.full(cols.stop - cols.start, ALPHAS[-1])
         for f, ff in enumerate(factors):
             targets = clock("rotations", sv.primal_targets, design, ff, stats, f, Yc)
-            clock("  quadratic term", sv.spectral_quad, ff.spectral, ALPHAS, targets.Z, design.be)  # again, alone
+            if ff.spectral is not None:  # partial fractions (chosen at this size): timed again, alone
+                clock("  quadratic term", sv.spectral_quad, ff.spectral, ALPHAS, targets.Z, design.be)
             scores = clock("scoring", sv.score_alphas, ff, targets, ALPHAS, "r2", design.be)
             better = scores.max(axis=0) > best
             chosen = np.where(better, ALPHAS[scores.argmax(axis=0)], chosen)

@@ -483,8 +483,7 @@ class _Run:
             from threadpoolctl import threadpool_limits
 
             with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
-                for done in pool.map(work, sv.chunks(n_targets, max(1, self.size // threads))):
-                    del done
+                list(pool.map(work, sv.chunks(n_targets, max(1, self.size // threads))))  # raises a chunk's error
         finally:
             if owner:
                 _THREADED.release()

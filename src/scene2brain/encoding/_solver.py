@@ -196,7 +196,11 @@ def spectral_quad(form: SpectralForm, alphas: np.ndarray, Z: Any, be: Backend) -
             within[k] += be.sum64(w * (block @ w))
     h = form.cross @ Z64
     h *= Z64  # in place from here on: passes over (r, c) float64 arrays cost as much as the product
-    squares = Z64 * Z64 if Z64 is Z else Z64.__imul__(Z64)
+    if Z64 is Z:  # float64 targets: Z is the caller's array
+        squares = Z64 * Z64
+    else:
+        squares = Z64
+        squares *= Z64
     squares *= form.diag[:, None]
     return be.to_numpy((d * d) @ squares + 2.0 * (e @ h) + within)
 
